@@ -1,0 +1,928 @@
+//! `EmbeddedStore`: the single-node implementation of `LogStore`, and the threads that keep it:
+//!
+//! - the **writer** thread owns the WAL. It takes every append queued since its last sync, assigns
+//!   sequence numbers in order, writes one buffer, fdatasyncs once (group commit), then makes the
+//!   events visible in the memtable and acknowledges them. Visible ⇒ durable, always.
+//! - the **flusher** thread turns frozen memtables into part files, one per (group, UTC day), then
+//!   commits them together with the new WAL checkpoint in one catalog transaction, and only then
+//!   deletes the WAL segments the checkpoint covers. A crash at any point leaves either the old
+//!   state (parts not in the catalog are orphans, deleted at start) or the new one.
+//! - the **ticker** thread asks for a flush every `flush_interval` and applies retention.
+//!
+//! Lock order: `maintenance` → `catalog` → `data`. Metadata changes commit to redb before memory.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::catalog::{Catalog, CatalogChanges, CatalogDb, GroupEntry, PartRow};
+use crate::memtable::MemTable;
+use crate::part::{sync_dir, Part, PartWriter};
+use crate::scan::{self, BlockSource, Bounds, Candidate};
+use crate::wal::{self, WalSegment};
+use crate::{
+    AppendAck, GroupId, GroupInfo, GroupUpdate, LogStore, NewGroup, PendingAppend, ScanPage, ScanRequest,
+    StoreError, StreamId, StreamInfo, StreamSelection, DAY_MS,
+};
+
+/// Tuning of the embedded store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub dir: PathBuf,
+    /// Memtable bytes that trigger a flush.
+    pub flush_bytes: usize,
+    /// Longest time acknowledged events stay only in the WAL (bounds replay time).
+    pub flush_interval: Duration,
+    /// How often retention is applied.
+    pub retention_interval: Duration,
+    /// Appends waiting for the writer beyond which `append` answers `Overloaded`.
+    pub queue_capacity: usize,
+    /// Most bytes one group commit writes before syncing.
+    pub max_commit_bytes: usize,
+}
+
+impl StoreConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig {
+            dir: dir.into(),
+            flush_bytes: 64 << 20,
+            flush_interval: Duration::from_secs(60),
+            retention_interval: Duration::from_secs(60),
+            queue_capacity: 16 * 1024,
+            max_commit_bytes: 16 << 20,
+        }
+    }
+}
+
+/// What is stored, for benchmarks and the console.
+#[derive(Debug, Default, Clone)]
+pub struct StorageSummary {
+    pub parts: usize,
+    pub partitions: HashSet<(GroupId, i64)>,
+    pub part_raw_bytes: u64,
+    pub part_file_bytes: u64,
+    pub memtable_bytes: u64,
+}
+
+/// Counters for benchmarks and metrics.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    pub wal_syncs: AtomicU64,
+    pub appended_events: AtomicU64,
+    pub appended_bytes: AtomicU64,
+    pub flushes: AtomicU64,
+    pub parts_written: AtomicU64,
+    pub partitions_dropped: AtomicU64,
+}
+
+struct DataState {
+    parts: HashMap<GroupId, BTreeMap<i64, Vec<Arc<Part>>>>,
+    active: MemTable,
+    frozen: Vec<Arc<MemTable>>,
+}
+
+struct Inner {
+    config: StoreConfig,
+    db: CatalogDb,
+    catalog: RwLock<Catalog>,
+    data: RwLock<DataState>,
+    maintenance: Mutex<()>,
+    stats: StoreStats,
+    shutting_down: AtomicBool,
+}
+
+struct AppendRequest {
+    group_id: GroupId,
+    stream_id: StreamId,
+    events: Vec<(i64, String)>,
+    ingestion_time: i64,
+    reply: oneshot::Sender<Result<AppendAck, StoreError>>,
+}
+
+enum WriterMsg {
+    Append(AppendRequest),
+    /// Freeze the memtable and flush it; `force` flushes even an empty one (to trim the WAL).
+    Flush { force: bool, reply: Option<oneshot::Sender<Result<(), StoreError>>> },
+}
+
+struct FlushJob {
+    memtable: Arc<MemTable>,
+    checkpoint_seq: u64,
+    /// WAL segments with a smaller id hold only events covered by this checkpoint.
+    obsolete_below: u64,
+    reply: Option<oneshot::Sender<Result<(), StoreError>>>,
+}
+
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+    tx: mpsc::Sender<WriterMsg>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn parts_dir(root: &Path, group_id: GroupId) -> PathBuf {
+    root.join("parts").join(format!("g{group_id:x}"))
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) a store in `config.dir`, recovering from the WAL after any crash.
+    pub fn open(config: StoreConfig) -> Result<EmbeddedStore, StoreError> {
+        let started = Instant::now();
+        let root = config.dir.clone();
+        fs::create_dir_all(root.join("wal"))?;
+        fs::create_dir_all(root.join("parts"))?;
+        let db = CatalogDb::open(&root.join("catalog.redb"))?;
+        let loaded = db.load()?;
+        let mut catalog = Catalog::from_loaded(loaded.groups, loaded.next_id);
+
+        // Parts: open the ones the catalog lists; everything else under parts/ is an orphan.
+        let mut parts: HashMap<GroupId, BTreeMap<i64, Vec<Arc<Part>>>> = HashMap::new();
+        let mut live_files: HashSet<PathBuf> = HashSet::new();
+        let mut stale_rows = Vec::new();
+        for (id, row) in &loaded.parts {
+            let path = parts_dir(&root, row.group_id).join(Part::file_name(*id));
+            if catalog.group_by_id(row.group_id).is_none() {
+                stale_rows.push(*id);
+                continue;
+            }
+            catalog.next_id = catalog.next_id.max(id + 1);
+            match Part::open(&path, *id) {
+                Ok(part) => {
+                    live_files.insert(path);
+                    parts.entry(row.group_id).or_default().entry(row.day).or_default().push(Arc::new(part));
+                }
+                Err(e) => tracing::error!(part = %path.display(), error = %e, "a part listed in the catalog cannot be read; its events are unavailable"),
+            }
+        }
+        remove_orphan_parts(&root.join("parts"), &live_files, &catalog)?;
+        if !stale_rows.is_empty() {
+            db.commit(&CatalogChanges { delete_parts: stale_rows, ..Default::default() })?;
+        }
+
+        // WAL replay: every intact record newer than the checkpoint goes back into the memtable.
+        let wal_dir = root.join("wal");
+        let segments = wal::list_segments(&wal_dir)?;
+        let mut active = MemTable::default();
+        let mut max_seq = loaded.checkpoint_seq;
+        let mut replayed = 0usize;
+        for id in &segments {
+            let report = wal::replay_segment(&wal::segment_path(&wal_dir, *id), |rec| {
+                if rec.first_seq <= loaded.checkpoint_seq {
+                    return;
+                }
+                let Some(stream) = catalog.stream_by_id_mut(rec.stream_id) else { return };
+                let (first_ts, last_ts) = (rec.events[0].0, rec.events[rec.events.len() - 1].0);
+                update_stream_stats(stream, first_ts, last_ts, rec.ingestion_time, rec.last_seq());
+                catalog.dirty_streams.insert(rec.stream_id);
+                active.append(rec.group_id, rec.stream_id, rec.first_seq, rec.ingestion_time, rec.events.iter().copied());
+                replayed += rec.events.len();
+            })?;
+            if let Some((kept, dropped)) = report.truncated {
+                tracing::warn!(segment = id, kept, dropped, "cut a torn or corrupt WAL tail (never acknowledged)");
+            }
+            if let Some(seq) = report.max_seq {
+                max_seq = max_seq.max(seq);
+            }
+        }
+        let next_segment = segments.last().map_or(1, |id| id + 1);
+        tracing::info!(
+            replayed_events = replayed,
+            segments = segments.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "log store recovered"
+        );
+
+        let inner = Arc::new(Inner {
+            config: config.clone(),
+            db,
+            catalog: RwLock::new(catalog),
+            data: RwLock::new(DataState { parts, active, frozen: Vec::new() }),
+            maintenance: Mutex::new(()),
+            stats: StoreStats::default(),
+            shutting_down: AtomicBool::new(false),
+        });
+
+        let (tx, rx) = mpsc::channel(config.queue_capacity);
+        let (flush_tx, flush_rx) = std_mpsc::channel::<FlushJob>();
+        let segment = WalSegment::create(&wal_dir, next_segment)?;
+        let mut threads = Vec::new();
+        let writer = Writer { inner: inner.clone(), segment, next_seq: max_seq + 1, flush_tx, buf: Vec::new() };
+        threads.push(std::thread::Builder::new().name("lookout-wal".into()).spawn(move || writer.run(rx))?);
+        let flusher_inner = inner.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("lookout-flush".into())
+                .spawn(move || run_flusher(&flusher_inner, flush_rx))?,
+        );
+        let ticker_inner = inner.clone();
+        let ticker_tx = tx.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("lookout-ticker".into())
+                .spawn(move || run_ticker(&ticker_inner, ticker_tx))?,
+        );
+        Ok(EmbeddedStore { inner, tx, threads: Mutex::new(threads) })
+    }
+
+    pub fn stats(&self) -> &StoreStats {
+        &self.inner.stats
+    }
+
+    /// Flushes what is in memory and stops the background threads. Safe to call more than once,
+    /// from any thread (it never blocks an async runtime: it polls).
+    pub fn shutdown(&self) {
+        let threads: Vec<_> = std::mem::take(&mut *self.threads.lock());
+        if threads.is_empty() {
+            return;
+        }
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        let (reply, mut done) = oneshot::channel();
+        if self.tx.try_send(WriterMsg::Flush { force: true, reply: Some(reply) }).is_ok() {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                match done.try_recv() {
+                    Err(oneshot::error::TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(5)),
+                    _ => break,
+                }
+            }
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Bytes of message text and of part files stored, and the number of parts.
+    pub fn storage_summary(&self) -> StorageSummary {
+        let data = self.inner.data.read();
+        let mut summary = StorageSummary::default();
+        for part in data.parts.values().flat_map(|days| days.values().flatten()) {
+            summary.parts += 1;
+            summary.part_raw_bytes += part.raw_bytes;
+            summary.part_file_bytes += part.file_bytes;
+            summary.partitions.insert((part.group_id, part.day));
+        }
+        summary.memtable_bytes = data.active.bytes as u64 + data.frozen.iter().map(|m| m.bytes as u64).sum::<u64>();
+        summary
+    }
+
+    fn group_stored_bytes(&self, group_id: GroupId, data: &DataState) -> u64 {
+        let parts: u64 = data
+            .parts
+            .get(&group_id)
+            .map(|days| days.values().flatten().map(|p| p.file_bytes).sum())
+            .unwrap_or(0);
+        let mem: u64 = std::iter::once(&data.active)
+            .chain(data.frozen.iter().map(|m| &**m))
+            .map(|m| m.group_bytes.get(&group_id).copied().unwrap_or(0))
+            .sum();
+        parts + mem
+    }
+
+    fn with_stored_bytes(&self, mut info: GroupInfo) -> GroupInfo {
+        info.stored_bytes = self.group_stored_bytes(info.id, &self.inner.data.read());
+        info
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn remove_orphan_parts(parts_root: &Path, live: &HashSet<PathBuf>, catalog: &Catalog) -> Result<(), StoreError> {
+    for dir in fs::read_dir(parts_root)? {
+        let dir = dir?.path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let group_alive = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix('g'))
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .is_some_and(|id| catalog.group_by_id(id).is_some());
+        if !group_alive {
+            fs::remove_dir_all(&dir)?;
+            continue;
+        }
+        for file in fs::read_dir(&dir)? {
+            let path = file?.path();
+            if !live.contains(&path) {
+                tracing::info!(file = %path.display(), "removing a part file no checkpoint committed");
+                fs::remove_file(&path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn update_stream_stats(stream: &mut StreamInfo, first_ts: i64, last_ts: i64, ingestion: i64, last_seq: u64) {
+    let (lo, hi) = (first_ts.min(last_ts), first_ts.max(last_ts));
+    stream.first_event_timestamp = Some(stream.first_event_timestamp.map_or(lo, |v| v.min(lo)));
+    stream.last_event_timestamp = Some(stream.last_event_timestamp.map_or(hi, |v| v.max(hi)));
+    stream.last_ingestion_time = Some(stream.last_ingestion_time.map_or(ingestion, |v| v.max(ingestion)));
+    stream.last_seq = stream.last_seq.max(last_seq);
+}
+
+struct Writer {
+    inner: Arc<Inner>,
+    segment: WalSegment,
+    next_seq: u64,
+    flush_tx: std_mpsc::Sender<FlushJob>,
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<WriterMsg>) {
+        let mut batch: Vec<AppendRequest> = Vec::new();
+        let mut flushes = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            let mut pending = Some(first);
+            let mut bytes = 0usize;
+            while let Some(msg) = pending.take().or_else(|| rx.try_recv().ok()) {
+                match msg {
+                    WriterMsg::Append(req) => {
+                        bytes += req.events.iter().map(|(_, m)| m.len() + 12).sum::<usize>();
+                        batch.push(req);
+                    }
+                    WriterMsg::Flush { force, reply } => flushes.push((force, reply)),
+                }
+                if bytes >= self.inner.config.max_commit_bytes {
+                    break;
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(&mut batch);
+            }
+            let memtable_full = self.inner.data.read().active.bytes >= self.inner.config.flush_bytes;
+            if memtable_full || !flushes.is_empty() {
+                let force = flushes.iter().any(|(f, _)| *f);
+                let replies: Vec<_> = flushes.drain(..).filter_map(|(_, r)| r).collect();
+                self.freeze(force || memtable_full || !replies.is_empty(), replies);
+            }
+            if self.inner.shutting_down.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+    }
+
+    /// One group commit: encode, write, fdatasync once, publish, acknowledge.
+    fn commit(&mut self, batch: &mut Vec<AppendRequest>) {
+        self.buf.clear();
+        let mut acks = Vec::with_capacity(batch.len());
+        for req in batch.iter() {
+            let first_seq = self.next_seq;
+            self.next_seq += req.events.len() as u64;
+            wal::encode_append(&mut self.buf, req.group_id, req.stream_id, first_seq, req.ingestion_time, &req.events);
+            acks.push(AppendAck { first_seq, last_seq: self.next_seq - 1 });
+        }
+        if let Err(e) = self.segment.write_durable(&self.buf) {
+            tracing::error!(error = %e, "WAL write failed; the batch is refused");
+            // The segment may now end in garbage: continue in a fresh one so later records stay
+            // reachable by replay.
+            let next_id = self.segment.id + 1;
+            if let Ok(seg) = WalSegment::create(&self.inner.config.dir.join("wal"), next_id) {
+                self.segment = seg;
+            }
+            for req in batch.drain(..) {
+                let _ = req.reply.send(Err(StoreError::Io(std::io::Error::other(e.to_string()))));
+            }
+            return;
+        }
+        self.inner.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut data = self.inner.data.write();
+            for (req, ack) in batch.iter().zip(&acks) {
+                data.active.append(
+                    req.group_id,
+                    req.stream_id,
+                    ack.first_seq,
+                    req.ingestion_time,
+                    req.events.iter().map(|(ts, m)| (*ts, m.as_str())),
+                );
+            }
+        }
+        {
+            let mut catalog = self.inner.catalog.write();
+            for (req, ack) in batch.iter().zip(&acks) {
+                let (first_ts, last_ts) = (req.events[0].0, req.events[req.events.len() - 1].0);
+                if let Some(stream) = catalog.stream_by_id_mut(req.stream_id) {
+                    update_stream_stats(stream, first_ts, last_ts, req.ingestion_time, ack.last_seq);
+                    catalog.dirty_streams.insert(req.stream_id);
+                }
+            }
+        }
+        let mut events = 0u64;
+        let mut bytes = 0u64;
+        for (req, ack) in batch.drain(..).zip(acks) {
+            events += req.events.len() as u64;
+            bytes += req.events.iter().map(|(_, m)| m.len() as u64).sum::<u64>();
+            let _ = req.reply.send(Ok(ack));
+        }
+        self.inner.stats.appended_events.fetch_add(events, Ordering::Relaxed);
+        self.inner.stats.appended_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Freezes the memtable behind a fresh WAL segment and hands it to the flusher.
+    fn freeze(&mut self, force: bool, replies: Vec<oneshot::Sender<Result<(), StoreError>>>) {
+        let empty = self.inner.data.read().active.is_empty();
+        if empty && !force {
+            for r in replies {
+                let _ = r.send(Ok(()));
+            }
+            return;
+        }
+        let new_segment = match WalSegment::create(&self.inner.config.dir.join("wal"), self.segment.id + 1) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a new WAL segment; flush postponed");
+                for r in replies {
+                    let _ = r.send(Err(StoreError::Io(std::io::Error::other(e.to_string()))));
+                }
+                return;
+            }
+        };
+        let obsolete_below = new_segment.id;
+        self.segment = new_segment;
+        let memtable = {
+            let mut data = self.inner.data.write();
+            let m = Arc::new(std::mem::take(&mut data.active));
+            data.frozen.push(m.clone());
+            m
+        };
+        let mut replies = replies.into_iter();
+        let first = replies.next();
+        for r in replies {
+            let _ = r.send(Ok(()));
+        }
+        let job = FlushJob { memtable, checkpoint_seq: self.next_seq - 1, obsolete_below, reply: first };
+        if self.flush_tx.send(job).is_err() {
+            tracing::error!("flusher is gone; memtable stays in memory and the WAL");
+        }
+    }
+}
+
+fn run_flusher(inner: &Arc<Inner>, rx: std_mpsc::Receiver<FlushJob>) {
+    while let Ok(mut job) = rx.recv() {
+        let mut attempt = 0u32;
+        loop {
+            match flush_memtable(inner, &job) {
+                Ok(()) => {
+                    if let Some(r) = job.reply.take() {
+                        let _ = r.send(Ok(()));
+                    }
+                    break;
+                }
+                Err(e) => {
+                    attempt += 1;
+                    tracing::error!(error = %e, attempt, "flush failed; the data stays in the WAL and memory, retrying");
+                    if let Some(r) = job.reply.take() {
+                        let _ = r.send(Err(e));
+                    }
+                    if inner.shutting_down.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(500 * u64::from(attempt.min(20))));
+                }
+            }
+        }
+    }
+}
+
+/// Writes a frozen memtable as parts and commits them with the checkpoint.
+fn flush_memtable(inner: &Arc<Inner>, job: &FlushJob) -> Result<(), StoreError> {
+    let root = &inner.config.dir;
+    let now = now_ms();
+    // (group, day) → stream runs.
+    type Run<'m> = Vec<(crate::EventKey, i64, &'m str)>;
+    let mut partitions: BTreeMap<(GroupId, i64), Vec<(StreamId, Run<'_>)>> = BTreeMap::new();
+    {
+        let catalog = inner.catalog.read();
+        for (&stream_id, stream) in &job.memtable.streams {
+            let Some((group_id, _)) = catalog.stream_locations.get(&stream_id) else { continue };
+            let cutoff = catalog
+                .group_by_id(*group_id)
+                .and_then(|g| g.info.retention_days)
+                .map_or(i64::MIN, |d| now - i64::from(d) * DAY_MS);
+            let mut events: Run<'_> = Vec::new();
+            for block in stream.sealed.iter().chain(std::iter::once(&stream.open)) {
+                for i in 0..block.len() {
+                    let key = block.key(i);
+                    if key.timestamp >= cutoff {
+                        events.push((key, block.ingestion_time(i), block.message(i)));
+                    }
+                }
+            }
+            events.sort_unstable_by_key(|e| e.0);
+            let mut start = 0;
+            while start < events.len() {
+                let day = events[start].0.timestamp.div_euclid(DAY_MS);
+                let len = events[start..].partition_point(|e| e.0.timestamp.div_euclid(DAY_MS) == day);
+                let run = events[start..start + len].to_vec();
+                partitions.entry((*group_id, day)).or_default().push((stream_id, run));
+                start += len;
+            }
+        }
+    }
+    let mut written: Vec<(u64, PartRow, PathBuf)> = Vec::new();
+    for ((group_id, day), mut runs) in partitions {
+        runs.sort_unstable_by_key(|r| r.0);
+        let id = {
+            let mut c = inner.catalog.write();
+            let id = c.next_id;
+            c.next_id += 1;
+            id
+        };
+        let dir = parts_dir(root, group_id);
+        let mut writer = PartWriter::create(&dir, id, group_id, day)?;
+        for (stream_id, run) in &runs {
+            writer.write_stream_run(*stream_id, run.iter().copied())?;
+        }
+        let path = writer.finish()?;
+        sync_dir(&dir)?;
+        written.push((id, PartRow { group_id, day }, path));
+    }
+    sync_dir(&root.join("parts"))?;
+
+    let _maintenance = inner.maintenance.lock();
+    let mut opened = Vec::new();
+    let mut changes = CatalogChanges { checkpoint_seq: Some(job.checkpoint_seq), ..Default::default() };
+    {
+        let mut catalog = inner.catalog.write();
+        for (id, row, path) in written {
+            if catalog.group_by_id(row.group_id).is_none() {
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            changes.put_parts.push((id, row));
+            opened.push((row, Arc::new(Part::open(&path, id)?)));
+        }
+        let dirty: Vec<StreamId> = catalog.dirty_streams.drain().collect();
+        for id in dirty {
+            if let Some(s) = catalog.stream_by_id_mut(id) {
+                changes.put_streams.push(s.clone());
+            }
+        }
+        changes.next_id = Some(catalog.next_id);
+        if let Err(e) = inner.db.commit(&changes) {
+            for s in &changes.put_streams {
+                catalog.dirty_streams.insert(s.id);
+            }
+            return Err(e);
+        }
+    }
+    {
+        let mut data = inner.data.write();
+        for (row, part) in opened {
+            data.parts.entry(row.group_id).or_default().entry(row.day).or_default().push(part);
+        }
+        data.frozen.retain(|m| !Arc::ptr_eq(m, &job.memtable));
+    }
+    inner.stats.flushes.fetch_add(1, Ordering::Relaxed);
+    inner.stats.parts_written.fetch_add(changes.put_parts.len() as u64, Ordering::Relaxed);
+    let wal_dir = root.join("wal");
+    for id in wal::list_segments(&wal_dir)? {
+        if id < job.obsolete_below {
+            fs::remove_file(wal::segment_path(&wal_dir, id))?;
+        }
+    }
+    Ok(())
+}
+
+fn run_ticker(inner: &Arc<Inner>, tx: mpsc::Sender<WriterMsg>) {
+    let tick = Duration::from_millis(200);
+    let mut last_flush = Instant::now();
+    let mut last_retention = Instant::now() - inner.config.retention_interval;
+    while !inner.shutting_down.load(Ordering::SeqCst) {
+        std::thread::sleep(tick);
+        if last_flush.elapsed() >= inner.config.flush_interval {
+            last_flush = Instant::now();
+            let _ = tx.try_send(WriterMsg::Flush { force: false, reply: None });
+        }
+        if last_retention.elapsed() >= inner.config.retention_interval {
+            last_retention = Instant::now();
+            if let Err(e) = drop_expired(inner, now_ms()) {
+                tracing::error!(error = %e, "retention pass failed");
+            }
+        }
+    }
+}
+
+/// Drops every partition whose whole day is older than its group's retention.
+fn drop_expired(inner: &Arc<Inner>, now: i64) -> Result<usize, StoreError> {
+    let _maintenance = inner.maintenance.lock();
+    let mut doomed: Vec<(GroupId, i64)> = Vec::new();
+    {
+        let catalog = inner.catalog.read();
+        let data = inner.data.read();
+        for (group_id, days) in &data.parts {
+            let Some(days_kept) = catalog.group_by_id(*group_id).and_then(|g| g.info.retention_days) else {
+                continue;
+            };
+            let cutoff = now - i64::from(days_kept) * DAY_MS;
+            for day in days.keys() {
+                if (day + 1) * DAY_MS <= cutoff {
+                    doomed.push((*group_id, *day));
+                }
+            }
+        }
+    }
+    if doomed.is_empty() {
+        return Ok(0);
+    }
+    let mut removed: Vec<Arc<Part>> = Vec::new();
+    {
+        let mut data = inner.data.write();
+        for (group_id, day) in &doomed {
+            if let Some(days) = data.parts.get_mut(group_id) {
+                removed.extend(days.remove(day).unwrap_or_default());
+            }
+        }
+    }
+    let changes = CatalogChanges { delete_parts: removed.iter().map(|p| p.id).collect(), ..Default::default() };
+    inner.db.commit(&changes)?;
+    for part in &removed {
+        fs::remove_file(&part.path)?;
+    }
+    inner.stats.partitions_dropped.fetch_add(doomed.len() as u64, Ordering::Relaxed);
+    tracing::info!(partitions = doomed.len(), parts = removed.len(), "retention dropped expired partitions");
+    Ok(doomed.len())
+}
+
+impl LogStore for EmbeddedStore {
+    fn create_group(&self, group: NewGroup) -> Result<GroupInfo, StoreError> {
+        let mut catalog = self.inner.catalog.write();
+        if catalog.groups.contains_key(&group.name) {
+            return Err(StoreError::GroupExists);
+        }
+        let info = GroupInfo {
+            id: catalog.next_id,
+            name: group.name,
+            creation_time: group.creation_time,
+            retention_days: None,
+            tags: group.tags,
+            log_group_class: group.log_group_class,
+            stored_bytes: 0,
+        };
+        self.inner.db.commit(&CatalogChanges {
+            put_groups: vec![info.clone()],
+            next_id: Some(info.id + 1),
+            ..Default::default()
+        })?;
+        catalog.next_id = info.id + 1;
+        catalog.group_names.insert(info.id, info.name.clone());
+        catalog.groups.insert(info.name.clone(), GroupEntry { info: info.clone(), streams: BTreeMap::new() });
+        Ok(info)
+    }
+
+    fn delete_group(&self, name: &str) -> Result<(), StoreError> {
+        let _maintenance = self.inner.maintenance.lock();
+        let mut catalog = self.inner.catalog.write();
+        let entry = catalog.groups.get(name).ok_or(StoreError::GroupNotFound)?;
+        let group_id = entry.info.id;
+        let stream_ids: Vec<StreamId> = entry.streams.values().map(|s| s.id).collect();
+        let part_ids: Vec<u64> = self
+            .inner
+            .data
+            .read()
+            .parts
+            .get(&group_id)
+            .map(|days| days.values().flatten().map(|p| p.id).collect())
+            .unwrap_or_default();
+        self.inner.db.commit(&CatalogChanges {
+            delete_groups: vec![group_id],
+            delete_streams: stream_ids.clone(),
+            delete_parts: part_ids,
+            ..Default::default()
+        })?;
+        catalog.groups.remove(name);
+        catalog.group_names.remove(&group_id);
+        for id in &stream_ids {
+            catalog.stream_locations.remove(id);
+            catalog.dirty_streams.remove(id);
+        }
+        drop(catalog);
+        self.inner.data.write().parts.remove(&group_id);
+        let dir = parts_dir(&self.inner.config.dir, group_id);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        Ok(())
+    }
+
+    fn group(&self, name: &str) -> Result<GroupInfo, StoreError> {
+        let info = self.inner.catalog.read().groups.get(name).map(|g| g.info.clone()).ok_or(StoreError::GroupNotFound)?;
+        Ok(self.with_stored_bytes(info))
+    }
+
+    fn list_groups(&self, after: Option<&str>, filter: &dyn Fn(&str) -> bool, limit: usize) -> Vec<GroupInfo> {
+        use std::ops::Bound;
+        let infos: Vec<GroupInfo> = {
+            let catalog = self.inner.catalog.read();
+            let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+            catalog
+                .groups
+                .range::<str, _>((lower, Bound::Unbounded))
+                .filter(|(name, _)| filter(name))
+                .take(limit)
+                .map(|(_, g)| g.info.clone())
+                .collect()
+        };
+        let data = self.inner.data.read();
+        infos
+            .into_iter()
+            .map(|mut g| {
+                g.stored_bytes = self.group_stored_bytes(g.id, &data);
+                g
+            })
+            .collect()
+    }
+
+    fn update_group(&self, name: &str, update: GroupUpdate) -> Result<GroupInfo, StoreError> {
+        let info = {
+            let mut catalog = self.inner.catalog.write();
+            let entry = catalog.groups.get_mut(name).ok_or(StoreError::GroupNotFound)?;
+            let mut info = entry.info.clone();
+            match &update {
+                GroupUpdate::SetRetention(days) => info.retention_days = *days,
+                GroupUpdate::Tag(tags) => info.tags.extend(tags.clone()),
+                GroupUpdate::Untag(keys) => {
+                    for k in keys {
+                        info.tags.remove(k);
+                    }
+                }
+            }
+            self.inner.db.commit(&CatalogChanges { put_groups: vec![info.clone()], ..Default::default() })?;
+            entry.info = info.clone();
+            info
+        };
+        if matches!(update, GroupUpdate::SetRetention(Some(_))) {
+            drop_expired(&self.inner, now_ms())?;
+        }
+        Ok(self.with_stored_bytes(info))
+    }
+
+    fn create_stream(&self, group: &str, name: &str, creation_time: i64) -> Result<StreamInfo, StoreError> {
+        let mut catalog = self.inner.catalog.write();
+        let id = catalog.next_id;
+        let entry = catalog.groups.get(group).ok_or(StoreError::GroupNotFound)?;
+        if entry.streams.contains_key(name) {
+            return Err(StoreError::StreamExists);
+        }
+        let info = StreamInfo {
+            id,
+            group_id: entry.info.id,
+            name: name.to_owned(),
+            creation_time,
+            first_event_timestamp: None,
+            last_event_timestamp: None,
+            last_ingestion_time: None,
+            last_seq: 0,
+        };
+        self.inner.db.commit(&CatalogChanges {
+            put_streams: vec![info.clone()],
+            next_id: Some(id + 1),
+            ..Default::default()
+        })?;
+        catalog.next_id = id + 1;
+        catalog.stream_locations.insert(id, (info.group_id, info.name.clone()));
+        if let Some(entry) = catalog.groups.get_mut(group) {
+            entry.streams.insert(name.to_owned(), info.clone());
+        }
+        Ok(info)
+    }
+
+    fn delete_stream(&self, group: &str, name: &str) -> Result<(), StoreError> {
+        let mut catalog = self.inner.catalog.write();
+        let entry = catalog.groups.get(group).ok_or(StoreError::GroupNotFound)?;
+        let id = entry.streams.get(name).ok_or(StoreError::StreamNotFound)?.id;
+        self.inner.db.commit(&CatalogChanges { delete_streams: vec![id], ..Default::default() })?;
+        if let Some(entry) = catalog.groups.get_mut(group) {
+            entry.streams.remove(name);
+        }
+        catalog.stream_locations.remove(&id);
+        catalog.dirty_streams.remove(&id);
+        Ok(())
+    }
+
+    fn stream(&self, group: &str, name: &str) -> Result<StreamInfo, StoreError> {
+        let catalog = self.inner.catalog.read();
+        let entry = catalog.groups.get(group).ok_or(StoreError::GroupNotFound)?;
+        entry.streams.get(name).cloned().ok_or(StoreError::StreamNotFound)
+    }
+
+    fn streams(&self, group: &str) -> Result<Vec<StreamInfo>, StoreError> {
+        let catalog = self.inner.catalog.read();
+        let entry = catalog.groups.get(group).ok_or(StoreError::GroupNotFound)?;
+        Ok(entry.streams.values().cloned().collect())
+    }
+
+    fn append(
+        &self,
+        group: &str,
+        stream: &str,
+        events: Vec<(i64, String)>,
+        ingestion_time: i64,
+    ) -> Result<PendingAppend, StoreError> {
+        if events.is_empty() {
+            return Err(StoreError::Corrupt("an append needs at least one event".into()));
+        }
+        let (group_id, stream_id) = {
+            let catalog = self.inner.catalog.read();
+            let entry = catalog.groups.get(group).ok_or(StoreError::GroupNotFound)?;
+            (entry.info.id, entry.streams.get(stream).ok_or(StoreError::StreamNotFound)?.id)
+        };
+        let (reply, pending) = oneshot::channel();
+        let req = AppendRequest { group_id, stream_id, events, ingestion_time, reply };
+        match self.tx.try_send(WriterMsg::Append(req)) {
+            Ok(()) => Ok(pending),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(StoreError::Overloaded),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(StoreError::ShutDown),
+        }
+    }
+
+    fn scan(&self, req: &ScanRequest<'_>) -> Result<ScanPage, StoreError> {
+        let (group_id, cutoff, names) = {
+            let catalog = self.inner.catalog.read();
+            let entry = catalog.groups.get(req.group).ok_or(StoreError::GroupNotFound)?;
+            let cutoff = entry.info.retention_days.map_or(i64::MIN, |d| now_ms() - i64::from(d) * DAY_MS);
+            let names: HashMap<StreamId, Arc<str>> = match &req.streams {
+                StreamSelection::All => entry.streams.values().map(|s| (s.id, Arc::from(s.name.as_str()))).collect(),
+                StreamSelection::Prefix(p) => entry
+                    .streams
+                    .range::<str, _>((std::ops::Bound::Included(p.as_str()), std::ops::Bound::Unbounded))
+                    .take_while(|(n, _)| n.starts_with(p.as_str()))
+                    .map(|(_, s)| (s.id, Arc::from(s.name.as_str())))
+                    .collect(),
+                StreamSelection::Names(list) => list
+                    .iter()
+                    .filter_map(|n| entry.streams.get(n))
+                    .map(|s| (s.id, Arc::from(s.name.as_str())))
+                    .collect(),
+            };
+            (entry.info.id, cutoff, names)
+        };
+        let bounds = Bounds { low_ts: req.start_time.max(cutoff), high_ts: req.end_time };
+        if bounds.low_ts >= bounds.high_ts || names.is_empty() || req.limit == 0 {
+            return Ok(ScanPage::default());
+        }
+        let mut candidates = Vec::new();
+        {
+            let data = self.inner.data.read();
+            for mem in std::iter::once(&data.active).chain(data.frozen.iter().map(|m| &**m)) {
+                for stream_id in names.keys() {
+                    for block in mem.blocks(*stream_id) {
+                        let (Some(min), Some(max)) = (block.min_key(), block.max_key()) else { continue };
+                        if bounds.overlaps(req, min, max) {
+                            candidates.push(Candidate { min, max, source: BlockSource::Memory(block.clone()) });
+                        }
+                    }
+                }
+            }
+            if let Some(days) = data.parts.get(&group_id) {
+                let first_day = bounds.low_ts.div_euclid(DAY_MS);
+                let last_day = (bounds.high_ts - 1).div_euclid(DAY_MS);
+                for parts in days.range(first_day..=last_day).map(|(_, p)| p) {
+                    for part in parts {
+                        for (i, meta) in part.blocks.iter().enumerate() {
+                            if names.contains_key(&meta.stream_id) && bounds.overlaps(req, meta.min_key, meta.max_key) {
+                                candidates.push(Candidate {
+                                    min: meta.min_key,
+                                    max: meta.max_key,
+                                    source: BlockSource::Part(part.clone(), i),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        scan::run(req, &bounds, &names, candidates)
+    }
+
+    fn enforce_retention(&self, now_ms: i64) -> Result<usize, StoreError> {
+        drop_expired(&self.inner, now_ms)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.tx
+            .blocking_send(WriterMsg::Flush { force: true, reply: Some(reply) })
+            .map_err(|_| StoreError::ShutDown)?;
+        done.blocking_recv().map_err(|_| StoreError::ShutDown)?
+    }
+}

@@ -1,0 +1,285 @@
+//! Part files: the immutable on-disk unit of the store. One part holds events of one log group and
+//! one UTC day, grouped by stream into zstd-compressed blocks; an index at the end keeps, per block,
+//! the stream, the key range (min/max timestamp and sequence), counts, offsets and a CRC.
+//!
+//! Layout: `MAGIC | block* | index entry* | footer`. A part is written to a temporary name, fsynced
+//! and renamed; it becomes live only once the catalog records it (see `engine`), so a part file that
+//! the catalog does not list is an orphan of an interrupted flush and is deleted at start.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::block::{EventBlock, MAX_BLOCK_EVENTS, TARGET_BLOCK_RAW_BYTES};
+use crate::codec::{put_i64, put_u32, put_u64, Reader};
+use crate::{EventKey, GroupId, StoreError, StreamId};
+
+const MAGIC: &[u8; 8] = b"LKPART01";
+const FOOTER_MAGIC: &[u8; 8] = b"LKPARTF1";
+const FORMAT_VERSION: u32 = 1;
+const INDEX_ENTRY_LEN: usize = 64;
+const FOOTER_LEN: usize = 48;
+const ZSTD_LEVEL: i32 = 1;
+
+/// What the part index says of one block.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockMeta {
+    pub stream_id: StreamId,
+    pub min_key: EventKey,
+    pub max_key: EventKey,
+    /// Events in the block.
+    #[allow(dead_code)]
+    pub count: u32,
+    pub raw_len: u32,
+    pub offset: u64,
+    pub comp_len: u32,
+    pub crc: u32,
+}
+
+/// An open, immutable part file and its in-memory index.
+#[derive(Debug)]
+pub struct Part {
+    pub id: u64,
+    pub group_id: GroupId,
+    pub day: i64,
+    pub path: PathBuf,
+    pub file_bytes: u64,
+    pub raw_bytes: u64,
+    pub blocks: Vec<BlockMeta>,
+    file: File,
+}
+
+impl Part {
+    pub fn file_name(id: u64) -> String {
+        format!("{id:016x}.part")
+    }
+
+    /// Reads and verifies a part's footer and index.
+    pub fn open(path: &Path, id: u64) -> Result<Part, StoreError> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        if len < (MAGIC.len() + FOOTER_LEN) as u64 {
+            return Err(StoreError::Corrupt(format!("part {} is too short", path.display())));
+        }
+        let mut footer = [0u8; FOOTER_LEN];
+        file.read_exact_at(&mut footer, len - FOOTER_LEN as u64)?;
+        let mut r = Reader::new(&footer);
+        let group_id = r.u64()?;
+        let day = r.i64()?;
+        let index_offset = r.u64()?;
+        let block_count = r.u32()? as usize;
+        let index_crc = r.u32()?;
+        let version = r.u32()?;
+        let footer_crc = r.u32()?;
+        let magic = r.bytes(8)?;
+        if magic != FOOTER_MAGIC || version != FORMAT_VERSION {
+            return Err(StoreError::Corrupt(format!("part {} has a bad footer", path.display())));
+        }
+        if crc32fast::hash(&footer[..36]) != footer_crc {
+            return Err(StoreError::Corrupt(format!("part {} footer checksum mismatch", path.display())));
+        }
+        let index_len = block_count * INDEX_ENTRY_LEN;
+        if index_offset + index_len as u64 + FOOTER_LEN as u64 != len {
+            return Err(StoreError::Corrupt(format!("part {} index out of bounds", path.display())));
+        }
+        let mut index = vec![0u8; index_len];
+        file.read_exact_at(&mut index, index_offset)?;
+        if crc32fast::hash(&index) != index_crc {
+            return Err(StoreError::Corrupt(format!("part {} index checksum mismatch", path.display())));
+        }
+        let mut r = Reader::new(&index);
+        let mut blocks = Vec::with_capacity(block_count);
+        let mut raw_bytes = 0u64;
+        for _ in 0..block_count {
+            let meta = BlockMeta {
+                stream_id: r.u64()?,
+                min_key: EventKey { timestamp: r.i64()?, seq: r.u64()? },
+                max_key: EventKey { timestamp: r.i64()?, seq: r.u64()? },
+                count: r.u32()?,
+                raw_len: r.u32()?,
+                offset: r.u64()?,
+                comp_len: r.u32()?,
+                crc: r.u32()?,
+            };
+            if meta.offset + u64::from(meta.comp_len) > index_offset {
+                return Err(StoreError::Corrupt(format!("part {} block out of bounds", path.display())));
+            }
+            raw_bytes += u64::from(meta.raw_len);
+            blocks.push(meta);
+        }
+        Ok(Part { id, group_id, day, path: path.to_path_buf(), file_bytes: len, raw_bytes, blocks, file })
+    }
+
+    /// Reads, verifies and decodes block `i`.
+    pub fn read_block(&self, i: usize) -> Result<EventBlock, StoreError> {
+        let meta = &self.blocks[i];
+        let mut comp = vec![0u8; meta.comp_len as usize];
+        self.file.read_exact_at(&mut comp, meta.offset)?;
+        if crc32fast::hash(&comp) != meta.crc {
+            return Err(StoreError::Corrupt(format!(
+                "part {} block {i} checksum mismatch",
+                self.path.display()
+            )));
+        }
+        let raw = zstd::bulk::decompress(&comp, meta.raw_len as usize)
+            .map_err(|e| StoreError::Corrupt(format!("part {} block {i}: {e}", self.path.display())))?;
+        EventBlock::decode(meta.stream_id, &raw)
+    }
+}
+
+/// Writes one part from per-stream runs of events (each run sorted by key, all in one group and day).
+pub struct PartWriter {
+    group_id: GroupId,
+    day: i64,
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    out: std::io::BufWriter<File>,
+    offset: u64,
+    index: Vec<u8>,
+    block_count: u32,
+    compressor: zstd::bulk::Compressor<'static>,
+    scratch: Vec<u8>,
+}
+
+impl PartWriter {
+    pub fn create(dir: &Path, id: u64, group_id: GroupId, day: i64) -> Result<PartWriter, StoreError> {
+        fs::create_dir_all(dir)?;
+        let final_path = dir.join(Part::file_name(id));
+        let tmp_path = dir.join(format!("{}.tmp", Part::file_name(id)));
+        let file = File::create(&tmp_path)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        out.write_all(MAGIC)?;
+        Ok(PartWriter {
+            group_id,
+            day,
+            tmp_path,
+            final_path,
+            out,
+            offset: MAGIC.len() as u64,
+            index: Vec::new(),
+            block_count: 0,
+            compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Appends one stream's events (sorted by key), cut into blocks of bounded size.
+    pub fn write_stream_run<'a>(
+        &mut self,
+        stream_id: StreamId,
+        events: impl Iterator<Item = (EventKey, i64, &'a str)>,
+    ) -> Result<(), StoreError> {
+        let mut block = EventBlock::new(stream_id);
+        for (key, ingestion, message) in events {
+            block.push(key, ingestion, message);
+            if block.raw_bytes() >= TARGET_BLOCK_RAW_BYTES || block.len() >= MAX_BLOCK_EVENTS {
+                self.write_block(&block)?;
+                block = EventBlock::new(stream_id);
+            }
+        }
+        if !block.is_empty() {
+            self.write_block(&block)?;
+        }
+        Ok(())
+    }
+
+    fn write_block(&mut self, block: &EventBlock) -> Result<(), StoreError> {
+        debug_assert!(block.is_sorted());
+        self.scratch.clear();
+        block.encode(&mut self.scratch);
+        let comp = self.compressor.compress(&self.scratch)?;
+        let (min, max) = (block.min_key().unwrap_or_default(), block.max_key().unwrap_or_default());
+        put_u64(&mut self.index, block.stream_id);
+        put_i64(&mut self.index, min.timestamp);
+        put_u64(&mut self.index, min.seq);
+        put_i64(&mut self.index, max.timestamp);
+        put_u64(&mut self.index, max.seq);
+        put_u32(&mut self.index, block.len() as u32);
+        put_u32(&mut self.index, self.scratch.len() as u32);
+        put_u64(&mut self.index, self.offset);
+        put_u32(&mut self.index, comp.len() as u32);
+        put_u32(&mut self.index, crc32fast::hash(&comp));
+        self.out.write_all(&comp)?;
+        self.offset += comp.len() as u64;
+        self.block_count += 1;
+        Ok(())
+    }
+
+    /// Writes index and footer, fsyncs, renames into place. Returns the final path.
+    pub fn finish(mut self) -> Result<PathBuf, StoreError> {
+        let index_offset = self.offset;
+        self.out.write_all(&self.index)?;
+        let mut footer = Vec::with_capacity(FOOTER_LEN);
+        put_u64(&mut footer, self.group_id);
+        put_i64(&mut footer, self.day);
+        put_u64(&mut footer, index_offset);
+        put_u32(&mut footer, self.block_count);
+        put_u32(&mut footer, crc32fast::hash(&self.index));
+        put_u32(&mut footer, FORMAT_VERSION);
+        let footer_crc = crc32fast::hash(&footer);
+        put_u32(&mut footer, footer_crc);
+        footer.extend_from_slice(FOOTER_MAGIC);
+        self.out.write_all(&footer)?;
+        let file = self.out.into_inner().map_err(|e| StoreError::Io(e.into_error()))?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&self.tmp_path, &self.final_path)?;
+        Ok(self.final_path)
+    }
+}
+
+/// fsyncs a directory so that renames and unlinks inside it are durable.
+pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_then_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PartWriter::create(dir.path(), 9, 3, 20_000).unwrap();
+        let msgs: Vec<String> = (0..40_000).map(|i| format!("line {i} of stream one")).collect();
+        w.write_stream_run(1, msgs.iter().enumerate().map(|(i, m)| {
+            (EventKey { timestamp: i as i64, seq: i as u64 + 100 }, 7, m.as_str())
+        }))
+        .unwrap();
+        w.write_stream_run(2, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "other"))).unwrap();
+        let path = w.finish().unwrap();
+        let part = Part::open(&path, 9).unwrap();
+        assert_eq!((part.group_id, part.day), (3, 20_000));
+        assert!(part.blocks.len() >= 3);
+        let mut seen = 0;
+        for (i, meta) in part.blocks.iter().enumerate() {
+            let b = part.read_block(i).unwrap();
+            assert_eq!(b.len() as u32, meta.count);
+            assert_eq!(b.min_key(), Some(meta.min_key));
+            if meta.stream_id == 1 {
+                for j in 0..b.len() {
+                    assert_eq!(b.message(j), msgs[seen]);
+                    seen += 1;
+                }
+            } else {
+                assert_eq!(b.message(0), "other");
+            }
+        }
+        assert_eq!(seen, msgs.len());
+    }
+
+    #[test]
+    fn a_flipped_byte_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PartWriter::create(dir.path(), 1, 1, 1).unwrap();
+        w.write_stream_run(1, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "hello"))).unwrap();
+        let path = w.finish().unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[MAGIC.len() + 2] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        let part = Part::open(&path, 1).unwrap();
+        assert!(matches!(part.read_block(0), Err(StoreError::Corrupt(_))));
+    }
+}

@@ -1,0 +1,325 @@
+//! The behavioural test suite every `LogStore` implementation must pass (run by each backend's
+//! tests through `logstore_test_suite!`). Each case gets a fresh directory and a factory that can
+//! reopen the store on it, to test durability as well as behaviour.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::{
+    Direction, EventKey, GroupUpdate, LogStore, NewGroup, ScanPage, ScanRequest, StoreError, StoredEvent,
+    StreamSelection, DAY_MS,
+};
+
+/// Opens a store on a directory.
+pub type Factory<'a> = &'a dyn Fn(&Path) -> Box<dyn LogStore>;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn group(store: &dyn LogStore, name: &str) {
+    store
+        .create_group(NewGroup {
+            name: name.into(),
+            creation_time: now_ms(),
+            log_group_class: "STANDARD".into(),
+            tags: BTreeMap::new(),
+        })
+        .unwrap();
+}
+
+fn put(store: &dyn LogStore, g: &str, s: &str, events: &[(i64, &str)]) -> (u64, u64) {
+    let events = events.iter().map(|(t, m)| (*t, m.to_string())).collect();
+    let ack = store.append(g, s, events, now_ms()).unwrap().blocking_recv().unwrap().unwrap();
+    (ack.first_seq, ack.last_seq)
+}
+
+fn cost(_: &str, m: &str) -> usize {
+    m.len() + 26
+}
+
+pub fn request<'a>(group: &'a str, direction: Direction, bound: Option<EventKey>, limit: usize) -> ScanRequest<'a> {
+    ScanRequest {
+        group,
+        streams: StreamSelection::All,
+        start_time: 0,
+        end_time: i64::MAX,
+        direction,
+        bound,
+        limit,
+        max_bytes: 1 << 20,
+        event_cost: &cost,
+        predicate: None,
+        scan_budget_bytes: u64::MAX,
+    }
+}
+
+/// Reads everything a request selects, page by page, following the resume bound.
+pub fn scan_all(store: &dyn LogStore, mut req: ScanRequest<'_>) -> Vec<StoredEvent> {
+    let mut out = Vec::new();
+    let mut pages = 0;
+    loop {
+        let ScanPage { events, resume, .. } = store.scan(&req).unwrap();
+        pages += 1;
+        assert!(pages < 100_000, "scan does not make progress");
+        match req.direction {
+            Direction::Forward => out.extend(events),
+            Direction::Backward => {
+                let mut page = events;
+                page.extend(out);
+                out = page;
+            }
+        }
+        match resume {
+            Some(b) => req.bound = Some(b),
+            None => return out,
+        }
+    }
+}
+
+fn messages(events: &[StoredEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.message.as_str()).collect()
+}
+
+pub fn catalog_lifecycle(dir: &Path, open: Factory<'_>) {
+    let store = open(dir);
+    group(&*store, "b");
+    group(&*store, "a");
+    assert!(matches!(
+        store.create_group(NewGroup { name: "a".into(), creation_time: 0, log_group_class: "STANDARD".into(), tags: BTreeMap::new() }),
+        Err(StoreError::GroupExists)
+    ));
+    let names: Vec<String> = store.list_groups(None, &|_| true, 10).into_iter().map(|g| g.name).collect();
+    assert_eq!(names, ["a", "b"]);
+    let after: Vec<String> = store.list_groups(Some("a"), &|_| true, 10).into_iter().map(|g| g.name).collect();
+    assert_eq!(after, ["b"]);
+    store.create_stream("a", "s1", 5).unwrap();
+    assert!(matches!(store.create_stream("a", "s1", 5), Err(StoreError::StreamExists)));
+    assert!(matches!(store.create_stream("zz", "s1", 5), Err(StoreError::GroupNotFound)));
+    store.update_group("a", GroupUpdate::SetRetention(Some(7))).unwrap();
+    store.update_group("a", GroupUpdate::Tag([("k".to_string(), "v".to_string())].into())).unwrap();
+    drop(store);
+    let store = open(dir);
+    let a = store.group("a").unwrap();
+    assert_eq!(a.retention_days, Some(7));
+    assert_eq!(a.tags.get("k").map(String::as_str), Some("v"));
+    assert_eq!(store.stream("a", "s1").unwrap().creation_time, 5);
+    store.delete_stream("a", "s1").unwrap();
+    assert!(matches!(store.stream("a", "s1"), Err(StoreError::StreamNotFound)));
+    store.delete_group("b").unwrap();
+    assert!(matches!(store.group("b"), Err(StoreError::GroupNotFound)));
+    drop(store);
+    let store = open(dir);
+    assert!(store.group("b").is_err());
+    assert!(store.streams("a").unwrap().is_empty());
+}
+
+pub fn appends_are_durable_and_ordered(dir: &Path, open: Factory<'_>) {
+    let t = now_ms() - 60_000;
+    let store = open(dir);
+    group(&*store, "g");
+    store.create_stream("g", "x", t).unwrap();
+    store.create_stream("g", "y", t).unwrap();
+    put(&*store, "g", "x", &[(t + 2, "x2"), (t + 5, "x5")]);
+    put(&*store, "g", "y", &[(t + 1, "y1"), (t + 5, "y5")]);
+    store.flush().unwrap();
+    put(&*store, "g", "x", &[(t + 3, "x3")]);
+    let before = scan_all(&*store, request("g", Direction::Forward, None, 2));
+    assert_eq!(messages(&before), ["y1", "x2", "x3", "x5", "y5"]);
+    drop(store);
+    let store = open(dir);
+    let after = scan_all(&*store, request("g", Direction::Forward, None, 3));
+    assert_eq!(before, after, "events and their keys survive a restart unchanged");
+    let backward = scan_all(&*store, request("g", Direction::Backward, None, 2));
+    assert_eq!(before, backward);
+    let x = store.stream("g", "x").unwrap();
+    assert_eq!((x.first_event_timestamp, x.last_event_timestamp), (Some(t + 2), Some(t + 5)));
+    // New appends after a restart get new, larger sequence numbers.
+    let (first, _) = put(&*store, "g", "x", &[(t + 9, "x9")]);
+    assert!(before.iter().all(|e| e.key.seq < first));
+}
+
+pub fn deleted_streams_and_groups_vanish(dir: &Path, open: Factory<'_>) {
+    let t = now_ms();
+    let store = open(dir);
+    group(&*store, "g");
+    store.create_stream("g", "s", t).unwrap();
+    put(&*store, "g", "s", &[(t, "old")]);
+    store.flush().unwrap();
+    put(&*store, "g", "s", &[(t, "old2")]);
+    store.delete_stream("g", "s").unwrap();
+    store.create_stream("g", "s", t).unwrap();
+    put(&*store, "g", "s", &[(t, "new")]);
+    assert_eq!(messages(&scan_all(&*store, request("g", Direction::Forward, None, 10))), ["new"]);
+    drop(store);
+    let store = open(dir);
+    assert_eq!(messages(&scan_all(&*store, request("g", Direction::Forward, None, 10))), ["new"]);
+    store.delete_group("g").unwrap();
+    group(&*store, "g");
+    store.create_stream("g", "s", t).unwrap();
+    assert!(scan_all(&*store, request("g", Direction::Forward, None, 10)).is_empty());
+    drop(store);
+    let store = open(dir);
+    assert!(scan_all(&*store, request("g", Direction::Forward, None, 10)).is_empty());
+}
+
+pub fn retention_drops_old_days(dir: &Path, open: Factory<'_>) {
+    let now = now_ms();
+    let store = open(dir);
+    group(&*store, "g");
+    store.create_stream("g", "s", now).unwrap();
+    put(&*store, "g", "s", &[(now - 10 * DAY_MS, "ten days"), (now - 9 * DAY_MS, "nine days")]);
+    put(&*store, "g", "s", &[(now - 1000, "recent")]);
+    store.flush().unwrap();
+    store.update_group("g", GroupUpdate::SetRetention(Some(7))).unwrap();
+    assert_eq!(messages(&scan_all(&*store, request("g", Direction::Forward, None, 10))), ["recent"]);
+    store.enforce_retention(now).unwrap();
+    drop(store);
+    let store = open(dir);
+    store.update_group("g", GroupUpdate::SetRetention(None)).unwrap();
+    // Removing the policy does not bring dropped days back: they were deleted, not hidden.
+    assert_eq!(messages(&scan_all(&*store, request("g", Direction::Forward, None, 10))), ["recent"]);
+}
+
+pub fn filters_limits_and_budgets(dir: &Path, open: Factory<'_>) {
+    let t = now_ms() - 3_600_000;
+    let store = open(dir);
+    group(&*store, "g");
+    for s in ["app-1", "app-2", "web-1"] {
+        store.create_stream("g", s, t).unwrap();
+    }
+    for i in 0..300i64 {
+        let s = ["app-1", "app-2", "web-1"][(i % 3) as usize];
+        let msg = if i % 10 == 0 { format!("ERROR {i}") } else { format!("info {i}") };
+        put(&*store, "g", s, &[(t + i, msg.as_str())]);
+        if i == 150 {
+            store.flush().unwrap();
+        }
+    }
+    let is_error = |m: &str| m.starts_with("ERROR");
+    let mut req = request("g", Direction::Forward, None, 7);
+    req.predicate = Some(&is_error);
+    req.scan_budget_bytes = 100;
+    let errors = scan_all(&*store, req);
+    assert_eq!(errors.len(), 30);
+    assert!(errors.windows(2).all(|w| w[0].key < w[1].key));
+    let mut req = request("g", Direction::Forward, None, 1000);
+    req.streams = StreamSelection::Prefix("app-".into());
+    assert_eq!(scan_all(&*store, req).len(), 200);
+    let mut req = request("g", Direction::Forward, None, 1000);
+    req.streams = StreamSelection::Names(vec!["web-1".into(), "nope".into()]);
+    req.start_time = t + 30;
+    req.end_time = t + 60;
+    let web = scan_all(&*store, req);
+    assert_eq!(web.len(), 10);
+    assert!(web.iter().all(|e| &*e.stream_name == "web-1"));
+    let mut req = request("g", Direction::Forward, None, 1000);
+    req.max_bytes = 100;
+    let page = store.scan(&req).unwrap();
+    assert!(page.events.len() <= 4 && page.resume.is_some());
+}
+
+/// Random appends (timestamps out of order across batches), random flushes and reopenings:
+/// every scan, in both directions and any page size, equals a brute-force model.
+pub fn random_model_check(dir: &Path, open: Factory<'_>, seed: u64) {
+    let mut rng = seed.max(1);
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let base = now_ms() - 2 * DAY_MS;
+    let mut store = open(dir);
+    group(&*store, "g");
+    let streams = ["a", "b", "c", "d"];
+    for s in streams {
+        store.create_stream("g", s, base).unwrap();
+    }
+    let mut model: Vec<(EventKey, String, String)> = Vec::new();
+    for round in 0..60 {
+        let s = streams[next(4) as usize];
+        let mut ts = base + next(2 * DAY_MS as u64) as i64;
+        let n = 1 + next(40) as usize;
+        let mut batch = Vec::new();
+        for i in 0..n {
+            ts += next(3) as i64;
+            batch.push((ts, format!("r{round} e{i} {}", "x".repeat(next(50) as usize))));
+        }
+        let ack = store.append("g", s, batch.clone(), now_ms()).unwrap().blocking_recv().unwrap().unwrap();
+        for (i, (ts, m)) in batch.into_iter().enumerate() {
+            model.push((EventKey { timestamp: ts, seq: ack.first_seq + i as u64 }, s.to_string(), m));
+        }
+        match next(10) {
+            0 => store.flush().unwrap(),
+            1 => {
+                drop(store);
+                store = open(dir);
+            }
+            _ => {}
+        }
+    }
+    model.sort_by_key(|e| e.0);
+    for limit in [1usize, 3, 17, 10_000] {
+        for direction in [Direction::Forward, Direction::Backward] {
+            let mut req = request("g", direction, None, limit);
+            req.scan_budget_bytes = if limit == 3 { 1 } else { u64::MAX };
+            let got = scan_all(&*store, req);
+            let got: Vec<_> = got.iter().map(|e| (e.key, e.stream_name.to_string(), e.message.clone())).collect();
+            assert_eq!(got, model, "limit {limit} {direction:?}");
+        }
+    }
+    // A time window on one stream.
+    let (lo, hi) = (base + DAY_MS / 2, base + DAY_MS + DAY_MS / 3);
+    let mut req = request("g", Direction::Forward, None, 5);
+    req.streams = StreamSelection::Names(vec!["b".into()]);
+    req.start_time = lo;
+    req.end_time = hi;
+    let got: Vec<_> = scan_all(&*store, req).into_iter().map(|e| e.key).collect();
+    let want: Vec<_> =
+        model.iter().filter(|e| e.1 == "b" && e.0.timestamp >= lo && e.0.timestamp < hi).map(|e| e.0).collect();
+    assert_eq!(got, want);
+}
+
+/// Declares one `#[test]` per suite case for a backend: `logstore_test_suite!(|dir| Box::new(...))`.
+#[macro_export]
+macro_rules! logstore_test_suite {
+    ($factory:expr) => {
+        mod logstore_suite {
+            use super::*;
+            fn run(case: fn(&std::path::Path, $crate::testsuite::Factory<'_>)) {
+                let dir = tempfile::tempdir().unwrap();
+                let factory = $factory;
+                case(dir.path(), &factory);
+            }
+            #[test]
+            fn catalog_lifecycle() {
+                run($crate::testsuite::catalog_lifecycle);
+            }
+            #[test]
+            fn appends_are_durable_and_ordered() {
+                run($crate::testsuite::appends_are_durable_and_ordered);
+            }
+            #[test]
+            fn deleted_streams_and_groups_vanish() {
+                run($crate::testsuite::deleted_streams_and_groups_vanish);
+            }
+            #[test]
+            fn retention_drops_old_days() {
+                run($crate::testsuite::retention_drops_old_days);
+            }
+            #[test]
+            fn filters_limits_and_budgets() {
+                run($crate::testsuite::filters_limits_and_budgets);
+            }
+            #[test]
+            fn random_model_check() {
+                for seed in 1..=8u64 {
+                    let dir = tempfile::tempdir().unwrap();
+                    let factory = $factory;
+                    $crate::testsuite::random_model_check(dir.path(), &factory, seed * 7919);
+                }
+            }
+        }
+    };
+}
