@@ -729,6 +729,10 @@ impl LogStore for EmbeddedStore {
         Ok(self.with_stored_bytes(info))
     }
 
+    fn retention_days(&self, name: &str) -> Result<Option<u32>, StoreError> {
+        self.inner.catalog.read().groups.get(name).map(|g| g.info.retention_days).ok_or(StoreError::GroupNotFound)
+    }
+
     fn list_groups(&self, after: Option<&str>, filter: &dyn Fn(&str) -> bool, limit: usize) -> Vec<GroupInfo> {
         use std::ops::Bound;
         let infos: Vec<GroupInfo> = {

@@ -185,6 +185,8 @@ pub trait LogStore: Send + Sync + 'static {
     fn create_group(&self, group: NewGroup) -> Result<GroupInfo, StoreError>;
     fn delete_group(&self, name: &str) -> Result<(), StoreError>;
     fn group(&self, name: &str) -> Result<GroupInfo, StoreError>;
+    /// The group's retention in days (cheap: no stored-bytes accounting).
+    fn retention_days(&self, name: &str) -> Result<Option<u32>, StoreError>;
     /// Groups in ascending name order, strictly after `after`, that pass `filter`, at most `limit`.
     fn list_groups(&self, after: Option<&str>, filter: &dyn Fn(&str) -> bool, limit: usize) -> Vec<GroupInfo>;
     fn update_group(&self, name: &str, update: GroupUpdate) -> Result<GroupInfo, StoreError>;

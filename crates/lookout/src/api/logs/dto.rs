@@ -1,0 +1,247 @@
+//! Wire shapes of the CloudWatch Logs API (JSON 1.1, lowerCamel members). Requests take every
+//! member as optional so that a missing one becomes AWS's validation error rather than a
+//! serde message; responses leave absent members out entirely (clients test for presence).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateLogGroupRequest {
+    pub log_group_name: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+    pub log_group_class: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GroupNameRequest {
+    pub log_group_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DescribeLogGroupsRequest {
+    pub log_group_name_prefix: Option<String>,
+    pub log_group_name_pattern: Option<String>,
+    pub log_group_identifiers: Option<Vec<String>>,
+    pub log_group_class: Option<String>,
+    pub next_token: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StreamNameRequest {
+    pub log_group_name: Option<String>,
+    pub log_stream_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DescribeLogStreamsRequest {
+    pub log_group_name: Option<String>,
+    pub log_group_identifier: Option<String>,
+    pub log_stream_name_prefix: Option<String>,
+    pub order_by: Option<String>,
+    pub descending: Option<bool>,
+    pub next_token: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct InputLogEvent {
+    pub timestamp: Option<i64>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PutLogEventsRequest {
+    pub log_group_name: Option<String>,
+    pub log_stream_name: Option<String>,
+    pub log_events: Option<Vec<InputLogEvent>>,
+    /// Accepted and ignored, as AWS has done since 2023.
+    pub sequence_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GetLogEventsRequest {
+    pub log_group_name: Option<String>,
+    pub log_group_identifier: Option<String>,
+    pub log_stream_name: Option<String>,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub next_token: Option<String>,
+    pub limit: Option<i64>,
+    pub start_from_head: Option<bool>,
+    pub unmask: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FilterLogEventsRequest {
+    pub log_group_name: Option<String>,
+    pub log_group_identifier: Option<String>,
+    pub log_stream_names: Option<Vec<String>>,
+    pub log_stream_name_prefix: Option<String>,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub filter_pattern: Option<String>,
+    pub next_token: Option<String>,
+    pub limit: Option<i64>,
+    /// Ignored: results are always interleaved, as AWS does since 2019.
+    pub interleaved: Option<bool>,
+    pub unmask: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PutRetentionPolicyRequest {
+    pub log_group_name: Option<String>,
+    pub retention_in_days: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TagResourceRequest {
+    pub resource_arn: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UntagResourceRequest {
+    pub resource_arn: Option<String>,
+    pub tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TagLogGroupRequest {
+    pub log_group_name: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UntagLogGroupRequest {
+    pub log_group_name: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogGroup {
+    pub log_group_name: String,
+    pub creation_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_in_days: Option<u32>,
+    pub metric_filter_count: u32,
+    pub arn: String,
+    pub stored_bytes: u64,
+    pub log_group_class: String,
+    pub log_group_arn: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogStream {
+    pub log_stream_name: String,
+    pub creation_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_event_timestamp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_event_timestamp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_ingestion_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_sequence_token: Option<String>,
+    pub arn: String,
+    pub stored_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogGroupsResponse {
+    pub log_groups: Vec<LogGroup>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeLogStreamsResponse {
+    /// Always present, even empty (Vector fails otherwise).
+    pub log_streams: Vec<LogStream>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedLogEventsInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub too_new_log_event_start_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub too_old_log_event_end_index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expired_log_event_end_index: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutLogEventsResponse {
+    pub next_sequence_token: String,
+    /// Left out when nothing was rejected: watchtower treats its presence as a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_log_events_info: Option<RejectedLogEventsInfo>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputLogEvent<'a> {
+    pub timestamp: i64,
+    pub message: &'a str,
+    pub ingestion_time: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetLogEventsResponse<'a> {
+    pub events: Vec<OutputLogEvent<'a>>,
+    pub next_forward_token: String,
+    pub next_backward_token: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilteredLogEvent<'a> {
+    pub log_stream_name: &'a str,
+    pub timestamp: i64,
+    pub message: &'a str,
+    pub ingestion_time: i64,
+    pub event_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterLogEventsResponse<'a> {
+    pub events: Vec<FilteredLogEvent<'a>>,
+    pub searched_log_streams: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagsResponse {
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Empty {}

@@ -1,0 +1,4 @@
+//! The API layers: one module per AWS service, each the only code that knows its wire format.
+
+pub mod logs;
+pub mod sts;

@@ -1,0 +1,105 @@
+//! `lookout`: CloudWatch Logs (and, as they land, ECS, EventBridge and SNS) as one self-hosted
+//! binary. `lookout serve` runs the server; `lookout logs ...` talks to a running one.
+
+mod api;
+mod app;
+mod cli_logs;
+mod client;
+mod config;
+mod server;
+mod time_util;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lookout_logs::{Identity, LogsService};
+use lookout_logstore::{EmbeddedStore, StoreConfig};
+
+#[derive(Debug, Parser)]
+#[command(name = "lookout", version, about = "Logs, tasks and alerts for containerized batch jobs, wire-compatible with AWS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: every API on one port, all state in one data directory.
+    Serve(config::ServeArgs),
+    /// Read logs from a running lookout: list groups and streams, tail a group.
+    Logs(cli_logs::LogsArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Logs(args) => cli_logs::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lookout: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOOKOUT_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = config::ServeConfig::resolve(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let mut store_config = StoreConfig::new(config.data_dir.join("logs"));
+        store_config.flush_interval = config.flush_interval;
+        store_config.flush_bytes = config.flush_bytes;
+        let data_dir = config.data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(store_config))
+            .await?
+            .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
+        let store = Arc::new(store);
+        let identity = Identity { account_id: config.account_id.clone(), region: config.region.clone() };
+        let app = app::App {
+            logs: LogsService::new(store.clone(), identity.clone()),
+            identity,
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (is another lookout running?)", config.listen))?;
+        tracing::info!(
+            listen = %config.listen,
+            data_dir = %config.data_dir.display(),
+            account_id = %config.account_id,
+            region = %config.region,
+            "lookout is ready"
+        );
+        axum::serve(listener, server::router(app)).with_graceful_shutdown(shutdown_signal()).await?;
+        tracing::info!("shutting down: flushing recent events");
+        tokio::task::spawn_blocking(move || store.shutdown()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
