@@ -17,10 +17,7 @@ pub(crate) struct Cursor {
 
 impl Cursor {
     pub(crate) fn new(source: &str) -> Self {
-        Self {
-            chars: source.chars().collect(),
-            pos: 0,
-        }
+        Self { chars: source.chars().collect(), pos: 0 }
     }
 
     /// 0-based character index of the next character.

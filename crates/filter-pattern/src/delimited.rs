@@ -42,10 +42,7 @@ enum Position {
     /// `...`: any number of fields.
     Ellipsis,
     /// One field, optionally constrained.
-    Field {
-        name: String,
-        condition: Option<FieldExpr>,
-    },
+    Field { name: String, condition: Option<FieldExpr> },
 }
 
 /// A condition on one field's value.
@@ -71,36 +68,26 @@ impl Position {
     fn accepts(&self, field: &str) -> bool {
         match self {
             Position::Ellipsis => false,
-            Position::Field { condition, .. } => {
-                condition.as_ref().is_none_or(|c| c.accepts(field))
-            }
+            Position::Field { condition, .. } => condition.as_ref().is_none_or(|c| c.accepts(field)),
         }
     }
 }
 
 impl DelimitedPattern {
     /// Parses `[ ... ]` at the cursor; the closing `]` must end the pattern (bar whitespace).
-    pub(crate) fn parse(
-        cursor: &mut Cursor,
-        context: &mut ParseContext,
-    ) -> Result<Self, PatternError> {
+    pub(crate) fn parse(cursor: &mut Cursor, context: &mut ParseContext) -> Result<Self, PatternError> {
         let open = cursor.pos();
         cursor.bump();
         cursor.skip_whitespace();
         if cursor.peek() == Some(']') {
-            return Err(PatternError::at(
-                open,
-                "empty space-delimited pattern '[]' (name at least one field)",
-            ));
+            return Err(PatternError::at(open, "empty space-delimited pattern '[]' (name at least one field)"));
         }
         let mut positions: Vec<Position> = Vec::new();
         loop {
             cursor.skip_whitespace();
             let position = parse_position(cursor, context)?;
             // Consecutive `...` are equivalent to one.
-            if !(matches!(position, Position::Ellipsis)
-                && matches!(positions.last(), Some(Position::Ellipsis)))
-            {
+            if !(matches!(position, Position::Ellipsis) && matches!(positions.last(), Some(Position::Ellipsis))) {
                 positions.push(position);
             }
             cursor.skip_whitespace();
@@ -113,37 +100,25 @@ impl DelimitedPattern {
                     break;
                 }
                 None => {
-                    return Err(PatternError::at(
-                        open,
-                        "unterminated space-delimited pattern (missing closing ']')",
-                    ))
+                    return Err(PatternError::at(open, "unterminated space-delimited pattern (missing closing ']')"))
                 }
                 Some(')') => return Err(cursor.error("unbalanced parentheses (unexpected ')')")),
                 Some(_) => {
-                    return Err(cursor.error(format!(
-                        "expected ',' or ']' but found {}",
-                        cursor.describe_next()
-                    )))
+                    return Err(cursor.error(format!("expected ',' or ']' but found {}", cursor.describe_next())))
                 }
             }
         }
         cursor.skip_whitespace();
         if !cursor.at_end() {
-            return Err(cursor
-                .error("unexpected text after the closing ']' of the space-delimited pattern"));
+            return Err(cursor.error("unexpected text after the closing ']' of the space-delimited pattern"));
         }
         let has_ellipsis = positions.iter().any(|p| matches!(p, Position::Ellipsis));
-        Ok(Self {
-            positions,
-            has_ellipsis,
-        })
+        Ok(Self { positions, has_ellipsis })
     }
 
     /// True when the pattern is only `...` (it accepts any message).
     pub(crate) fn matches_everything(&self) -> bool {
-        self.positions
-            .iter()
-            .all(|p| matches!(p, Position::Ellipsis))
+        self.positions.iter().all(|p| matches!(p, Position::Ellipsis))
     }
 
     /// The field names, in order (`...` excluded).
@@ -199,16 +174,11 @@ impl DelimitedPattern {
                 },
             }
         }
-        positions[p..]
-            .iter()
-            .all(|x| matches!(x, Position::Ellipsis))
+        positions[p..].iter().all(|x| matches!(x, Position::Ellipsis))
     }
 }
 
-fn parse_position(
-    cursor: &mut Cursor,
-    context: &mut ParseContext,
-) -> Result<Position, PatternError> {
+fn parse_position(cursor: &mut Cursor, context: &mut ParseContext) -> Result<Position, PatternError> {
     if cursor.eat("...") {
         return Ok(Position::Ellipsis);
     }
@@ -221,13 +191,12 @@ fn parse_position(
     if let Some((other, at)) = names.iter().find(|(n, _)| *n != name) {
         return Err(PatternError::at(
             *at,
-            format!("condition on '{other}' in the position of field '{name}' (each condition must name its own field)"),
+            format!(
+                "condition on '{other}' in the position of field '{name}' (each condition must name its own field)"
+            ),
         ));
     }
-    Ok(Position::Field {
-        name,
-        condition: expr,
-    })
+    Ok(Position::Field { name, condition: expr })
 }
 
 /// Parses `a || b || ...`; returns `None` for a lone bare field name.
@@ -278,9 +247,7 @@ fn require_condition(
     names: &[(String, usize)],
 ) -> Result<FieldExpr, PatternError> {
     expr.ok_or_else(|| match names.last() {
-        Some((name, at)) => {
-            PatternError::at(*at, format!("expected a comparison after field '{name}'"))
-        }
+        Some((name, at)) => PatternError::at(*at, format!("expected a comparison after field '{name}'")),
         None => cursor.error("expected a condition"),
     })
 }
@@ -294,9 +261,7 @@ fn parse_operand(
     cursor.skip_whitespace();
     if cursor.peek() == Some('(') {
         if depth >= MAX_NESTING {
-            return Err(cursor.error(format!(
-                "parentheses nested deeper than {MAX_NESTING} levels"
-            )));
+            return Err(cursor.error(format!("parentheses nested deeper than {MAX_NESTING} levels")));
         }
         let open = cursor.pos();
         cursor.bump();
@@ -307,10 +272,7 @@ fn parse_operand(
             return Err(if matches!(cursor.peek(), None | Some(',' | ']')) {
                 PatternError::at(open, "unbalanced parentheses (missing ')')")
             } else {
-                cursor.error(format!(
-                    "expected '&&', '||' or ')' but found {}",
-                    cursor.describe_next()
-                ))
+                cursor.error(format!("expected '&&', '||' or ')' but found {}", cursor.describe_next()))
             });
         }
         return Ok(Some(inner));
@@ -318,19 +280,12 @@ fn parse_operand(
     let name_at = cursor.pos();
     let name = cursor.take_while(|c| c.is_alphanumeric() || c == '_');
     if name.is_empty() {
-        return Err(cursor.error(format!(
-            "expected a field name or '...' but found {}",
-            cursor.describe_next()
-        )));
+        return Err(cursor.error(format!("expected a field name or '...' but found {}", cursor.describe_next())));
     }
     names.push((name, name_at));
     cursor.skip_whitespace();
     if at_comparison(cursor) {
-        Ok(Some(FieldExpr::Test(ValueTest::parse(
-            cursor,
-            context,
-            ValueContext::SpaceDelimited,
-        )?)))
+        Ok(Some(FieldExpr::Test(ValueTest::parse(cursor, context, ValueContext::SpaceDelimited)?)))
     } else {
         Ok(None)
     }
@@ -351,9 +306,7 @@ impl<'m> Iterator for Fields<'m> {
     type Item = &'m str;
 
     fn next(&mut self) -> Option<&'m str> {
-        let rest = self
-            .rest
-            .trim_start_matches(|c: char| c.is_ascii_whitespace());
+        let rest = self.rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
         let bytes = rest.as_bytes();
         // Delimiters are ASCII, so every index computed below is a char boundary.
         let (field, next_start) = match bytes.first()? {
@@ -387,10 +340,7 @@ impl<'m> Iterator for Fields<'m> {
                 }
             }
             _ => {
-                let end = bytes
-                    .iter()
-                    .position(u8::is_ascii_whitespace)
-                    .unwrap_or(rest.len());
+                let end = bytes.iter().position(u8::is_ascii_whitespace).unwrap_or(rest.len());
                 (&rest[..end], end)
             }
         };
@@ -410,18 +360,8 @@ mod tests {
     #[test]
     fn splits_apache_line() {
         assert_eq!(
-            fields(
-                r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#
-            ),
-            [
-                "127.0.0.1",
-                "-",
-                "frank",
-                "10/Oct/2000:13:55:36 -0700",
-                "GET /apache_pb.gif HTTP/1.0",
-                "200",
-                "2326"
-            ]
+            fields(r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#),
+            ["127.0.0.1", "-", "frank", "10/Oct/2000:13:55:36 -0700", "GET /apache_pb.gif HTTP/1.0", "200", "2326"]
         );
     }
 

@@ -16,18 +16,12 @@ pub struct PatternError {
 impl PatternError {
     /// An error at a 0-based character index of the pattern (stored 1-based).
     pub(crate) fn at(char_index: usize, message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            position: Some(char_index + 1),
-        }
+        Self { message: message.into(), position: Some(char_index + 1) }
     }
 
     /// An error about the pattern as a whole.
     pub(crate) fn whole(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            position: None,
-        }
+        Self { message: message.into(), position: None }
     }
 }
 
@@ -50,14 +44,8 @@ mod tests {
     #[test]
     fn display_with_and_without_position() {
         let e = PatternError::at(11, "unterminated quoted phrase");
-        assert_eq!(
-            e.to_string(),
-            "Invalid filter pattern: unterminated quoted phrase at character 12"
-        );
+        assert_eq!(e.to_string(), "Invalid filter pattern: unterminated quoted phrase at character 12");
         let e = PatternError::whole("pattern is longer than 1024 characters");
-        assert_eq!(
-            e.to_string(),
-            "Invalid filter pattern: pattern is longer than 1024 characters"
-        );
+        assert_eq!(e.to_string(), "Invalid filter pattern: pattern is longer than 1024 characters");
     }
 }

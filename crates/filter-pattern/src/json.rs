@@ -68,10 +68,7 @@ enum JsonTest {
 
 impl JsonPattern {
     /// Parses `{ ... }` at the cursor; the closing `}` must end the pattern (bar whitespace).
-    pub(crate) fn parse(
-        cursor: &mut Cursor,
-        context: &mut ParseContext,
-    ) -> Result<Self, PatternError> {
+    pub(crate) fn parse(cursor: &mut Cursor, context: &mut ParseContext) -> Result<Self, PatternError> {
         cursor.bump();
         let root = parse_any(cursor, context, 0)?;
         cursor.skip_whitespace();
@@ -82,10 +79,7 @@ impl JsonPattern {
             None => return Err(cursor.error("unterminated JSON pattern (missing closing '}')")),
             Some(')') => return Err(cursor.error("unbalanced parentheses (unexpected ')')")),
             Some(_) => {
-                return Err(cursor.error(format!(
-                    "expected '&&', '||' or '}}' but found {}",
-                    cursor.describe_next()
-                )))
+                return Err(cursor.error(format!("expected '&&', '||' or '}}' but found {}", cursor.describe_next())))
             }
         }
         cursor.skip_whitespace();
@@ -136,20 +130,14 @@ impl JsonCondition {
 }
 
 fn resolve<'v>(document: &'v Value, selector: &[SelectorStep]) -> Option<&'v Value> {
-    selector
-        .iter()
-        .try_fold(document, |value, step| match (step, value) {
-            (SelectorStep::Key(key), Value::Object(map)) => map.get(key),
-            (SelectorStep::Index(index), Value::Array(items)) => items.get(*index),
-            _ => None,
-        })
+    selector.iter().try_fold(document, |value, step| match (step, value) {
+        (SelectorStep::Key(key), Value::Object(map)) => map.get(key),
+        (SelectorStep::Index(index), Value::Array(items)) => items.get(*index),
+        _ => None,
+    })
 }
 
-fn parse_any(
-    cursor: &mut Cursor,
-    context: &mut ParseContext,
-    depth: usize,
-) -> Result<JsonExpr, PatternError> {
+fn parse_any(cursor: &mut Cursor, context: &mut ParseContext, depth: usize) -> Result<JsonExpr, PatternError> {
     let mut parts = vec![parse_all(cursor, context, depth)?];
     loop {
         cursor.skip_whitespace();
@@ -158,18 +146,10 @@ fn parse_any(
         }
         parts.push(parse_all(cursor, context, depth)?);
     }
-    Ok(if parts.len() == 1 {
-        parts.remove(0)
-    } else {
-        JsonExpr::Any(parts)
-    })
+    Ok(if parts.len() == 1 { parts.remove(0) } else { JsonExpr::Any(parts) })
 }
 
-fn parse_all(
-    cursor: &mut Cursor,
-    context: &mut ParseContext,
-    depth: usize,
-) -> Result<JsonExpr, PatternError> {
+fn parse_all(cursor: &mut Cursor, context: &mut ParseContext, depth: usize) -> Result<JsonExpr, PatternError> {
     let mut parts = vec![parse_operand(cursor, context, depth)?];
     loop {
         cursor.skip_whitespace();
@@ -178,25 +158,15 @@ fn parse_all(
         }
         parts.push(parse_operand(cursor, context, depth)?);
     }
-    Ok(if parts.len() == 1 {
-        parts.remove(0)
-    } else {
-        JsonExpr::All(parts)
-    })
+    Ok(if parts.len() == 1 { parts.remove(0) } else { JsonExpr::All(parts) })
 }
 
-fn parse_operand(
-    cursor: &mut Cursor,
-    context: &mut ParseContext,
-    depth: usize,
-) -> Result<JsonExpr, PatternError> {
+fn parse_operand(cursor: &mut Cursor, context: &mut ParseContext, depth: usize) -> Result<JsonExpr, PatternError> {
     cursor.skip_whitespace();
     match cursor.peek() {
         Some('(') => {
             if depth >= MAX_NESTING {
-                return Err(cursor.error(format!(
-                    "parentheses nested deeper than {MAX_NESTING} levels"
-                )));
+                return Err(cursor.error(format!("parentheses nested deeper than {MAX_NESTING} levels")));
             }
             let open = cursor.pos();
             cursor.bump();
@@ -205,40 +175,28 @@ fn parse_operand(
             if cursor.eat(")") {
                 Ok(inner)
             } else if cursor.at_end() || cursor.peek() == Some('}') {
-                Err(PatternError::at(
-                    open,
-                    "unbalanced parentheses (missing ')')",
-                ))
+                Err(PatternError::at(open, "unbalanced parentheses (missing ')')"))
             } else {
-                Err(cursor.error(format!(
-                    "expected '&&', '||' or ')' but found {}",
-                    cursor.describe_next()
-                )))
+                Err(cursor.error(format!("expected '&&', '||' or ')' but found {}", cursor.describe_next())))
             }
         }
         Some('$') => Ok(JsonExpr::Condition(parse_condition(cursor, context)?)),
         Some('}') | None => Err(cursor.error("expected a condition such as '$.field = value'")),
         Some(')') => Err(cursor.error("unbalanced parentheses (unexpected ')')")),
-        Some(_) => Err(cursor.error(format!(
-            "expected a selector starting with '$' but found {}",
-            cursor.describe_next()
-        ))),
+        Some(_) => {
+            Err(cursor.error(format!("expected a selector starting with '$' but found {}", cursor.describe_next())))
+        }
     }
 }
 
-fn parse_condition(
-    cursor: &mut Cursor,
-    context: &mut ParseContext,
-) -> Result<JsonCondition, PatternError> {
+fn parse_condition(cursor: &mut Cursor, context: &mut ParseContext) -> Result<JsonCondition, PatternError> {
     let selector = parse_selector(cursor)?;
     cursor.skip_whitespace();
     let test = if at_comparison(cursor) {
         JsonTest::Compare(ValueTest::parse(cursor, context, ValueContext::Json)?)
     } else {
         let keyword_at = cursor.pos();
-        let keyword = cursor
-            .take_while(|c| c.is_ascii_alphabetic())
-            .to_ascii_uppercase();
+        let keyword = cursor.take_while(|c| c.is_ascii_alphabetic()).to_ascii_uppercase();
         match keyword.as_str() {
             "IS" => {
                 cursor.skip_whitespace();
@@ -283,11 +241,7 @@ fn parse_selector(cursor: &mut Cursor) -> Result<Vec<SelectorStep>, PatternError
                 cursor.bump();
                 match cursor.peek() {
                     Some('[') => steps.push(parse_bracket_step(cursor)?),
-                    Some('*') => {
-                        return Err(
-                            cursor.error("wildcard selectors such as '$.*' are not supported")
-                        )
-                    }
+                    Some('*') => return Err(cursor.error("wildcard selectors such as '$.*' are not supported")),
                     _ => {
                         let name = cursor.take_while(is_field_name_char);
                         if name.is_empty() {
@@ -307,14 +261,9 @@ fn parse_selector(cursor: &mut Cursor) -> Result<Vec<SelectorStep>, PatternError
     if steps.is_empty() {
         return Err(cursor.error("expected '.field' or '[index]' after '$'"));
     }
-    if cursor
-        .peek()
-        .is_some_and(|c| !c.is_whitespace() && !matches!(c, '=' | '!' | '<' | '>' | ')' | '}'))
-    {
-        return Err(cursor.error(format!(
-            "unexpected {} in selector (quote odd field names as ['name'])",
-            cursor.describe_next()
-        )));
+    if cursor.peek().is_some_and(|c| !c.is_whitespace() && !matches!(c, '=' | '!' | '<' | '>' | ')' | '}')) {
+        return Err(cursor
+            .error(format!("unexpected {} in selector (quote odd field names as ['name'])", cursor.describe_next())));
     }
     Ok(steps)
 }
@@ -326,9 +275,7 @@ fn parse_bracket_step(cursor: &mut Cursor) -> Result<SelectorStep, PatternError>
     let step = match cursor.peek() {
         Some(c) if c.is_ascii_digit() => {
             let digits = cursor.take_while(|c| c.is_ascii_digit());
-            let index = digits
-                .parse::<usize>()
-                .map_err(|_| PatternError::at(open + 1, "array index is too large"))?;
+            let index = digits.parse::<usize>().map_err(|_| PatternError::at(open + 1, "array index is too large"))?;
             SelectorStep::Index(index)
         }
         Some(quote @ ('\'' | '"')) => {
@@ -374,13 +321,7 @@ mod tests {
         assert_eq!(selector("$.a"), [Key("a".into())]);
         assert_eq!(
             selector("$.a.b[0][12].c"),
-            [
-                Key("a".into()),
-                Key("b".into()),
-                Index(0),
-                Index(12),
-                Key("c".into())
-            ]
+            [Key("a".into()), Key("b".into()), Index(0), Index(12), Key("c".into())]
         );
         assert_eq!(selector("$.['a-b c']"), [Key("a-b c".into())]);
         assert_eq!(selector("$[\"x\\\"y\"]"), [Key("x\"y".into())]);
@@ -390,10 +331,7 @@ mod tests {
     #[test]
     fn resolution() {
         let doc: Value = serde_json::from_str(r#"{"a":{"b":[{"c":1},2]},"s":"x"}"#).unwrap();
-        assert_eq!(
-            resolve(&doc, &selector("$.a.b[0].c")),
-            Some(&Value::from(1))
-        );
+        assert_eq!(resolve(&doc, &selector("$.a.b[0].c")), Some(&Value::from(1)));
         assert_eq!(resolve(&doc, &selector("$.a.b[1]")), Some(&Value::from(2)));
         assert_eq!(resolve(&doc, &selector("$.a.b[2]")), None);
         assert_eq!(resolve(&doc, &selector("$.s.t")), None);

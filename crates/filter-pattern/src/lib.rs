@@ -74,9 +74,7 @@ impl FilterPattern {
     /// or whitespace-only pattern, or `" "`, matches everything.
     pub fn parse(src: &str) -> Result<FilterPattern, PatternError> {
         if src.chars().count() > MAX_PATTERN_CHARS {
-            return Err(PatternError::whole(format!(
-                "pattern is longer than {MAX_PATTERN_CHARS} characters"
-            )));
+            return Err(PatternError::whole(format!("pattern is longer than {MAX_PATTERN_CHARS} characters")));
         }
         let mut cursor = Cursor::new(src);
         let mut context = ParseContext::default();
@@ -92,10 +90,7 @@ impl FilterPattern {
             Compiled::Delimited(d) if d.matches_everything() => Compiled::Everything,
             other => other,
         };
-        Ok(FilterPattern {
-            source: src.to_string(),
-            compiled,
-        })
+        Ok(FilterPattern { source: src.to_string(), compiled })
     }
 
     /// True when the log event message matches.
@@ -192,8 +187,6 @@ mod tests {
     fn length_limit_counts_characters() {
         assert!(FilterPattern::parse(&"é".repeat(MAX_PATTERN_CHARS)).is_ok());
         let e = FilterPattern::parse(&"a".repeat(MAX_PATTERN_CHARS + 1)).unwrap_err();
-        assert!(e
-            .to_string()
-            .starts_with("Invalid filter pattern: pattern is longer than 1024"));
+        assert!(e.to_string().starts_with("Invalid filter pattern: pattern is longer than 1024"));
     }
 }

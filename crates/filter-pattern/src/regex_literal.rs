@@ -28,20 +28,14 @@ pub(crate) struct ParseContext {
 }
 
 /// Parses `%...%` at the cursor (which must be at the opening `%`) and compiles it.
-pub(crate) fn parse_regex(
-    cursor: &mut Cursor,
-    context: &mut ParseContext,
-) -> Result<Regex, PatternError> {
+pub(crate) fn parse_regex(cursor: &mut Cursor, context: &mut ParseContext) -> Result<Regex, PatternError> {
     let open = cursor.pos();
     cursor.bump();
     let mut source = String::new();
     loop {
         let here = cursor.pos();
         let Some(c) = cursor.bump() else {
-            return Err(PatternError::at(
-                open,
-                "unterminated regular expression (missing closing '%')",
-            ));
+            return Err(PatternError::at(open, "unterminated regular expression (missing closing '%')"));
         };
         match c {
             '%' => break,
@@ -51,23 +45,14 @@ pub(crate) fn parse_regex(
                     source.push(escaped);
                 }
                 Some(_) => {
-                    return Err(PatternError::at(
-                        here + 1,
-                        "invalid escape in regular expression",
-                    ));
+                    return Err(PatternError::at(here + 1, "invalid escape in regular expression"));
                 }
                 None => {
-                    return Err(PatternError::at(
-                        open,
-                        "unterminated regular expression (missing closing '%')",
-                    ));
+                    return Err(PatternError::at(open, "unterminated regular expression (missing closing '%')"));
                 }
             },
             '(' | ')' => {
-                return Err(PatternError::at(
-                    here,
-                    "groups '(' ')' are not supported in regular expressions",
-                ));
+                return Err(PatternError::at(here, "groups '(' ')' are not supported in regular expressions"));
             }
             c if is_allowed_regex_char(c) => source.push(c),
             c if !c.is_ascii() => {
@@ -79,10 +64,7 @@ pub(crate) fn parse_regex(
             c => {
                 return Err(PatternError::at(
                     here,
-                    format!(
-                        "character '{}' is not allowed in a regular expression",
-                        c.escape_default()
-                    ),
+                    format!("character '{}' is not allowed in a regular expression", c.escape_default()),
                 ));
             }
         }
@@ -100,12 +82,7 @@ pub(crate) fn parse_regex(
     RegexBuilder::new(&source)
         .size_limit(COMPILED_SIZE_LIMIT)
         .build()
-        .map_err(|e| {
-            PatternError::at(
-                open,
-                format!("invalid regular expression: {}", summarize(&e)),
-            )
-        })
+        .map_err(|e| PatternError::at(open, format!("invalid regular expression: {}", summarize(&e))))
 }
 
 fn is_allowed_regex_char(c: char) -> bool {
@@ -158,9 +135,7 @@ mod tests {
         let r = parse(r"%\d{1,3}\.\d{1,3}%").unwrap();
         assert!(r.is_match("ip 10.20.30.40"));
         assert!(parse("%^[hc]at$%").unwrap().is_match("cat"));
-        assert!(parse("%bind: address%")
-            .unwrap()
-            .is_match("error: bind: address in use"));
+        assert!(parse("%bind: address%").unwrap().is_match("error: bind: address in use"));
         assert!(parse(r"%100\%%").unwrap().is_match("at 100%"));
     }
 

@@ -84,10 +84,7 @@ pub(crate) struct TermPattern {
 
 impl TermPattern {
     /// Parses a whole term pattern from the cursor to the end of the source.
-    pub(crate) fn parse(
-        cursor: &mut Cursor,
-        context: &mut ParseContext,
-    ) -> Result<Self, PatternError> {
+    pub(crate) fn parse(cursor: &mut Cursor, context: &mut ParseContext) -> Result<Self, PatternError> {
         let mut pattern = TermPattern::default();
         loop {
             cursor.skip_whitespace();
@@ -105,19 +102,15 @@ impl TermPattern {
             }
             let matcher = parse_term(cursor, context, role, start)?;
             if !cursor.at_end() && !cursor.peek().is_some_and(char::is_whitespace) {
-                return Err(cursor.error(format!(
-                    "expected a space after the term but found {}",
-                    cursor.describe_next()
-                )));
+                return Err(
+                    cursor.error(format!("expected a space after the term but found {}", cursor.describe_next()))
+                );
             }
             match (matcher, role) {
                 (None, Role::Required) => {}
                 (None, Role::Optional) => pattern.optional_always_holds = true,
                 (None, Role::Excluded) => {
-                    return Err(PatternError::at(
-                        start,
-                        "an excluded phrase cannot be blank",
-                    ));
+                    return Err(PatternError::at(start, "an excluded phrase cannot be blank"));
                 }
                 (Some(m), Role::Required) => pattern.required.push(m),
                 (Some(m), Role::Optional) => pattern.optional.push(m),
@@ -128,9 +121,7 @@ impl TermPattern {
 
     /// True when every message matches (only blank phrases, no exclusions).
     pub(crate) fn matches_everything(&self) -> bool {
-        self.required.is_empty()
-            && self.excluded.is_empty()
-            && (self.optional.is_empty() || self.optional_always_holds)
+        self.required.is_empty() && self.excluded.is_empty() && (self.optional.is_empty() || self.optional_always_holds)
     }
 
     pub(crate) fn matches(&self, message: &str) -> bool {
@@ -144,11 +135,8 @@ impl TermPattern {
     /// Words of every term a match must contain: all plain terms, plus the optional term
     /// when it is the only one. Regex terms contribute nothing.
     pub(crate) fn required_terms(&self) -> Vec<String> {
-        let single_optional = if self.optional.len() == 1 && !self.optional_always_holds {
-            self.optional.as_slice()
-        } else {
-            &[]
-        };
+        let single_optional =
+            if self.optional.len() == 1 && !self.optional_always_holds { self.optional.as_slice() } else { &[] };
         let mut terms: Vec<String> = Vec::new();
         for matcher in self.required.iter().chain(single_optional) {
             if let TermMatcher::Word(finder) = matcher {
@@ -171,14 +159,10 @@ fn parse_term(
     start: usize,
 ) -> Result<Option<TermMatcher>, PatternError> {
     match cursor.peek() {
-        None => Err(PatternError::at(
-            start,
-            format!("'{}' must be followed by a term", role.prefix()),
-        )),
-        Some(c) if c.is_whitespace() => Err(PatternError::at(
-            start,
-            format!("'{}' must be followed by a term", role.prefix()),
-        )),
+        None => Err(PatternError::at(start, format!("'{}' must be followed by a term", role.prefix()))),
+        Some(c) if c.is_whitespace() => {
+            Err(PatternError::at(start, format!("'{}' must be followed by a term", role.prefix())))
+        }
         Some(c @ ('?' | '-')) if role != Role::Required => Err(cursor.error(format!(
             "'{}' cannot be followed by '{c}' (quote the term if it starts with '{c}')",
             role.prefix()
@@ -188,9 +172,7 @@ fn parse_term(
             if phrase.trim().is_empty() {
                 Ok(None)
             } else {
-                Ok(Some(TermMatcher::Word(Box::new(WholeWordFinder::new(
-                    &phrase,
-                )))))
+                Ok(Some(TermMatcher::Word(Box::new(WholeWordFinder::new(&phrase)))))
             }
         }
         Some('%') => Ok(Some(TermMatcher::Regex(parse_regex(cursor, context)?))),
@@ -214,9 +196,7 @@ fn parse_term(
                     format!("'{term}' can only be used inside {{ }} or [ ] patterns (terms separated by spaces must all match; use ? for alternatives)"),
                 ));
             }
-            Ok(Some(TermMatcher::Word(Box::new(WholeWordFinder::new(
-                &term,
-            )))))
+            Ok(Some(TermMatcher::Word(Box::new(WholeWordFinder::new(&term)))))
         }
     }
 }

@@ -41,26 +41,13 @@ impl TextPattern {
             }
         }
         if segments.len() == 1 {
-            return Self {
-                exact: segments.pop(),
-                prefix: String::new(),
-                suffix: String::new(),
-                middle: Vec::new(),
-            };
+            return Self { exact: segments.pop(), prefix: String::new(), suffix: String::new(), middle: Vec::new() };
         }
         let suffix = segments.pop().unwrap_or_default();
         let prefix = segments.remove(0);
-        let middle = segments
-            .iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| Finder::new(s.as_bytes()).into_owned())
-            .collect();
-        Self {
-            exact: None,
-            prefix,
-            suffix,
-            middle,
-        }
+        let middle =
+            segments.iter().filter(|s| !s.is_empty()).map(|s| Finder::new(s.as_bytes()).into_owned()).collect();
+        Self { exact: None, prefix, suffix, middle }
     }
 
     pub(crate) fn matches(&self, text: &str) -> bool {
@@ -74,8 +61,7 @@ impl TextPattern {
         {
             return false;
         }
-        let Some(mut between) = bytes.get(self.prefix.len()..bytes.len() - self.suffix.len())
-        else {
+        let Some(mut between) = bytes.get(self.prefix.len()..bytes.len() - self.suffix.len()) else {
             return false;
         };
         for segment in &self.middle {
@@ -93,16 +79,8 @@ mod tests {
     use super::*;
 
     fn pattern(text: &str) -> TextPattern {
-        let pieces: Vec<TextPiece> = text
-            .chars()
-            .map(|c| {
-                if c == '*' {
-                    TextPiece::Wildcard
-                } else {
-                    TextPiece::Literal(c)
-                }
-            })
-            .collect();
+        let pieces: Vec<TextPiece> =
+            text.chars().map(|c| if c == '*' { TextPiece::Wildcard } else { TextPiece::Literal(c) }).collect();
         TextPattern::new(&pieces)
     }
 

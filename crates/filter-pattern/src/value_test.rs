@@ -130,10 +130,7 @@ impl ValueTest {
                 if comparison.is_ordering() {
                     return Err(PatternError::at(
                         value_start,
-                        format!(
-                            "a regular expression can only follow '=' or '!=', not '{}'",
-                            comparison.symbol()
-                        ),
+                        format!("a regular expression can only follow '=' or '!=', not '{}'", comparison.symbol()),
                     ));
                 }
                 Operand::Regex(parse_regex(cursor, context)?)
@@ -149,10 +146,7 @@ impl ValueTest {
                 bare_operand(&bare, comparison, value_start)?
             }
         };
-        Ok(Self {
-            comparison,
-            operand,
-        })
+        Ok(Self { comparison, operand })
     }
 
     /// Tests a space-delimited field (always present, always text).
@@ -204,9 +198,7 @@ impl ValueTest {
             },
             Scalar::Bool(flag) => match &self.operand {
                 Operand::Number(_) => false,
-                Operand::Text(_) | Operand::Regex(_) => {
-                    self.equals_text(if flag { "true" } else { "false" })
-                }
+                Operand::Text(_) | Operand::Regex(_) => self.equals_text(if flag { "true" } else { "false" }),
             },
             Scalar::Null => false,
         }
@@ -245,10 +237,7 @@ fn parse_comparison(cursor: &mut Cursor) -> Result<Comparison, PatternError> {
 /// Characters that may appear in an unquoted value; anything else must be quoted.
 fn is_bare_value_char(c: char, context: ValueContext) -> bool {
     if c.is_whitespace()
-        || matches!(
-            c,
-            '"' | '(' | ')' | '{' | '}' | '[' | ']' | '%' | '&' | '|' | '<' | '>' | '=' | '!'
-        )
+        || matches!(c, '"' | '(' | ')' | '{' | '}' | '[' | ']' | '%' | '&' | '|' | '<' | '>' | '=' | '!')
     {
         return false;
     }
@@ -259,31 +248,17 @@ fn bare_operand(bare: &str, comparison: Comparison, at: usize) -> Result<Operand
     if is_number_syntax(bare.as_bytes()) {
         return match parse_number(bare) {
             Some(n) => Ok(Operand::Number(n)),
-            None => Err(PatternError::at(
-                at,
-                format!("number '{bare}' is out of range"),
-            )),
+            None => Err(PatternError::at(at, format!("number '{bare}' is out of range"))),
         };
     }
     if comparison.is_ordering() {
         return Err(PatternError::at(
             at,
-            format!(
-                "expected a number after '{}' but found '{bare}'",
-                comparison.symbol()
-            ),
+            format!("expected a number after '{}' but found '{bare}'", comparison.symbol()),
         ));
     }
-    let pieces: Vec<TextPiece> = bare
-        .chars()
-        .map(|c| {
-            if c == '*' {
-                TextPiece::Wildcard
-            } else {
-                TextPiece::Literal(c)
-            }
-        })
-        .collect();
+    let pieces: Vec<TextPiece> =
+        bare.chars().map(|c| if c == '*' { TextPiece::Wildcard } else { TextPiece::Literal(c) }).collect();
     Ok(Operand::Text(TextPattern::new(&pieces)))
 }
 
@@ -315,12 +290,7 @@ mod tests {
     use super::*;
 
     fn test(text: &str) -> ValueTest {
-        ValueTest::parse(
-            &mut Cursor::new(text),
-            &mut ParseContext::default(),
-            ValueContext::SpaceDelimited,
-        )
-        .unwrap()
+        ValueTest::parse(&mut Cursor::new(text), &mut ParseContext::default(), ValueContext::SpaceDelimited).unwrap()
     }
 
     #[test]
@@ -366,12 +336,8 @@ mod tests {
             ("= 1e999", "out of range"),
             ("~ 5", "expected a comparison operator"),
         ] {
-            let e = ValueTest::parse(
-                &mut Cursor::new(text),
-                &mut ParseContext::default(),
-                ValueContext::Json,
-            )
-            .unwrap_err();
+            let e =
+                ValueTest::parse(&mut Cursor::new(text), &mut ParseContext::default(), ValueContext::Json).unwrap_err();
             assert!(e.message.contains(fragment), "{text}: {}", e.message);
         }
     }

@@ -29,8 +29,7 @@ pub fn is_word_char(c: char) -> bool {
 /// This is the tokenization [`crate::FilterPattern::required_terms`] is expressed in: a word
 /// index built with this function can prune messages that lack a required term.
 pub fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !is_word_char(c))
-        .filter(|w| !w.is_empty())
+    text.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty())
 }
 
 /// True when `needle` occurs in `haystack` as a whole word (see the module docs).

@@ -4,20 +4,16 @@
 
 use lookout_filter::{FilterPattern, PatternKind};
 
-const APACHE_OK: &str =
-    r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#;
-const APACHE_404: &str =
-    r#"192.168.1.20 - - [25/Mar/2024:10:00:01 +0000] "GET /missing.html HTTP/1.1" 404 512"#;
-const APACHE_503: &str =
-    r#"10.0.0.7 - alice [25/Mar/2024:10:00:02 +0000] "POST /api/orders HTTP/1.1" 503 1534"#;
-const APACHE_DASH_BYTES: &str =
-    r#"10.0.0.8 - - [25/Mar/2024:10:00:03 +0000] "HEAD /health HTTP/1.1" 304 -"#;
+const APACHE_OK: &str = r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#;
+const APACHE_404: &str = r#"192.168.1.20 - - [25/Mar/2024:10:00:01 +0000] "GET /missing.html HTTP/1.1" 404 512"#;
+const APACHE_503: &str = r#"10.0.0.7 - alice [25/Mar/2024:10:00:02 +0000] "POST /api/orders HTTP/1.1" 503 1534"#;
+const APACHE_DASH_BYTES: &str = r#"10.0.0.8 - - [25/Mar/2024:10:00:03 +0000] "HEAD /health HTTP/1.1" 304 -"#;
 
 const JSON_ERROR: &str = r#"{"level":"ERROR","message":"listen tcp :8080: bind: address already in use","latency":1532,"user":{"id":42,"name":"alice","email":"alice@example.com","roles":["admin","dev"]},"ok":false,"done":true,"trace":null,"tags":[],"meta":{},"ratio":0.75,"code":"0200","big":1e3,"neg":-12.5,"items":[{"sku":"A-1","qty":2},{"sku":"B-2","qty":10}],"matrix":[[1,2],[3,4]],"odd-key":"yes","with space":"v","eventName":"DescribeInstances"}"#;
-const JSON_INFO: &str = r#"  {"level":"INFO","message":"request served","latency":12,"user":{"id":7,"name":"bob"},"ok":true,"status":200}"#;
+const JSON_INFO: &str =
+    r#"  {"level":"INFO","message":"request served","latency":12,"user":{"id":7,"name":"bob"},"ok":true,"status":200}"#;
 
-const ECS_INFO: &str =
-    "2024-03-25T10:00:01.123Z INFO [main] c.e.OrderService - Order 123 processed in 45 ms";
+const ECS_INFO: &str = "2024-03-25T10:00:01.123Z INFO [main] c.e.OrderService - Order 123 processed in 45 ms";
 const ECS_ERROR: &str = "2024-03-25T10:00:02.456Z ERROR [pool-1] c.e.PaymentClient - Failed to process payment: java.net.SocketTimeoutException: Read timed out";
 const LAMBDA_REPORT: &str = "REPORT RequestId: 8f5a6c1e-1b2c-4d3e-9f00-123456789abc\tDuration: 102.25 ms\tBilled Duration: 103 ms\tMemory Size: 128 MB\tMax Memory Used: 71 MB";
 const UNAUTHORIZED: &str = "[ERROR 401] UNAUTHORIZED REQUEST from 10.1.2.3";
@@ -159,16 +155,8 @@ const MATCH_CASES: &[(&str, &str, bool)] = &[
     ("%^\\[ERROR%", AUTHORIZED, false),
     ("%REQUEST$%", UNAUTHORIZED, false),
     ("%10\\.1\\.2\\.3$%", UNAUTHORIZED, true),
-    (
-        "%\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}%",
-        APACHE_OK,
-        true,
-    ),
-    (
-        "%\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}%",
-        ECS_INFO,
-        false,
-    ),
+    ("%\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}%", APACHE_OK, true),
+    ("%\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}%", ECS_INFO, false),
     ("%[Ee]rror|[Ff]ail%", ECS_ERROR, true),
     ("%[Ee]rror|[Ff]ail%", ECS_INFO, false),
     ("%colou?r%", "favourite color: red", true),
@@ -306,54 +294,18 @@ const MATCH_CASES: &[(&str, &str, bool)] = &[
     ("{ $.level = WARN || $.latency > 1000 }", JSON_ERROR, true),
     ("{ $.level = WARN || $.latency > 2000 }", JSON_ERROR, false),
     // && binds tighter: true || (false && false)
-    (
-        "{ $.level = ERROR || $.level = WARN && $.ok IS TRUE }",
-        JSON_ERROR,
-        true,
-    ),
+    ("{ $.level = ERROR || $.level = WARN && $.ok IS TRUE }", JSON_ERROR, true),
     // (true || false) && false
-    (
-        "{ ($.level = ERROR || $.level = WARN) && $.ok IS TRUE }",
-        JSON_ERROR,
-        false,
-    ),
+    ("{ ($.level = ERROR || $.level = WARN) && $.ok IS TRUE }", JSON_ERROR, false),
     // false && x || true
-    (
-        "{ $.level = WARN && $.ok IS TRUE || $.user.id = 42 }",
-        JSON_ERROR,
-        true,
-    ),
-    (
-        "{ ($.user.id = 1) && ($.user.name = \"bob\") }",
-        JSON_INFO,
-        false,
-    ),
-    (
-        "{ ($.user.id = 7) && ($.user.name = \"bob\") }",
-        JSON_INFO,
-        true,
-    ),
+    ("{ $.level = WARN && $.ok IS TRUE || $.user.id = 42 }", JSON_ERROR, true),
+    ("{ ($.user.id = 1) && ($.user.name = \"bob\") }", JSON_INFO, false),
+    ("{ ($.user.id = 7) && ($.user.name = \"bob\") }", JSON_INFO, true),
     ("{ ((($.user.id = 7))) }", JSON_INFO, true),
-    (
-        "{ ($.level = INFO || $.level = ERROR) && ($.latency < 20 || $.latency > 1500) }",
-        JSON_INFO,
-        true,
-    ),
-    (
-        "{ ($.level = INFO || $.level = ERROR) && ($.latency < 20 || $.latency > 1500) }",
-        JSON_ERROR,
-        true,
-    ),
-    (
-        "{ ($.level = INFO || $.level = ERROR) && ($.latency < 10 || $.latency > 1600) }",
-        JSON_ERROR,
-        false,
-    ),
-    (
-        "{ $.missing NOT EXISTS && $.trace IS NULL && $.done IS TRUE }",
-        JSON_ERROR,
-        true,
-    ),
+    ("{ ($.level = INFO || $.level = ERROR) && ($.latency < 20 || $.latency > 1500) }", JSON_INFO, true),
+    ("{ ($.level = INFO || $.level = ERROR) && ($.latency < 20 || $.latency > 1500) }", JSON_ERROR, true),
+    ("{ ($.level = INFO || $.level = ERROR) && ($.latency < 10 || $.latency > 1600) }", JSON_ERROR, false),
+    ("{ $.missing NOT EXISTS && $.trace IS NULL && $.done IS TRUE }", JSON_ERROR, true),
     ("{$.a=1||$.user.id=42}", JSON_ERROR, true),
     // ---- JSON: regex values ----
     ("{ $.message = %bind: address% }", JSON_ERROR, true),
@@ -361,11 +313,7 @@ const MATCH_CASES: &[(&str, &str, bool)] = &[
     ("{ $.message = %^bind% }", JSON_ERROR, false),
     ("{ $.message != %timeout% }", JSON_ERROR, true),
     ("{ $.user.name = %^a.{3}e$% }", JSON_ERROR, true),
-    (
-        "{ $.level = %ERR% && $.message = %in use$% }",
-        JSON_ERROR,
-        true,
-    ),
+    ("{ $.level = %ERR% && $.message = %in use$% }", JSON_ERROR, true),
     ("{ $.done = %^tr% }", JSON_ERROR, true),
     ("{ $.trace = %.*% }", JSON_ERROR, false),
     // ---- JSON: messages that are not JSON objects ----
@@ -375,67 +323,23 @@ const MATCH_CASES: &[(&str, &str, bool)] = &[
     ("{ $.level NOT EXISTS }", "{}", true),
     ("{ $.level NOT EXISTS }", "", false),
     ("{ $.level = ERROR }", "{\"level\":\"ERROR\"", false),
-    (
-        "{ $.level = ERROR }",
-        "{\"level\":\"ERROR\"} trailing",
-        false,
-    ),
+    ("{ $.level = ERROR }", "{\"level\":\"ERROR\"} trailing", false),
     ("{ $.level = ERROR }", "{\"level\":\"ERROR\"}\n", true),
     ("{ $.level = ERROR }", "\"ERROR\"", false),
     ("{ $.a = 1 }", "{\"a\":1,\"a\":2}", false),
     ("{ $.a = é* }", "{\"a\":\"été\"}", true),
     ("{ $.['ключ'] = значение }", "{\"ключ\":\"значение\"}", true),
     // ---- space-delimited ----
-    (
-        "[ip, user, username, timestamp, request, status_code, bytes]",
-        APACHE_OK,
-        true,
-    ),
-    (
-        "[ip, user, username, timestamp, request, status_code]",
-        APACHE_OK,
-        false,
-    ),
-    (
-        "[ip, user, username, timestamp, request, status_code, bytes, extra]",
-        APACHE_OK,
-        false,
-    ),
-    (
-        "[ip, user, username, timestamp, request, status_code = 404, bytes]",
-        APACHE_404,
-        true,
-    ),
-    (
-        "[ip, user, username, timestamp, request, status_code = 404, bytes]",
-        APACHE_OK,
-        false,
-    ),
-    (
-        "[ip, user, username, timestamp, request, status_code = 4*, bytes]",
-        APACHE_404,
-        true,
-    ),
-    (
-        "[ip, user, username, timestamp, request, status_code = 4*, bytes]",
-        APACHE_503,
-        false,
-    ),
-    (
-        "[ip, user, username, timestamp, request = \"*html*\", status_code = 4*, bytes]",
-        APACHE_404,
-        true,
-    ),
-    (
-        "[ip, user, username, timestamp, request = \"*gif*\", status_code = 4*, bytes]",
-        APACHE_404,
-        false,
-    ),
-    (
-        "[ip, user, username, timestamp, request = \"GET /apache_pb.gif HTTP/1.0\", ...]",
-        APACHE_OK,
-        true,
-    ),
+    ("[ip, user, username, timestamp, request, status_code, bytes]", APACHE_OK, true),
+    ("[ip, user, username, timestamp, request, status_code]", APACHE_OK, false),
+    ("[ip, user, username, timestamp, request, status_code, bytes, extra]", APACHE_OK, false),
+    ("[ip, user, username, timestamp, request, status_code = 404, bytes]", APACHE_404, true),
+    ("[ip, user, username, timestamp, request, status_code = 404, bytes]", APACHE_OK, false),
+    ("[ip, user, username, timestamp, request, status_code = 4*, bytes]", APACHE_404, true),
+    ("[ip, user, username, timestamp, request, status_code = 4*, bytes]", APACHE_503, false),
+    ("[ip, user, username, timestamp, request = \"*html*\", status_code = 4*, bytes]", APACHE_404, true),
+    ("[ip, user, username, timestamp, request = \"*gif*\", status_code = 4*, bytes]", APACHE_404, false),
+    ("[ip, user, username, timestamp, request = \"GET /apache_pb.gif HTTP/1.0\", ...]", APACHE_OK, true),
     ("[ip, user, username = frank, ...]", APACHE_OK, true),
     ("[ip, user, username = \"frank\", ...]", APACHE_OK, true),
     ("[ip, user, username != frank, ...]", APACHE_OK, false),
@@ -443,16 +347,8 @@ const MATCH_CASES: &[(&str, &str, bool)] = &[
     ("[ip = 127.0.0.1, ...]", APACHE_OK, true),
     ("[ip = 127.*, ...]", APACHE_OK, true),
     ("[ip = 10.*, ...]", APACHE_OK, false),
-    (
-        "[ip, user, username, timestamp = \"10/Oct/2000:13:55:36 -0700\", ...]",
-        APACHE_OK,
-        true,
-    ),
-    (
-        "[ip, user, username, timestamp = 10/Oct/2000*, ...]",
-        APACHE_OK,
-        true,
-    ),
+    ("[ip, user, username, timestamp = \"10/Oct/2000:13:55:36 -0700\", ...]", APACHE_OK, true),
+    ("[ip, user, username, timestamp = 10/Oct/2000*, ...]", APACHE_OK, true),
     ("[..., status_code, bytes > 1000]", APACHE_OK, true),
     ("[..., status_code, bytes > 1000]", APACHE_404, false),
     ("[..., status_code, bytes > 1000]", APACHE_DASH_BYTES, false),
@@ -462,79 +358,23 @@ const MATCH_CASES: &[(&str, &str, bool)] = &[
     ("[..., status_code >= 500, bytes]", APACHE_404, false),
     ("[..., status_code < 300, bytes]", APACHE_OK, true),
     ("[..., status_code <= 304, bytes]", APACHE_DASH_BYTES, true),
-    (
-        "[..., status_code = 404 || status_code = 410, bytes]",
-        APACHE_404,
-        true,
-    ),
-    (
-        "[..., status_code = 404 || status_code = 410, bytes]",
-        APACHE_503,
-        false,
-    ),
-    (
-        "[ip, user, ..., status_code = 4* || status_code = 5*, bytes]",
-        APACHE_503,
-        true,
-    ),
-    (
-        "[ip, user, ..., status_code = 4* || status_code = 5*, bytes]",
-        APACHE_OK,
-        false,
-    ),
-    (
-        "[..., status_code >= 200 && status_code < 300, bytes]",
-        APACHE_OK,
-        true,
-    ),
-    (
-        "[..., status_code >= 200 && status_code < 300, bytes]",
-        APACHE_404,
-        false,
-    ),
-    (
-        "[..., (status_code >= 500 && status_code < 600) || status_code = 404, bytes]",
-        APACHE_404,
-        true,
-    ),
-    (
-        "[..., (status_code >= 500 && status_code < 600) || status_code = 404, bytes]",
-        APACHE_503,
-        true,
-    ),
-    (
-        "[..., (status_code >= 500 && status_code < 600) || status_code = 404, bytes]",
-        APACHE_OK,
-        false,
-    ),
-    (
-        "[..., status_code = 5* && status_code != 503, bytes]",
-        APACHE_503,
-        false,
-    ),
+    ("[..., status_code = 404 || status_code = 410, bytes]", APACHE_404, true),
+    ("[..., status_code = 404 || status_code = 410, bytes]", APACHE_503, false),
+    ("[ip, user, ..., status_code = 4* || status_code = 5*, bytes]", APACHE_503, true),
+    ("[ip, user, ..., status_code = 4* || status_code = 5*, bytes]", APACHE_OK, false),
+    ("[..., status_code >= 200 && status_code < 300, bytes]", APACHE_OK, true),
+    ("[..., status_code >= 200 && status_code < 300, bytes]", APACHE_404, false),
+    ("[..., (status_code >= 500 && status_code < 600) || status_code = 404, bytes]", APACHE_404, true),
+    ("[..., (status_code >= 500 && status_code < 600) || status_code = 404, bytes]", APACHE_503, true),
+    ("[..., (status_code >= 500 && status_code < 600) || status_code = 404, bytes]", APACHE_OK, false),
+    ("[..., status_code = 5* && status_code != 503, bytes]", APACHE_503, false),
     ("[ip, ..., status_code = 503, ...]", APACHE_503, true),
     ("[..., request = \"POST *\", ...]", APACHE_503, true),
     ("[..., request = \"POST *\", ...]", APACHE_404, false),
-    (
-        "[..., timestamp = *2024*, ..., status_code = 404, ...]",
-        APACHE_404,
-        true,
-    ),
-    (
-        "[..., timestamp = *2024*, ..., status_code = 404, ...]",
-        APACHE_OK,
-        false,
-    ),
-    (
-        "[ip, ..., user = alice, ..., bytes = 1534]",
-        APACHE_503,
-        true,
-    ),
-    (
-        "[ip, ..., user = bob, ..., bytes = 1534]",
-        APACHE_503,
-        false,
-    ),
+    ("[..., timestamp = *2024*, ..., status_code = 404, ...]", APACHE_404, true),
+    ("[..., timestamp = *2024*, ..., status_code = 404, ...]", APACHE_OK, false),
+    ("[ip, ..., user = alice, ..., bytes = 1534]", APACHE_503, true),
+    ("[ip, ..., user = bob, ..., bytes = 1534]", APACHE_503, false),
     ("[..., ..., bytes]", APACHE_OK, true),
     ("[a, ..., b]", "one", false),
     ("[a, ..., b]", "one two", true),
@@ -546,48 +386,20 @@ const MATCH_CASES: &[(&str, &str, bool)] = &[
     ("[a = x, b]", "x  \t y", true),
     // quoted/bracketed fields in the message count as one field
     ("[w1, w2, w3]", "\"one two\" [three four] five", true),
-    (
-        "[w1 = \"one two\", w2 = \"three four\", w3]",
-        "\"one two\" [three four] five",
-        true,
-    ),
+    ("[w1 = \"one two\", w2 = \"three four\", w3]", "\"one two\" [three four] five", true),
     ("[w1 = %^one two$%, ...]", "\"one two\" x", true),
     // numeric fields
-    (
-        "[..., latency > 100.5 && latency < 1e3]",
-        "GET /x 200 250.75",
-        true,
-    ),
-    (
-        "[..., latency > 100.5 && latency < 1e3]",
-        "GET /x 200 2e3",
-        false,
-    ),
+    ("[..., latency > 100.5 && latency < 1e3]", "GET /x 200 250.75", true),
+    ("[..., latency > 100.5 && latency < 1e3]", "GET /x 200 2e3", false),
     ("[..., n = 1e3]", "v 1000", true),
     ("[..., n = -1.5]", "v -1.50", true),
     ("[..., n = 0x10]", "v 0x10", true),
     ("[..., n = 0x10]", "v 16", false),
     // regex in space-delimited fields
-    (
-        "[ip, user, username, timestamp, request = %^GET|^POST%, ...]",
-        APACHE_503,
-        true,
-    ),
-    (
-        "[ip, user, username, timestamp, request = %^GET|^POST%, ...]",
-        APACHE_DASH_BYTES,
-        false,
-    ),
-    (
-        "[ip = %^10\\.%, ..., status_code = %^5[0-9]{2}$%, bytes]",
-        APACHE_503,
-        true,
-    ),
-    (
-        "[ip = %^10\\.%, ..., status_code = %^5[0-9]{2}$%, bytes]",
-        APACHE_404,
-        false,
-    ),
+    ("[ip, user, username, timestamp, request = %^GET|^POST%, ...]", APACHE_503, true),
+    ("[ip, user, username, timestamp, request = %^GET|^POST%, ...]", APACHE_DASH_BYTES, false),
+    ("[ip = %^10\\.%, ..., status_code = %^5[0-9]{2}$%, bytes]", APACHE_503, true),
+    ("[ip = %^10\\.%, ..., status_code = %^5[0-9]{2}$%, bytes]", APACHE_404, false),
     ("[..., status_code != %^2%, bytes]", APACHE_404, true),
     ("[a = %^x,y$%, ...]", "x,y z", true),
     ("[a = %[0-9]%]", "abc7", true),
@@ -597,16 +409,8 @@ const MATCH_CASES: &[(&str, &str, bool)] = &[
     ("{ $.a = \"50%\" }", "{\"a\":\"50%\"}", true),
     ("[a = \"x,y\", b]", "x,y z", true),
     // ECS / Lambda style lines
-    (
-        "[timestamp, level = ERROR, thread, logger, dash, ...]",
-        ECS_ERROR,
-        true,
-    ),
-    (
-        "[timestamp, level = ERROR, thread, logger, dash, ...]",
-        ECS_INFO,
-        false,
-    ),
+    ("[timestamp, level = ERROR, thread, logger, dash, ...]", ECS_ERROR, true),
+    ("[timestamp, level = ERROR, thread, logger, dash, ...]", ECS_INFO, false),
     ("[timestamp, level, thread = main, ...]", ECS_INFO, true),
     ("[..., duration, unit = ms]", ECS_INFO, true),
     ("[type = REPORT, ...]", LAMBDA_REPORT, true),
@@ -620,21 +424,13 @@ fn match_table() {
             Ok(compiled) => {
                 let got = compiled.matches(message);
                 if got != *expected {
-                    failures.push(format!(
-                        "{pattern:?} on {message:?}: expected {expected}, got {got}"
-                    ));
+                    failures.push(format!("{pattern:?} on {message:?}: expected {expected}, got {got}"));
                 }
             }
             Err(e) => failures.push(format!("{pattern:?} failed to parse: {e}")),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} rows failed:\n{}",
-        failures.len(),
-        MATCH_CASES.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} rows failed:\n{}", failures.len(), MATCH_CASES.len(), failures.join("\n"));
 }
 
 /// (invalid pattern, fragment the error message must contain)
@@ -671,14 +467,8 @@ const INVALID_CASES: &[(&str, &str)] = &[
     ("%[b-a]%", "invalid regular expression"),
     ("%\\q%", "invalid regular expression"),
     ("%a% %b% %c%", "at most 2 regular expressions"),
-    (
-        "{ $.a = %x% || $.b = %y% || $.c = %z% }",
-        "at most 2 regular expressions",
-    ),
-    (
-        "[a = %x%, b = %y%, c = %z%]",
-        "at most 2 regular expressions",
-    ),
+    ("{ $.a = %x% || $.b = %y% || $.c = %z% }", "at most 2 regular expressions"),
+    ("[a = %x%, b = %y%, c = %z%]", "at most 2 regular expressions"),
     ("%abc%def", "expected a space after the term"),
     // JSON structure
     ("{", "expected a condition"),
@@ -692,19 +482,10 @@ const INVALID_CASES: &[(&str, &str)] = &[
     ("{ $.a..b = 1 }", "expected a field name after '.'"),
     ("{ $.* = 1 }", "wildcard selectors"),
     ("{ $.a[*] = 1 }", "wildcard selectors"),
-    (
-        "{ $.a[x] = 1 }",
-        "expected an array index or a quoted field name",
-    ),
-    (
-        "{ $.a[-1] = 1 }",
-        "expected an array index or a quoted field name",
-    ),
+    ("{ $.a[x] = 1 }", "expected an array index or a quoted field name"),
+    ("{ $.a[-1] = 1 }", "expected an array index or a quoted field name"),
     ("{ $.a[0 = 1 }", "expected ']'"),
-    (
-        "{ $.a[99999999999999999999999] = 1 }",
-        "array index is too large",
-    ),
+    ("{ $.a[99999999999999999999999] = 1 }", "array index is too large"),
     ("{ $.['abc = 1 }", "unterminated quoted field name"),
     ("{ $.a# = 1 }", "unexpected '#' in selector"),
     ("{ $.a }", "expected a comparison operator"),
@@ -718,10 +499,7 @@ const INVALID_CASES: &[(&str, &str)] = &[
     ("{ $.a > }", "expected a value after '>'"),
     ("{ $.a > abc }", "expected a number after '>'"),
     ("{ $.a >= \"5\" }", "expected a number after '>='"),
-    (
-        "{ $.a < %5% }",
-        "regular expression can only follow '=' or '!='",
-    ),
+    ("{ $.a < %5% }", "regular expression can only follow '=' or '!='"),
     ("{ $.a = 1e999 }", "out of range"),
     ("{ $.a = \"abc }", "unterminated quoted value"),
     ("{ $.a = 1 $.b = 2 }", "expected '&&', '||' or '}'"),
@@ -756,10 +534,7 @@ const INVALID_CASES: &[(&str, &str)] = &[
     ("[a = ]", "expected a value after '='"),
     ("[a =, b]", "expected a value after '='"),
     ("[a > x]", "expected a number after '>'"),
-    (
-        "[a = 1 || b = 2]",
-        "condition on 'b' in the position of field 'a'",
-    ),
+    ("[a = 1 || b = 2]", "condition on 'b' in the position of field 'a'"),
     ("[a = 1 && a]", "expected a comparison after field 'a'"),
     ("[a || a = 1]", "expected a comparison after field 'a'"),
     ("[(a = 1]", "unbalanced parentheses (missing ')')"),
@@ -791,21 +566,13 @@ fn invalid_table() {
                 if let Some(position) = e.position {
                     let limit = pattern.chars().count() + 1;
                     if position == 0 || position > limit {
-                        failures.push(format!(
-                            "{pattern:?}: position {position} outside 1..={limit}"
-                        ));
+                        failures.push(format!("{pattern:?}: position {position} outside 1..={limit}"));
                     }
                 }
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} rows failed:\n{}",
-        failures.len(),
-        INVALID_CASES.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} rows failed:\n{}", failures.len(), INVALID_CASES.len(), failures.join("\n"));
 }
 
 #[test]
@@ -824,10 +591,7 @@ fn error_positions_point_at_the_problem() {
         assert_eq!(e.position, Some(*position), "{pattern:?}: {e}");
     }
     let e = FilterPattern::parse("{ $.a = }").unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "Invalid filter pattern: expected a value after '=' at character 9"
-    );
+    assert_eq!(e.to_string(), "Invalid filter pattern: expected a value after '=' at character 9");
 }
 
 #[test]
@@ -843,50 +607,23 @@ fn too_long_patterns_are_rejected() {
 #[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let deep_json = format!("{{ {}$.a = 1{} }}", "(".repeat(400), ")".repeat(400));
-    assert!(FilterPattern::parse(&deep_json)
-        .unwrap_err()
-        .message
-        .contains("nested deeper"));
+    assert!(FilterPattern::parse(&deep_json).unwrap_err().message.contains("nested deeper"));
     let deep_fields = format!("[{}a = 1{}]", "(".repeat(400), ")".repeat(400));
-    assert!(FilterPattern::parse(&deep_fields)
-        .unwrap_err()
-        .message
-        .contains("nested deeper"));
+    assert!(FilterPattern::parse(&deep_fields).unwrap_err().message.contains("nested deeper"));
     let ok = format!("{{ {}$.a = 1{} }}", "(".repeat(30), ")".repeat(30));
     assert!(FilterPattern::parse(&ok).unwrap().matches("{\"a\":1}"));
 }
 
 #[test]
 fn matches_everything_and_kind() {
-    for pattern in [
-        "",
-        "   ",
-        "\t\n",
-        "\" \"",
-        "\"\"",
-        "  \" \"  ",
-        "[...]",
-        "[..., ...]",
-        "\" \" \"\"",
-        "?\" \"",
-    ] {
+    for pattern in ["", "   ", "\t\n", "\" \"", "\"\"", "  \" \"  ", "[...]", "[..., ...]", "\" \" \"\"", "?\" \""] {
         let p = FilterPattern::parse(pattern).unwrap();
         assert!(p.matches_everything(), "{pattern:?}");
         assert_eq!(p.kind(), PatternKind::Everything);
         assert!(p.matches("anything at all") && p.matches(""));
     }
-    for pattern in [
-        "ERROR",
-        "-ERROR",
-        "{ $.a NOT EXISTS }",
-        "[a, ...]",
-        "%.%",
-        "?\" \" ERROR",
-    ] {
-        assert!(
-            !FilterPattern::parse(pattern).unwrap().matches_everything(),
-            "{pattern:?}"
-        );
+    for pattern in ["ERROR", "-ERROR", "{ $.a NOT EXISTS }", "[a, ...]", "%.%", "?\" \" ERROR"] {
+        assert!(!FilterPattern::parse(pattern).unwrap().matches_everything(), "{pattern:?}");
     }
 }
 
@@ -895,10 +632,7 @@ fn required_terms() {
     let cases: &[(&str, &[&str])] = &[
         ("ERROR", &["ERROR"]),
         ("ERROR Failed", &["ERROR", "Failed"]),
-        (
-            "\"Failed to process\" ERROR",
-            &["Failed", "to", "process", "ERROR"],
-        ),
+        ("\"Failed to process\" ERROR", &["Failed", "to", "process", "ERROR"]),
         ("ERROR: user_id", &["ERROR", "user", "id"]),
         ("ERROR -WARN", &["ERROR"]),
         ("ERROR ?a ?b", &["ERROR"]),
@@ -914,23 +648,15 @@ fn required_terms() {
         ("[level = ERROR, ...]", &[]),
     ];
     for (pattern, expected) in cases {
-        assert_eq!(
-            FilterPattern::parse(pattern).unwrap().required_terms(),
-            *expected,
-            "{pattern:?}"
-        );
+        assert_eq!(FilterPattern::parse(pattern).unwrap().required_terms(), *expected, "{pattern:?}");
     }
 }
 
 #[test]
 fn field_names_of_space_delimited_patterns() {
-    let p = FilterPattern::parse("[ip, user, ..., status_code = 4* || status_code = 5*, bytes]")
-        .unwrap();
+    let p = FilterPattern::parse("[ip, user, ..., status_code = 4* || status_code = 5*, bytes]").unwrap();
     assert_eq!(p.field_names(), ["ip", "user", "status_code", "bytes"]);
-    assert!(FilterPattern::parse("ERROR")
-        .unwrap()
-        .field_names()
-        .is_empty());
+    assert!(FilterPattern::parse("ERROR").unwrap().field_names().is_empty());
 }
 
 #[test]

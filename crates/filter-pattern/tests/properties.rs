@@ -6,11 +6,10 @@ use proptest::prelude::*;
 
 /// Pieces that exercise every corner of the grammar when strung together.
 const PATTERN_TOKENS: &[&str] = &[
-    "{", "}", "[", "]", "(", ")", "$", ".", "$.", "$.a", "$.b[0]", "[0]", "['x']", "=", "!=", "<",
-    ">", "<=", ">=", "==", "\"", "\\", "\\\"", "?", "-", "%", "%a%", "%^x$%", "&&", "||", "&", "|",
-    "...", ",", " ", "  ", "\t", "*", "4*", "IS", "NULL", "NOT", "EXISTS", "TRUE", "FALSE",
-    "ERROR", "x", "a", "b", "é", "日本", "1", "-1.5", "1e3", "1e999", "\"a b\"", "ip", "user",
-    "status", "!", "#", "'", ":", "\n", "\u{0}", "(a", "a)", "%(%",
+    "{", "}", "[", "]", "(", ")", "$", ".", "$.", "$.a", "$.b[0]", "[0]", "['x']", "=", "!=", "<", ">", "<=", ">=",
+    "==", "\"", "\\", "\\\"", "?", "-", "%", "%a%", "%^x$%", "&&", "||", "&", "|", "...", ",", " ", "  ", "\t", "*",
+    "4*", "IS", "NULL", "NOT", "EXISTS", "TRUE", "FALSE", "ERROR", "x", "a", "b", "é", "日本", "1", "-1.5", "1e3",
+    "1e999", "\"a b\"", "ip", "user", "status", "!", "#", "'", ":", "\n", "\u{0}", "(a", "a)", "%(%",
 ];
 
 /// Pieces of messages: words, punctuation, JSON and delimited structure.
@@ -80,22 +79,11 @@ fn joined(tokens: &'static [&'static str], max: usize) -> impl Strategy<Value = 
 /// char position for the needle and check the neighbours.
 fn reference_whole_word(message: &str, needle: &str) -> bool {
     let starts_word = needle.chars().next().is_some_and(char::is_alphanumeric);
-    let ends_word = needle
-        .chars()
-        .next_back()
-        .is_some_and(char::is_alphanumeric);
+    let ends_word = needle.chars().next_back().is_some_and(char::is_alphanumeric);
     message.char_indices().any(|(i, _)| {
         message[i..].starts_with(needle)
-            && !(starts_word
-                && message[..i]
-                    .chars()
-                    .next_back()
-                    .is_some_and(char::is_alphanumeric))
-            && !(ends_word
-                && message[i + needle.len()..]
-                    .chars()
-                    .next()
-                    .is_some_and(char::is_alphanumeric))
+            && !(starts_word && message[..i].chars().next_back().is_some_and(char::is_alphanumeric))
+            && !(ends_word && message[i + needle.len()..].chars().next().is_some_and(char::is_alphanumeric))
     })
 }
 
@@ -104,12 +92,10 @@ fn reference_whole_word(message: &str, needle: &str) -> bool {
 fn reference_delimited(positions: &[Option<&str>], fields: &[&str]) -> bool {
     match positions.split_first() {
         None => fields.is_empty(),
-        Some((None, rest)) => {
-            (0..=fields.len()).any(|skip| reference_delimited(rest, &fields[skip..]))
+        Some((None, rest)) => (0..=fields.len()).any(|skip| reference_delimited(rest, &fields[skip..])),
+        Some((Some(word), rest)) => {
+            fields.split_first().is_some_and(|(field, others)| field == word && reference_delimited(rest, others))
         }
-        Some((Some(word), rest)) => fields
-            .split_first()
-            .is_some_and(|(field, others)| field == word && reference_delimited(rest, others)),
     }
 }
 

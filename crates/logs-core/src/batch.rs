@@ -88,7 +88,9 @@ pub fn plan_batch(events: &[(i64, String)], now: i64, retention_days: Option<u32
     };
     let start = too_old_end.max(expired_end).min(too_new_start);
     let accepted = start..too_new_start;
-    if let (Some(first), Some(last)) = (events.get(accepted.start), accepted.end.checked_sub(1).and_then(|i| events.get(i))) {
+    if let (Some(first), Some(last)) =
+        (events.get(accepted.start), accepted.end.checked_sub(1).and_then(|i| events.get(i)))
+    {
         if accepted.end > accepted.start && last.0 - first.0 > MAX_BATCH_SPAN_MS {
             return Err(LogsError::InvalidParameter(
                 "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.".into(),

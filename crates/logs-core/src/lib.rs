@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use lookout_filter::FilterPattern;
 use lookout_logstore::{
-    Direction, EventKey, GroupInfo, GroupUpdate, LogStore, NewGroup, ScanRequest, StoreError, StoredEvent,
-    StreamInfo, StreamSelection,
+    Direction, EventKey, GroupInfo, GroupUpdate, LogStore, NewGroup, ScanRequest, StoreError, StoredEvent, StreamInfo,
+    StreamSelection,
 };
 
 pub use batch::{BatchPlan, RejectedInfo};
@@ -53,7 +53,9 @@ impl From<StoreError> for LogsError {
         match e {
             StoreError::GroupNotFound => LogsError::ResourceNotFound(GROUP_NOT_FOUND.into()),
             StoreError::StreamNotFound => LogsError::ResourceNotFound(STREAM_NOT_FOUND.into()),
-            StoreError::GroupExists => LogsError::ResourceAlreadyExists("The specified log group already exists".into()),
+            StoreError::GroupExists => {
+                LogsError::ResourceAlreadyExists("The specified log group already exists".into())
+            }
             StoreError::StreamExists => {
                 LogsError::ResourceAlreadyExists("The specified log stream already exists".into())
             }
@@ -391,8 +393,12 @@ impl LogsService {
                     None => StreamToken::Backward(origin),
                 };
                 (
-                    q.next_token.filter(|_| matches!(token, Some(StreamToken::Forward(_)))).map_or_else(|| fwd.encode(), str::to_owned),
-                    q.next_token.filter(|_| matches!(token, Some(StreamToken::Backward(_)))).map_or_else(|| bwd.encode(), str::to_owned),
+                    q.next_token
+                        .filter(|_| matches!(token, Some(StreamToken::Forward(_))))
+                        .map_or_else(|| fwd.encode(), str::to_owned),
+                    q.next_token
+                        .filter(|_| matches!(token, Some(StreamToken::Backward(_))))
+                        .map_or_else(|| bwd.encode(), str::to_owned),
                 )
             }
         };

@@ -159,8 +159,8 @@ impl EventBlock {
         if data.len() as u64 != end {
             return Err(StoreError::Corrupt("block message bytes do not match offsets".into()));
         }
-        block.data = String::from_utf8(data.to_vec())
-            .map_err(|_| StoreError::Corrupt("block messages are not UTF-8".into()))?;
+        block.data =
+            String::from_utf8(data.to_vec()).map_err(|_| StoreError::Corrupt("block messages are not UTF-8".into()))?;
         Ok(block)
     }
 }

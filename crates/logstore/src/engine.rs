@@ -28,8 +28,8 @@ use crate::part::{sync_dir, Part, PartWriter};
 use crate::scan::{self, BlockSource, Bounds, Candidate};
 use crate::wal::{self, WalSegment};
 use crate::{
-    AppendAck, GroupId, GroupInfo, GroupUpdate, LogStore, NewGroup, PendingAppend, ScanPage, ScanRequest,
-    StoreError, StreamId, StreamInfo, StreamSelection, DAY_MS,
+    AppendAck, GroupId, GroupInfo, GroupUpdate, LogStore, NewGroup, PendingAppend, ScanPage, ScanRequest, StoreError,
+    StreamId, StreamInfo, StreamSelection, DAY_MS,
 };
 
 /// Tuning of the embedded store.
@@ -109,7 +109,10 @@ struct AppendRequest {
 enum WriterMsg {
     Append(AppendRequest),
     /// Freeze the memtable and flush it; `force` flushes even an empty one (to trim the WAL).
-    Flush { force: bool, reply: Option<oneshot::Sender<Result<(), StoreError>>> },
+    Flush {
+        force: bool,
+        reply: Option<oneshot::Sender<Result<(), StoreError>>>,
+    },
 }
 
 struct FlushJob {
@@ -127,10 +130,7 @@ pub struct EmbeddedStore {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn parts_dir(root: &Path, group_id: GroupId) -> PathBuf {
@@ -164,7 +164,9 @@ impl EmbeddedStore {
                     live_files.insert(path);
                     parts.entry(row.group_id).or_default().entry(row.day).or_default().push(Arc::new(part));
                 }
-                Err(e) => tracing::error!(part = %path.display(), error = %e, "a part listed in the catalog cannot be read; its events are unavailable"),
+                Err(e) => {
+                    tracing::error!(part = %path.display(), error = %e, "a part listed in the catalog cannot be read; its events are unavailable")
+                }
             }
         }
         remove_orphan_parts(&root.join("parts"), &live_files, &catalog)?;
@@ -187,7 +189,13 @@ impl EmbeddedStore {
                 let (first_ts, last_ts) = (rec.events[0].0, rec.events[rec.events.len() - 1].0);
                 update_stream_stats(stream, first_ts, last_ts, rec.ingestion_time, rec.last_seq());
                 catalog.dirty_streams.insert(rec.stream_id);
-                active.append(rec.group_id, rec.stream_id, rec.first_seq, rec.ingestion_time, rec.events.iter().copied());
+                active.append(
+                    rec.group_id,
+                    rec.stream_id,
+                    rec.first_seq,
+                    rec.ingestion_time,
+                    rec.events.iter().copied(),
+                );
                 replayed += rec.events.len();
             })?;
             if let Some((kept, dropped)) = report.truncated {
@@ -279,11 +287,8 @@ impl EmbeddedStore {
     }
 
     fn group_stored_bytes(&self, group_id: GroupId, data: &DataState) -> u64 {
-        let parts: u64 = data
-            .parts
-            .get(&group_id)
-            .map(|days| days.values().flatten().map(|p| p.file_bytes).sum())
-            .unwrap_or(0);
+        let parts: u64 =
+            data.parts.get(&group_id).map(|days| days.values().flatten().map(|p| p.file_bytes).sum()).unwrap_or(0);
         let mem: u64 = std::iter::once(&data.active)
             .chain(data.frozen.iter().map(|m| &**m))
             .map(|m| m.group_bytes.get(&group_id).copied().unwrap_or(0))
@@ -725,7 +730,8 @@ impl LogStore for EmbeddedStore {
     }
 
     fn group(&self, name: &str) -> Result<GroupInfo, StoreError> {
-        let info = self.inner.catalog.read().groups.get(name).map(|g| g.info.clone()).ok_or(StoreError::GroupNotFound)?;
+        let info =
+            self.inner.catalog.read().groups.get(name).map(|g| g.info.clone()).ok_or(StoreError::GroupNotFound)?;
         Ok(self.with_stored_bytes(info))
     }
 

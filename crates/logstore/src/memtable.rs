@@ -40,10 +40,10 @@ impl MemTable {
         ingestion_time: i64,
         events: impl Iterator<Item = (i64, &'a str)>,
     ) {
-        let stream = self.streams.entry(stream_id).or_insert_with(|| StreamMem {
-            sealed: Vec::new(),
-            open: Arc::new(EventBlock::new(stream_id)),
-        });
+        let stream = self
+            .streams
+            .entry(stream_id)
+            .or_insert_with(|| StreamMem { sealed: Vec::new(), open: Arc::new(EventBlock::new(stream_id)) });
         let mut added = 0usize;
         for (i, (ts, msg)) in events.enumerate() {
             let open = Arc::make_mut(&mut stream.open);

@@ -117,10 +117,7 @@ impl Part {
         let mut comp = vec![0u8; meta.comp_len as usize];
         self.file.read_exact_at(&mut comp, meta.offset)?;
         if crc32fast::hash(&comp) != meta.crc {
-            return Err(StoreError::Corrupt(format!(
-                "part {} block {i} checksum mismatch",
-                self.path.display()
-            )));
+            return Err(StoreError::Corrupt(format!("part {} block {i} checksum mismatch", self.path.display())));
         }
         let raw = zstd::bulk::decompress(&comp, meta.raw_len as usize)
             .map_err(|e| StoreError::Corrupt(format!("part {} block {i}: {e}", self.path.display())))?;
@@ -244,9 +241,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = PartWriter::create(dir.path(), 9, 3, 20_000).unwrap();
         let msgs: Vec<String> = (0..40_000).map(|i| format!("line {i} of stream one")).collect();
-        w.write_stream_run(1, msgs.iter().enumerate().map(|(i, m)| {
-            (EventKey { timestamp: i as i64, seq: i as u64 + 100 }, 7, m.as_str())
-        }))
+        w.write_stream_run(
+            1,
+            msgs.iter()
+                .enumerate()
+                .map(|(i, m)| (EventKey { timestamp: i as i64, seq: i as u64 + 100 }, 7, m.as_str())),
+        )
         .unwrap();
         w.write_stream_run(2, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "other"))).unwrap();
         let path = w.finish().unwrap();

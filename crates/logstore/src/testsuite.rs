@@ -86,7 +86,12 @@ pub fn catalog_lifecycle(dir: &Path, open: Factory<'_>) {
     group(&*store, "b");
     group(&*store, "a");
     assert!(matches!(
-        store.create_group(NewGroup { name: "a".into(), creation_time: 0, log_group_class: "STANDARD".into(), tags: BTreeMap::new() }),
+        store.create_group(NewGroup {
+            name: "a".into(),
+            creation_time: 0,
+            log_group_class: "STANDARD".into(),
+            tags: BTreeMap::new()
+        }),
         Err(StoreError::GroupExists)
     ));
     let names: Vec<String> = store.list_groups(None, &|_| true, 10).into_iter().map(|g| g.name).collect();

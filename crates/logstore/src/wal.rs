@@ -99,8 +99,8 @@ fn decode_append(payload: &[u8]) -> Result<AppendRecord<'_>, StoreError> {
     for _ in 0..count {
         let ts = r.i64()?;
         let len = r.u32()? as usize;
-        let msg = std::str::from_utf8(r.bytes(len)?)
-            .map_err(|_| StoreError::Corrupt("wal message is not UTF-8".into()))?;
+        let msg =
+            std::str::from_utf8(r.bytes(len)?).map_err(|_| StoreError::Corrupt("wal message is not UTF-8".into()))?;
         events.push((ts, msg));
     }
     Ok(AppendRecord { group_id, stream_id, first_seq, ingestion_time, events })
@@ -116,10 +116,7 @@ pub struct SegmentReplay {
 }
 
 /// Replays one segment, calling `apply` for every intact record, and truncates a bad tail.
-pub fn replay_segment(
-    path: &Path,
-    mut apply: impl FnMut(&AppendRecord<'_>),
-) -> Result<SegmentReplay, StoreError> {
+pub fn replay_segment(path: &Path, mut apply: impl FnMut(&AppendRecord<'_>)) -> Result<SegmentReplay, StoreError> {
     let buf = fs::read(path)?;
     let mut report = SegmentReplay::default();
     let mut pos = 0usize;

@@ -8,7 +8,9 @@ pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4566";
 pub enum ClientError {
     #[error("{code}: {message}")]
     Aws { code: String, message: String },
-    #[error("cannot reach lookout at {endpoint}: {detail} (is `lookout serve` running? set --endpoint or LOOKOUT_ENDPOINT)")]
+    #[error(
+        "cannot reach lookout at {endpoint}: {detail} (is `lookout serve` running? set --endpoint or LOOKOUT_ENDPOINT)"
+    )]
     Transport { endpoint: String, detail: String },
 }
 

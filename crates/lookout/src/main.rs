@@ -17,7 +17,11 @@ use lookout_logs::{Identity, LogsService};
 use lookout_logstore::{EmbeddedStore, StoreConfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "lookout", version, about = "Logs, tasks and alerts for containerized batch jobs, wire-compatible with AWS")]
+#[command(
+    name = "lookout",
+    version,
+    about = "Logs, tasks and alerts for containerized batch jobs, wire-compatible with AWS"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,9 +52,7 @@ fn main() -> std::process::ExitCode {
 
 fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOOKOUT_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOOKOUT_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let config = config::ServeConfig::resolve(args)?;
@@ -65,10 +67,7 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
         let store = Arc::new(store);
         let identity = Identity { account_id: config.account_id.clone(), region: config.region.clone() };
-        let app = app::App {
-            logs: LogsService::new(store.clone(), identity.clone()),
-            identity,
-        };
+        let app = app::App { logs: LogsService::new(store.clone(), identity.clone()), identity };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (is another lookout running?)", config.listen))?;

@@ -55,12 +55,9 @@ pub fn handle(
                 ),
             }
         }
-        Some(other) => error(
-            400,
-            "InvalidAction",
-            &format!("lookout does not implement the STS action {other} yet"),
-            request_id,
-        ),
+        Some(other) => {
+            error(400, "InvalidAction", &format!("lookout does not implement the STS action {other} yet"), request_id)
+        }
         None => error(400, "MissingAction", "the request names no Action", request_id),
     }
 }

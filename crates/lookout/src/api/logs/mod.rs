@@ -9,9 +9,7 @@ pub mod validate;
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use lookout_logs::{
-    event_id, sequence_token, DescribeStreams, FilterEvents, GetEvents, GroupNameFilter, StreamOrder,
-};
+use lookout_logs::{event_id, sequence_token, DescribeStreams, FilterEvents, GetEvents, GroupNameFilter, StreamOrder};
 use lookout_logstore::{GroupInfo, StreamInfo, StreamSelection};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -305,7 +303,7 @@ pub async fn handle(app: App, operation: &str, body: Bytes) -> Result<Vec<u8>, L
                 events.push((ts, msg));
             }
             let outcome = app.logs.put_events(&group, &stream, events, now_ms()).await?;
-            let rejected = (!outcome.rejected.is_empty()).then(|| RejectedLogEventsInfo {
+            let rejected = (!outcome.rejected.is_empty()).then_some(RejectedLogEventsInfo {
                 too_new_log_event_start_index: outcome.rejected.too_new_start_index,
                 too_old_log_event_end_index: outcome.rejected.too_old_end_index,
                 expired_log_event_end_index: outcome.rejected.expired_end_index,
@@ -490,10 +488,23 @@ mod tests {
     #[test]
     fn every_operation_name_parses_and_unknown_ones_do_not() {
         for name in [
-            "CreateLogGroup", "DeleteLogGroup", "DescribeLogGroups", "CreateLogStream", "DeleteLogStream",
-            "DescribeLogStreams", "PutLogEvents", "GetLogEvents", "FilterLogEvents", "PutRetentionPolicy",
-            "DeleteRetentionPolicy", "TagResource", "UntagResource", "ListTagsForResource", "TagLogGroup",
-            "UntagLogGroup", "ListTagsLogGroup",
+            "CreateLogGroup",
+            "DeleteLogGroup",
+            "DescribeLogGroups",
+            "CreateLogStream",
+            "DeleteLogStream",
+            "DescribeLogStreams",
+            "PutLogEvents",
+            "GetLogEvents",
+            "FilterLogEvents",
+            "PutRetentionPolicy",
+            "DeleteRetentionPolicy",
+            "TagResource",
+            "UntagResource",
+            "ListTagsForResource",
+            "TagLogGroup",
+            "UntagLogGroup",
+            "ListTagsLogGroup",
         ] {
             assert!(LogsOperation::parse(name).is_some(), "{name}");
         }

@@ -72,10 +72,18 @@ pub fn name_prefix(value: &str, member: &str, group: bool) -> Result<(), LogsApi
 
 pub fn int_range(value: i64, member: &str, min: i64, max: i64) -> Result<(), LogsApiError> {
     if value < min {
-        return Err(violation(&value.to_string(), member, &format!("Member must have value greater than or equal to {min}")));
+        return Err(violation(
+            &value.to_string(),
+            member,
+            &format!("Member must have value greater than or equal to {min}"),
+        ));
     }
     if value > max {
-        return Err(violation(&value.to_string(), member, &format!("Member must have value less than or equal to {max}")));
+        return Err(violation(
+            &value.to_string(),
+            member,
+            &format!("Member must have value less than or equal to {max}"),
+        ));
     }
     Ok(())
 }
