@@ -515,32 +515,41 @@ fn flush_memtable(inner: &Arc<Inner>, job: &FlushJob) -> Result<(), StoreError> 
     // (group, day) → stream runs.
     type Run<'m> = Vec<(crate::EventKey, i64, &'m str)>;
     let mut partitions: BTreeMap<(GroupId, i64), Vec<(StreamId, Run<'_>)>> = BTreeMap::new();
-    {
+    // Where each stream goes and what retention hides, read under a short lock: the sorting and
+    // copying below must not hold the catalog, or ingestion would stall during a flush.
+    let placement: HashMap<StreamId, (GroupId, i64)> = {
         let catalog = inner.catalog.read();
-        for (&stream_id, stream) in &job.memtable.streams {
-            let Some((group_id, _)) = catalog.stream_locations.get(&stream_id) else { continue };
-            let cutoff = catalog
-                .group_by_id(*group_id)
-                .and_then(|g| g.info.retention_days)
-                .map_or(i64::MIN, |d| now - i64::from(d) * DAY_MS);
-            let mut events: Run<'_> = Vec::new();
-            for block in stream.sealed.iter().chain(std::iter::once(&stream.open)) {
-                for i in 0..block.len() {
-                    let key = block.key(i);
-                    if key.timestamp >= cutoff {
-                        events.push((key, block.ingestion_time(i), block.message(i)));
-                    }
+        job.memtable
+            .streams
+            .keys()
+            .filter_map(|id| {
+                let (group_id, _) = catalog.stream_locations.get(id)?;
+                let cutoff = catalog
+                    .group_by_id(*group_id)
+                    .and_then(|g| g.info.retention_days)
+                    .map_or(i64::MIN, |d| now - i64::from(d) * DAY_MS);
+                Some((*id, (*group_id, cutoff)))
+            })
+            .collect()
+    };
+    for (&stream_id, stream) in &job.memtable.streams {
+        let Some(&(group_id, cutoff)) = placement.get(&stream_id) else { continue };
+        let mut events: Run<'_> = Vec::new();
+        for block in stream.sealed.iter().chain(std::iter::once(&stream.open)) {
+            for i in 0..block.len() {
+                let key = block.key(i);
+                if key.timestamp >= cutoff {
+                    events.push((key, block.ingestion_time(i), block.message(i)));
                 }
             }
-            events.sort_unstable_by_key(|e| e.0);
-            let mut start = 0;
-            while start < events.len() {
-                let day = events[start].0.timestamp.div_euclid(DAY_MS);
-                let len = events[start..].partition_point(|e| e.0.timestamp.div_euclid(DAY_MS) == day);
-                let run = events[start..start + len].to_vec();
-                partitions.entry((*group_id, day)).or_default().push((stream_id, run));
-                start += len;
-            }
+        }
+        events.sort_unstable_by_key(|e| e.0);
+        let mut rest = &events[..];
+        while let Some(first) = rest.first() {
+            let day = first.0.timestamp.div_euclid(DAY_MS);
+            let len = rest.partition_point(|e| e.0.timestamp.div_euclid(DAY_MS) == day);
+            partitions.entry((group_id, day)).or_default().push((stream_id, rest[..len].to_vec()));
+            rest = &rest[len..];
         }
     }
     let mut written: Vec<(u64, PartRow, PathBuf)> = Vec::new();

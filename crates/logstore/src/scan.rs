@@ -105,6 +105,8 @@ impl Ord for Pending {
     }
 }
 
+// Heap entries are (scan-order key, event); the event's own order only breaks exact ties.
+
 /// Fills a page under the request's limits.
 struct PageBuilder<'r, 'a> {
     req: &'r ScanRequest<'a>,
@@ -135,6 +137,107 @@ impl PageBuilder<'_, '_> {
     }
 }
 
+/// Collects from one block the events of the scan that could still enter this page: at most
+/// `max_count` matches, stopping once they cost `max_bytes`, in scan order. Returns the key of the
+/// first matching event left behind (None when the block was exhausted): no event at or beyond it
+/// may be emitted in this page, because the events left behind are not in the heap.
+#[allow(clippy::too_many_arguments)]
+fn collect(
+    block: &EventBlock,
+    direction: Direction,
+    bounds: &Bounds,
+    bound_key: EventKey,
+    matches: &dyn Fn(&str) -> bool,
+    cost: &dyn Fn(&str) -> usize,
+    max_count: usize,
+    max_bytes: usize,
+    out: &mut Vec<Pending>,
+) -> Option<EventKey> {
+    let in_range = |k: EventKey| match direction {
+        Direction::Forward => k >= bound_key && k.timestamp < bounds.high_ts,
+        Direction::Backward => k < bound_key && k.timestamp >= bounds.low_ts,
+    };
+    // Indices of qualifying events, in scan order, capped.
+    let mut picked: Vec<usize> = Vec::new();
+    let mut left_behind = None;
+    if block.is_sorted() {
+        let keys = block.keys();
+        let mut bytes = 0usize;
+        let mut visit = |j: usize, picked: &mut Vec<usize>| -> Option<Option<EventKey>> {
+            let k = keys[j];
+            if !in_range(k) {
+                return Some(None); // past the time range: stop, nothing left behind
+            }
+            let msg = block.message(j);
+            if matches(msg) {
+                if picked.len() >= max_count || bytes >= max_bytes {
+                    return Some(Some(k));
+                }
+                bytes += cost(msg);
+                picked.push(j);
+            }
+            None
+        };
+        match direction {
+            Direction::Forward => {
+                let start = keys.partition_point(|k| *k < bound_key);
+                for j in start..keys.len() {
+                    if let Some(stop) = visit(j, &mut picked) {
+                        left_behind = stop;
+                        break;
+                    }
+                }
+            }
+            Direction::Backward => {
+                let end = keys.partition_point(|k| *k < bound_key);
+                for j in (0..end).rev() {
+                    if let Some(stop) = visit(j, &mut picked) {
+                        left_behind = stop;
+                        break;
+                    }
+                }
+            }
+        }
+    } else {
+        // An unsorted (open memtable) block: select the best `max_count` without sorting it all.
+        let mut all: Vec<(EventKey, usize)> = (0..block.len())
+            .filter(|&j| in_range(block.key(j)) && matches(block.message(j)))
+            .map(|j| (block.key(j), j))
+            .collect();
+        let order = |a: &(EventKey, usize), b: &(EventKey, usize)| match direction {
+            Direction::Forward => a.0.cmp(&b.0),
+            Direction::Backward => b.0.cmp(&a.0),
+        };
+        if all.len() > max_count {
+            all.select_nth_unstable_by(max_count, order);
+            left_behind = Some(all[max_count].0);
+            all.truncate(max_count);
+        }
+        all.sort_unstable_by(order);
+        let mut bytes = 0usize;
+        for (i, (k, j)) in all.iter().enumerate() {
+            if bytes >= max_bytes {
+                left_behind = Some(match (left_behind, direction) {
+                    (None, _) => *k,
+                    (Some(prev), Direction::Forward) => prev.min(*k),
+                    (Some(prev), Direction::Backward) => prev.max(*k),
+                });
+                picked.truncate(i);
+                break;
+            }
+            bytes += cost(block.message(*j));
+            picked.push(*j);
+        }
+    }
+    out.extend(picked.into_iter().map(|j| Pending {
+        key: block.key(j),
+        stream_id: block.stream_id,
+        ingestion_time: block.ingestion_time(j),
+        message: block.message(j).to_owned(),
+    }));
+    left_behind
+}
+
 pub fn run(
     req: &ScanRequest<'_>,
     bounds: &Bounds,
@@ -144,96 +247,77 @@ pub fn run(
     let mut page = PageBuilder { req, names, events: Vec::new(), bytes: 0 };
     let mut scanned = 0u64;
     let matches = |msg: &str| req.predicate.is_none_or(|p| p(msg));
-    match req.direction {
-        Direction::Forward => {
-            let lower = bounds.lower_key(req);
-            candidates.sort_by_key(|c| c.min);
-            let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
-            for i in 0..candidates.len() {
-                let (block, raw) = candidates[i].load()?;
-                scanned += raw;
-                let start = block.keys().partition_point(|k| *k < lower);
-                for j in start..block.len() {
-                    let key = block.key(j);
-                    if key.timestamp >= bounds.high_ts {
-                        break;
-                    }
-                    let msg = block.message(j);
-                    if matches(msg) {
-                        heap.push(Reverse(Pending {
-                            key,
-                            stream_id: block.stream_id,
-                            ingestion_time: block.ingestion_time(j),
-                            message: msg.to_owned(),
-                        }));
-                    }
-                }
-                let watermark = candidates.get(i + 1).map_or(EventKey::MAX, |c| c.min);
-                while heap.peek().is_some_and(|p| p.0.key < watermark) {
-                    let Reverse(p) = heap.pop().expect("peeked");
-                    let key = p.key;
-                    if !page.push(p) {
-                        return Ok(ScanPage { events: page.events, resume: Some(key), scanned_bytes: scanned });
-                    }
-                }
-                if scanned >= req.scan_budget_bytes && i + 1 < candidates.len() && watermark > lower {
-                    return Ok(ScanPage { events: page.events, resume: Some(watermark), scanned_bytes: scanned });
-                }
+    let forward = req.direction == Direction::Forward;
+    let bound_key = if forward { bounds.lower_key(req) } else { bounds.upper_key(req) };
+    if forward {
+        candidates.sort_by_key(|c| c.min);
+    } else {
+        candidates.sort_by_key(|c| Reverse(c.max));
+    }
+    // Pending events, ordered so that the heap's top is the next to emit.
+    let mut heap: BinaryHeap<Reverse<(EventKey, Pending)>> = BinaryHeap::new();
+    let order_key = |k: EventKey| if forward { k } else { EventKey { timestamp: -k.timestamp, seq: u64::MAX - k.seq } };
+    // Emission is allowed strictly before this (in scan order): events left behind by capped blocks.
+    let mut cap_limit: Option<EventKey> = None;
+    let mut collected = Vec::new();
+    let finish = |mut events: Vec<StoredEvent>, resume: Option<EventKey>, scanned: u64| {
+        if !forward {
+            events.reverse();
+        }
+        Ok(ScanPage { events, resume, scanned_bytes: scanned })
+    };
+    // The resume bound for an event that did not fit: forward is inclusive, backward exclusive.
+    let resume_at = |k: EventKey| if forward { k } else { k.successor() };
+    let before = |a: EventKey, b: EventKey| if forward { a < b } else { a > b };
+    for i in 0..=candidates.len() {
+        if let Some(c) = candidates.get(i) {
+            let (block, raw) = c.load()?;
+            scanned += raw;
+            let name = names.get(&block.stream_id).cloned().unwrap_or_else(|| Arc::from(""));
+            let cost = |m: &str| (req.event_cost)(&name, m);
+            let max_count = req.limit.saturating_sub(page.events.len());
+            let max_bytes = req.max_bytes.saturating_sub(page.bytes).max(1);
+            collected.clear();
+            if let Some(k) =
+                collect(&block, req.direction, bounds, bound_key, &matches, &cost, max_count, max_bytes, &mut collected)
+            {
+                cap_limit = Some(match cap_limit {
+                    Some(prev) if before(prev, k) => prev,
+                    _ => k,
+                });
             }
-            while let Some(Reverse(p)) = heap.pop() {
-                let key = p.key;
-                if !page.push(p) {
-                    return Ok(ScanPage { events: page.events, resume: Some(key), scanned_bytes: scanned });
-                }
+            for p in collected.drain(..) {
+                heap.push(Reverse((order_key(p.key), p)));
             }
         }
-        Direction::Backward => {
-            let upper = bounds.upper_key(req);
-            candidates.sort_by_key(|c| Reverse(c.max));
-            let mut heap: BinaryHeap<Pending> = BinaryHeap::new();
-            let finish = |mut events: Vec<StoredEvent>, resume: Option<EventKey>, scanned: u64| {
-                events.reverse();
-                Ok(ScanPage { events, resume, scanned_bytes: scanned })
-            };
-            for i in 0..candidates.len() {
-                let (block, raw) = candidates[i].load()?;
-                scanned += raw;
-                let end = block.keys().partition_point(|k| *k < upper);
-                for j in (0..end).rev() {
-                    let key = block.key(j);
-                    if key.timestamp < bounds.low_ts {
-                        break;
-                    }
-                    let msg = block.message(j);
-                    if matches(msg) {
-                        heap.push(Pending {
-                            key,
-                            stream_id: block.stream_id,
-                            ingestion_time: block.ingestion_time(j),
-                            message: msg.to_owned(),
-                        });
-                    }
-                }
-                let watermark = candidates.get(i + 1).map_or(EventKey::MIN, |c| c.max);
-                while heap.peek().is_some_and(|p| p.key > watermark) {
-                    let p = heap.pop().expect("peeked");
-                    let key = p.key;
-                    if !page.push(p) {
-                        return finish(page.events, Some(key.successor()), scanned);
-                    }
-                }
-                if scanned >= req.scan_budget_bytes && i + 1 < candidates.len() && watermark.successor() < upper {
-                    return finish(page.events, Some(watermark.successor()), scanned);
-                }
+        // Everything before the watermark is final: no unvisited block can hold such a key.
+        let next = candidates.get(i + 1).map(|c| if forward { c.min } else { c.max });
+        let mut limit = next;
+        if let Some(cap) = cap_limit {
+            limit = Some(match limit {
+                Some(w) if before(w, cap) => w,
+                _ => cap,
+            });
+        }
+        while let Some(Reverse((_, top))) = heap.peek() {
+            if limit.is_some_and(|l| !before(top.key, l)) {
+                break;
             }
-            while let Some(p) = heap.pop() {
-                let key = p.key;
-                if !page.push(p) {
-                    return finish(page.events, Some(key.successor()), scanned);
-                }
+            let Reverse((_, p)) = heap.pop().expect("peeked");
+            let key = p.key;
+            if !page.push(p) {
+                return finish(page.events, Some(resume_at(key)), scanned);
             }
-            return finish(page.events, None, scanned);
+        }
+        if let Some(l) = limit {
+            let page_full = page.events.len() >= req.limit;
+            let over_budget = scanned >= req.scan_budget_bytes && next.is_some();
+            let progress = if forward { l > bound_key } else { l.successor() < bound_key };
+            if (page_full || over_budget || (next.is_none() && cap_limit.is_some())) && progress {
+                // Stop here; resume exactly where emission stopped.
+                return finish(page.events, Some(resume_at(l)), scanned);
+            }
         }
     }
-    Ok(ScanPage { events: page.events, resume: None, scanned_bytes: scanned })
+    finish(page.events, None, scanned)
 }
