@@ -3,8 +3,8 @@
 #   1. Rust: formatting, clippy (-D warnings), unit + integration tests (release profile, so the
 #      binary the compatibility tests drive is built once).
 #   2. Python: a venv with the real clients (boto3, AWS CLI v1, watchtower, moto as a peer).
-#   3. Black-box compatibility tests: the real `lookout` binary driven by those clients.
-#   4. The benchmark harness in quick mode (prints figures, asserts nothing about speed).
+#   3. The benchmark harness in quick mode (prints figures, asserts nothing about speed).
+#   4. Black-box compatibility tests: the real `lookout` binary driven by those clients.
 # Opt-in heavy tier: LOOKOUT_HEAVY=1 runs the full-size benchmark too.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,13 +25,15 @@ step "python: clients in a venv"
 scripts/setup-python.sh
 PY="${LOOKOUT_VENV:-$PWD/.venv}/bin/python"
 
-step "compatibility: real clients against the real binary"
 export LOOKOUT_BIN="$CARGO_TARGET_DIR/release/lookout"
-"$PY" -m pytest tests/compat -q -p no:cacheprovider
-
 step "benchmark harness (quick mode; figures only)"
 "$PY" bench/logs_bench.py --quick
 if [[ "${LOOKOUT_HEAVY:-0}" == "1" ]]; then
     step "heavy tier: full-size benchmark"
     "$PY" bench/logs_bench.py
 fi
+
+step "compatibility: real clients against the real binary (its summary is the last line)"
+export LOOKOUT_BIN="$CARGO_TARGET_DIR/release/lookout"
+"$PY" -m pytest tests/compat -q -p no:cacheprovider
+
