@@ -24,8 +24,8 @@ cargo test --release --workspace --locked
 step "python: clients in a venv"
 scripts/setup-python.sh
 PY="${LOOKOUT_VENV:-$PWD/.venv}/bin/python"
-
 export LOOKOUT_BIN="$CARGO_TARGET_DIR/release/lookout"
+
 step "benchmark harness (quick mode; figures only)"
 "$PY" bench/logs_bench.py --quick
 if [[ "${LOOKOUT_HEAVY:-0}" == "1" ]]; then
@@ -34,6 +34,5 @@ if [[ "${LOOKOUT_HEAVY:-0}" == "1" ]]; then
 fi
 
 step "compatibility: real clients against the real binary (its summary is the last line)"
-export LOOKOUT_BIN="$CARGO_TARGET_DIR/release/lookout"
 "$PY" -m pytest tests/compat -q -p no:cacheprovider
 
