@@ -268,6 +268,7 @@ impl EmbeddedStore {
             }
         }
         for t in threads {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
@@ -622,7 +623,11 @@ fn run_ticker(inner: &Arc<Inner>, tx: mpsc::Sender<WriterMsg>) {
     let mut last_flush = Instant::now();
     let mut last_retention = Instant::now() - inner.config.retention_interval;
     while !inner.shutting_down.load(Ordering::SeqCst) {
-        std::thread::sleep(tick);
+        // Parked rather than asleep so that shutdown can wake it at once.
+        std::thread::park_timeout(tick);
+        if inner.shutting_down.load(Ordering::SeqCst) {
+            break;
+        }
         if last_flush.elapsed() >= inner.config.flush_interval {
             last_flush = Instant::now();
             let _ = tx.try_send(WriterMsg::Flush { force: false, reply: None });

@@ -2,6 +2,8 @@
 //! binary. `lookout serve` runs the server; `lookout logs ...` talks to a running one.
 
 mod api;
+#[cfg(test)]
+mod api_tests;
 mod app;
 mod cli_logs;
 mod client;
