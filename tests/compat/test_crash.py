@@ -91,11 +91,18 @@ def check(srv, group, writers, label):
     return sum(via_filter.values())
 
 
+# "wal": kills land while events live only in the write-ahead log (the default 60 s flush never
+# comes). "flushing": a flush every second or every MiB, so kills also land in the middle of
+# writing parts and committing checkpoints, and restarts replay from a checkpoint.
+FLUSH_MODES = {"wal": [], "flushing": ["--flush-interval-secs", "1", "--flush-mib", "1"]}
+
+
 @pytest.mark.slow
-def test_acknowledged_writes_survive_sigkill(new_server):
+@pytest.mark.parametrize("mode", sorted(FLUSH_MODES))
+def test_acknowledged_writes_survive_sigkill(new_server, mode):
     seed = int(os.environ.get("LOOKOUT_CRASH_SEED", str(int(time.time()))))
     rng = random.Random(seed)
-    srv = new_server()
+    srv = new_server(extra_args=FLUSH_MODES[mode])
     logs = srv.logs()
     group = make_group(logs, streams=("w0", "w1"))
     writers = [Writer(srv, group, f"w{i}", i, seed) for i in range(2)]

@@ -7,3 +7,137 @@ fn open_embedded(dir: &std::path::Path) -> Box<dyn LogStore> {
 }
 
 logstore_test_suite!(open_embedded);
+
+mod crash_windows {
+    //! The two crash windows of a flush, reproduced by putting files back the way a crash
+    //! would leave them, then reopening.
+
+    use std::fs;
+    use std::path::Path;
+
+    use lookout_logstore::testsuite::{now_ms, request, scan_all};
+    use lookout_logstore::{Direction, EmbeddedStore, LogStore, NewGroup, StoreConfig};
+
+    fn open(dir: &Path) -> EmbeddedStore {
+        EmbeddedStore::open(StoreConfig::new(dir)).unwrap()
+    }
+
+    fn setup(store: &EmbeddedStore, n: usize) {
+        store
+            .create_group(NewGroup {
+                name: "g".into(),
+                creation_time: 0,
+                log_group_class: "STANDARD".into(),
+                tags: Default::default(),
+            })
+            .unwrap();
+        store.create_stream("g", "s", 0).unwrap();
+        let t = now_ms();
+        for i in 0..n {
+            store
+                .append("g", "s", vec![(t + i as i64, format!("event {i}"))], t)
+                .unwrap()
+                .blocking_recv()
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    fn files(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == ext) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    fn messages(store: &EmbeddedStore) -> Vec<String> {
+        scan_all(store, request("g", Direction::Forward, None, 7)).into_iter().map(|e| e.message).collect()
+    }
+
+    #[test]
+    fn crash_after_the_checkpoint_before_the_wal_is_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        setup(&store, 50);
+        // Keep the WAL as it was before the flush, then flush (which deletes those segments).
+        let wal: Vec<_> = files(dir.path(), "wal").into_iter().map(|p| (p.clone(), fs::read(&p).unwrap())).collect();
+        store.flush().unwrap();
+        let expected = messages(&store);
+        assert_eq!(expected.len(), 50);
+        drop(store);
+        // The crash: the checkpoint committed but the old segments are still there.
+        for (path, bytes) in wal {
+            fs::write(path, bytes).unwrap();
+        }
+        let store = open(dir.path());
+        assert_eq!(messages(&store), expected, "events covered by the checkpoint must not be replayed again");
+    }
+
+    #[test]
+    fn crash_after_writing_parts_before_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        setup(&store, 50);
+        store.flush().unwrap();
+        let parts = files(dir.path(), "part");
+        assert_eq!(parts.len(), 1);
+        let expected = messages(&store);
+        drop(store);
+        // The crash: a second flush wrote its part file but never committed it.
+        let orphan = parts[0].with_file_name("00000000000fffff.part");
+        fs::copy(&parts[0], &orphan).unwrap();
+        let tmp = parts[0].with_file_name("00000000000ffffe.part.tmp");
+        fs::write(&tmp, b"half a part").unwrap();
+        let store = open(dir.path());
+        assert!(!orphan.exists() && !tmp.exists(), "uncommitted part files are removed at start");
+        assert_eq!(messages(&store), expected, "an uncommitted part adds nothing");
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap() {
+            let p = e.unwrap().path();
+            let dest = to.join(p.file_name().unwrap());
+            if p.is_dir() {
+                copy_dir(&p, &dest);
+            } else {
+                fs::copy(&p, &dest).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_crash_image_with_a_torn_wal_tail_recovers_every_acknowledged_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        setup(&store, 20);
+        // The live directory, copied while nothing is being written, is what kill -9 leaves:
+        // acknowledged events only in the WAL, the catalog as of its last commit.
+        let image = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), image.path());
+        let expected = messages(&store);
+        drop(store);
+        let seg = files(image.path(), "wal").into_iter().max().unwrap();
+        let mut bytes = fs::read(&seg).unwrap();
+        let full = bytes.len();
+        bytes.extend_from_slice(&[0x55; 13]); // a record cut off mid-write
+        fs::write(&seg, &bytes).unwrap();
+        let store = open(image.path());
+        assert_eq!(messages(&store), expected);
+        assert_eq!(expected.len(), 20);
+        assert_eq!(fs::metadata(&seg).unwrap().len() as usize, full, "the torn tail is truncated");
+        // New writes after recovery get new ids and land after the old ones.
+        let t = now_ms() + 1000;
+        store.append("g", "s", vec![(t, "after".into())], t).unwrap().blocking_recv().unwrap().unwrap();
+        assert_eq!(messages(&store).last().map(String::as_str), Some("after"));
+    }
+}
