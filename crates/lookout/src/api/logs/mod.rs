@@ -44,28 +44,32 @@ pub enum LogsOperation {
 }
 
 impl LogsOperation {
-    pub fn parse(name: &str) -> Option<LogsOperation> {
+    /// Every operation with its wire name.
+    pub const ALL: [(&'static str, LogsOperation); 17] = {
         use LogsOperation::*;
-        Some(match name {
-            "CreateLogGroup" => CreateLogGroup,
-            "DeleteLogGroup" => DeleteLogGroup,
-            "DescribeLogGroups" => DescribeLogGroups,
-            "CreateLogStream" => CreateLogStream,
-            "DeleteLogStream" => DeleteLogStream,
-            "DescribeLogStreams" => DescribeLogStreams,
-            "PutLogEvents" => PutLogEvents,
-            "GetLogEvents" => GetLogEvents,
-            "FilterLogEvents" => FilterLogEvents,
-            "PutRetentionPolicy" => PutRetentionPolicy,
-            "DeleteRetentionPolicy" => DeleteRetentionPolicy,
-            "TagResource" => TagResource,
-            "UntagResource" => UntagResource,
-            "ListTagsForResource" => ListTagsForResource,
-            "TagLogGroup" => TagLogGroup,
-            "UntagLogGroup" => UntagLogGroup,
-            "ListTagsLogGroup" => ListTagsLogGroup,
-            _ => return None,
-        })
+        [
+            ("CreateLogGroup", CreateLogGroup),
+            ("DeleteLogGroup", DeleteLogGroup),
+            ("DescribeLogGroups", DescribeLogGroups),
+            ("CreateLogStream", CreateLogStream),
+            ("DeleteLogStream", DeleteLogStream),
+            ("DescribeLogStreams", DescribeLogStreams),
+            ("PutLogEvents", PutLogEvents),
+            ("GetLogEvents", GetLogEvents),
+            ("FilterLogEvents", FilterLogEvents),
+            ("PutRetentionPolicy", PutRetentionPolicy),
+            ("DeleteRetentionPolicy", DeleteRetentionPolicy),
+            ("TagResource", TagResource),
+            ("UntagResource", UntagResource),
+            ("ListTagsForResource", ListTagsForResource),
+            ("TagLogGroup", TagLogGroup),
+            ("UntagLogGroup", UntagLogGroup),
+            ("ListTagsLogGroup", ListTagsLogGroup),
+        ]
+    };
+
+    pub fn parse(name: &str) -> Option<LogsOperation> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, op)| *op)
     }
 }
 
@@ -486,27 +490,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_operation_name_parses_and_unknown_ones_do_not() {
-        for name in [
-            "CreateLogGroup",
-            "DeleteLogGroup",
-            "DescribeLogGroups",
-            "CreateLogStream",
-            "DeleteLogStream",
-            "DescribeLogStreams",
-            "PutLogEvents",
-            "GetLogEvents",
-            "FilterLogEvents",
-            "PutRetentionPolicy",
-            "DeleteRetentionPolicy",
-            "TagResource",
-            "UntagResource",
-            "ListTagsForResource",
-            "TagLogGroup",
-            "UntagLogGroup",
-            "ListTagsLogGroup",
-        ] {
-            assert!(LogsOperation::parse(name).is_some(), "{name}");
+    fn operation_names_round_trip_and_unknown_ones_do_not_parse() {
+        for (name, op) in LogsOperation::ALL {
+            assert_eq!(LogsOperation::parse(name), Some(op));
+            assert_eq!(format!("{op:?}"), name);
         }
         assert!(LogsOperation::parse("StartQuery").is_none());
         assert!(LogsOperation::parse("").is_none());
