@@ -369,6 +369,7 @@ impl LogsService {
             max_bytes: EVENT_BYTES_BUDGET,
             event_cost: &json_event_cost,
             predicate: None,
+            required_tokens: &[],
             scan_budget_bytes: u64::MAX,
         };
         let page = self.store.scan(&req)?;
@@ -412,6 +413,7 @@ impl LogsService {
             None => None,
         };
         let pattern = pattern.filter(|p| !p.matches_everything());
+        let required = pattern.as_ref().map(FilterPattern::required_terms).unwrap_or_default();
         let bound = q.next_token.map(tokens::decode_scan_token).transpose()?;
         let matcher = |m: &str| pattern.as_ref().is_none_or(|p| p.matches(m));
         let req = ScanRequest {
@@ -425,6 +427,7 @@ impl LogsService {
             max_bytes: EVENT_BYTES_BUDGET,
             event_cost: &json_event_cost,
             predicate: if pattern.is_some() { Some(&matcher) } else { None },
+            required_tokens: &required,
             scan_budget_bytes: FILTER_SCAN_BUDGET_BYTES,
         };
         let page = self.store.scan(&req)?;
@@ -452,6 +455,34 @@ mod tests {
         assert_eq!(id.group_name_from_identifier(&arn).unwrap(), "/my/group");
         assert_eq!(id.group_name_from_identifier(&format!("{arn}:*")).unwrap(), "/my/group");
         assert!(id.group_name_from_identifier("arn:aws:s3:::bucket").is_err());
+    }
+
+    proptest::proptest! {
+        /// The store's bloom tokens and the filter language's words are the same thing: otherwise
+        /// block pruning by `required_terms` could skip a block that holds a match.
+        #[test]
+        fn bloom_tokens_are_filter_words(text in "\\PC{0,60}") {
+            let a: Vec<&str> = lookout_logstore::bloom::tokens(&text).collect();
+            let b: Vec<&str> = lookout_filter::words(&text).collect();
+            proptest::prop_assert_eq!(a, b);
+        }
+
+        /// Whenever a pattern matches, each required term is a token of the message.
+        #[test]
+        fn required_terms_are_tokens_of_every_match(
+            words in proptest::collection::vec("[a-zA-Z0-9]{1,6}", 1..4),
+            noise in "[ a-zA-Z0-9:_.,\\[\\]-]{0,40}",
+        ) {
+            let pattern = words.join(" ");
+            let p = FilterPattern::parse(&pattern).unwrap();
+            let message = format!("{noise} {} {noise}", words.join(" "));
+            if p.matches(&message) {
+                let tokens: Vec<&str> = lookout_logstore::bloom::tokens(&message).collect();
+                for t in p.required_terms() {
+                    proptest::prop_assert!(tokens.contains(&t.as_str()), "{t} missing from {message}");
+                }
+            }
+        }
     }
 
     #[test]

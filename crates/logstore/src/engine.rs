@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cache::BlockCache;
 use crate::catalog::{Catalog, CatalogChanges, CatalogDb, GroupEntry, PartRow};
 use crate::memtable::MemTable;
 use crate::part::{sync_dir, Part, PartWriter};
@@ -46,6 +47,8 @@ pub struct StoreConfig {
     pub queue_capacity: usize,
     /// Most bytes one group commit writes before syncing.
     pub max_commit_bytes: usize,
+    /// Memory for decoded part blocks kept between scans.
+    pub block_cache_bytes: usize,
 }
 
 impl StoreConfig {
@@ -57,6 +60,7 @@ impl StoreConfig {
             retention_interval: Duration::from_secs(60),
             queue_capacity: 16 * 1024,
             max_commit_bytes: 16 << 20,
+            block_cache_bytes: 64 << 20,
         }
     }
 }
@@ -80,6 +84,8 @@ pub struct StoreStats {
     pub flushes: AtomicU64,
     pub parts_written: AtomicU64,
     pub partitions_dropped: AtomicU64,
+    pub blocks_pruned: AtomicU64,
+    pub parts_merged: AtomicU64,
 }
 
 struct DataState {
@@ -96,6 +102,7 @@ struct Inner {
     maintenance: Mutex<()>,
     stats: StoreStats,
     shutting_down: AtomicBool,
+    cache: BlockCache,
 }
 
 struct AppendRequest {
@@ -221,6 +228,7 @@ impl EmbeddedStore {
             maintenance: Mutex::new(()),
             stats: StoreStats::default(),
             shutting_down: AtomicBool::new(false),
+            cache: BlockCache::new(config.block_cache_bytes),
         });
 
         let (tx, rx) = mpsc::channel(config.queue_capacity);
@@ -271,6 +279,11 @@ impl EmbeddedStore {
             t.thread().unpark();
             let _ = t.join();
         }
+    }
+
+    /// Decoded-block cache (hits, misses, bytes held).
+    pub fn cache_stats(&self) -> (u64, u64, usize) {
+        self.inner.cache.stats()
     }
 
     /// Bytes of message text and of part files stored, and the number of parts.
@@ -935,7 +948,17 @@ impl LogStore for EmbeddedStore {
                 }
             }
         }
-        scan::run(req, &bounds, &names, candidates)
+        // Outside the lock: skip part blocks whose token bloom lacks a required word.
+        if !req.required_tokens.is_empty() {
+            let hashes: Vec<u64> = req.required_tokens.iter().map(|t| crate::bloom::token_hash(t)).collect();
+            let before = candidates.len();
+            candidates.retain(|c| match &c.source {
+                BlockSource::Part(part, i) => part.block_may_contain_all(*i, &hashes),
+                BlockSource::Memory(_) => true,
+            });
+            self.inner.stats.blocks_pruned.fetch_add((before - candidates.len()) as u64, Ordering::Relaxed);
+        }
+        scan::run(req, &bounds, &names, candidates, &self.inner.cache)
     }
 
     fn enforce_retention(&self, now_ms: i64) -> Result<usize, StoreError> {

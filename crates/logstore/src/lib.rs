@@ -7,6 +7,8 @@
 //! `testsuite::run_all` is the behavioural suite every implementation must pass.
 
 mod block;
+pub mod bloom;
+mod cache;
 mod catalog;
 mod codec;
 mod engine;
@@ -134,6 +136,9 @@ pub struct ScanRequest<'a> {
     pub max_bytes: usize,
     pub event_cost: EventCost<'a>,
     pub predicate: Option<MessagePredicate<'a>>,
+    /// Words (see `bloom::tokens`) that every event the predicate accepts contains: blocks whose
+    /// bloom lacks one are skipped. Must be sound for the predicate (empty when unsure).
+    pub required_tokens: &'a [String],
     /// After decoding this many raw bytes the scan returns what it has with a resume bound.
     pub scan_budget_bytes: u64,
 }

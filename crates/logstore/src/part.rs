@@ -2,7 +2,8 @@
 //! one UTC day, grouped by stream into zstd-compressed blocks; an index at the end keeps, per block,
 //! the stream, the key range (min/max timestamp and sequence), counts, offsets and a CRC.
 //!
-//! Layout: `MAGIC | block* | index entry* | footer`. A part is written to a temporary name, fsynced
+//! Layout: `MAGIC | block* | bloom* | index entry* | footer`. Each block has a token bloom
+//! (see `bloom`) so scans for required words can skip it without decompressing it. A part is written to a temporary name, fsynced
 //! and renamed; it becomes live only once the catalog records it (see `engine`), so a part file that
 //! the catalog does not list is an orphan of an interrupted flush and is deleted at start.
 
@@ -15,10 +16,10 @@ use crate::block::{EventBlock, MAX_BLOCK_EVENTS, TARGET_BLOCK_RAW_BYTES};
 use crate::codec::{put_i64, put_u32, put_u64, Reader};
 use crate::{EventKey, GroupId, StoreError, StreamId};
 
-const MAGIC: &[u8; 8] = b"LKPART01";
-const FOOTER_MAGIC: &[u8; 8] = b"LKPARTF1";
-const FORMAT_VERSION: u32 = 1;
-const INDEX_ENTRY_LEN: usize = 64;
+const MAGIC: &[u8; 8] = b"LKPART02";
+const FOOTER_MAGIC: &[u8; 8] = b"LKPARTF2";
+const FORMAT_VERSION: u32 = 2;
+const INDEX_ENTRY_LEN: usize = 76;
 const FOOTER_LEN: usize = 48;
 const ZSTD_LEVEL: i32 = 1;
 
@@ -35,6 +36,8 @@ pub struct BlockMeta {
     pub offset: u64,
     pub comp_len: u32,
     pub crc: u32,
+    pub bloom_offset: u64,
+    pub bloom_len: u32,
 }
 
 /// An open, immutable part file and its in-memory index.
@@ -101,8 +104,12 @@ impl Part {
                 offset: r.u64()?,
                 comp_len: r.u32()?,
                 crc: r.u32()?,
+                bloom_offset: r.u64()?,
+                bloom_len: r.u32()?,
             };
-            if meta.offset + u64::from(meta.comp_len) > index_offset {
+            if meta.offset + u64::from(meta.comp_len) > index_offset
+                || meta.bloom_offset + u64::from(meta.bloom_len) > index_offset
+            {
                 return Err(StoreError::Corrupt(format!("part {} block out of bounds", path.display())));
             }
             raw_bytes += u64::from(meta.raw_len);
@@ -123,6 +130,20 @@ impl Part {
             .map_err(|e| StoreError::Corrupt(format!("part {} block {i}: {e}", self.path.display())))?;
         EventBlock::decode(meta.stream_id, &raw)
     }
+
+    /// False only when block `i` certainly holds no message with every one of these token hashes.
+    /// A bloom that cannot be read says "maybe" (the scan then decodes the block and finds out).
+    pub fn block_may_contain_all(&self, i: usize, token_hashes: &[u64]) -> bool {
+        let meta = &self.blocks[i];
+        if token_hashes.is_empty() || meta.bloom_len == 0 {
+            return true;
+        }
+        let mut bloom = vec![0u8; meta.bloom_len as usize];
+        if self.file.read_exact_at(&mut bloom, meta.bloom_offset).is_err() {
+            return true;
+        }
+        token_hashes.iter().all(|h| crate::bloom::may_contain(&bloom, *h))
+    }
 }
 
 /// Writes one part from per-stream runs of events (each run sorted by key, all in one group and day).
@@ -133,10 +154,14 @@ pub struct PartWriter {
     final_path: PathBuf,
     out: std::io::BufWriter<File>,
     offset: u64,
-    index: Vec<u8>,
-    block_count: u32,
+    metas: Vec<BlockMeta>,
+    /// Blooms of the blocks written so far, concatenated; `BlockMeta::bloom_offset` is relative
+    /// to this buffer until `finish` places it in the file.
+    blooms: Vec<u8>,
+    token_hashes: std::collections::HashSet<u64>,
     compressor: zstd::bulk::Compressor<'static>,
     scratch: Vec<u8>,
+    open: Option<EventBlock>,
 }
 
 impl PartWriter {
@@ -154,11 +179,42 @@ impl PartWriter {
             final_path,
             out,
             offset: MAGIC.len() as u64,
-            index: Vec::new(),
-            block_count: 0,
+            metas: Vec::new(),
+            blooms: Vec::new(),
+            token_hashes: std::collections::HashSet::new(),
             compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
             scratch: Vec::new(),
+            open: None,
         })
+    }
+
+    /// Adds one event to the stream run being written (events of a run in key order; runs of
+    /// different streams one after the other). Blocks are cut at a bounded size.
+    pub fn push(
+        &mut self,
+        stream_id: StreamId,
+        key: EventKey,
+        ingestion: i64,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        if self.open.as_ref().is_some_and(|b| b.stream_id != stream_id) {
+            self.close_block()?;
+        }
+        let block = self.open.get_or_insert_with(|| EventBlock::new(stream_id));
+        block.push(key, ingestion, message);
+        if block.raw_bytes() >= TARGET_BLOCK_RAW_BYTES || block.len() >= MAX_BLOCK_EVENTS {
+            self.close_block()?;
+        }
+        Ok(())
+    }
+
+    fn close_block(&mut self) -> Result<(), StoreError> {
+        if let Some(block) = self.open.take() {
+            if !block.is_empty() {
+                self.write_block(&block)?;
+            }
+        }
+        Ok(())
     }
 
     /// Appends one stream's events (sorted by key), cut into blocks of bounded size.
@@ -167,18 +223,10 @@ impl PartWriter {
         stream_id: StreamId,
         events: impl Iterator<Item = (EventKey, i64, &'a str)>,
     ) -> Result<(), StoreError> {
-        let mut block = EventBlock::new(stream_id);
         for (key, ingestion, message) in events {
-            block.push(key, ingestion, message);
-            if block.raw_bytes() >= TARGET_BLOCK_RAW_BYTES || block.len() >= MAX_BLOCK_EVENTS {
-                self.write_block(&block)?;
-                block = EventBlock::new(stream_id);
-            }
+            self.push(stream_id, key, ingestion, message)?;
         }
-        if !block.is_empty() {
-            self.write_block(&block)?;
-        }
-        Ok(())
+        self.close_block()
     }
 
     fn write_block(&mut self, block: &EventBlock) -> Result<(), StoreError> {
@@ -186,33 +234,58 @@ impl PartWriter {
         self.scratch.clear();
         block.encode(&mut self.scratch);
         let comp = self.compressor.compress(&self.scratch)?;
+        self.token_hashes.clear();
+        for i in 0..block.len() {
+            self.token_hashes.extend(crate::bloom::tokens(block.message(i)).map(crate::bloom::token_hash));
+        }
+        let bloom = crate::bloom::build(&self.token_hashes, block.raw_bytes());
         let (min, max) = (block.min_key().unwrap_or_default(), block.max_key().unwrap_or_default());
-        put_u64(&mut self.index, block.stream_id);
-        put_i64(&mut self.index, min.timestamp);
-        put_u64(&mut self.index, min.seq);
-        put_i64(&mut self.index, max.timestamp);
-        put_u64(&mut self.index, max.seq);
-        put_u32(&mut self.index, block.len() as u32);
-        put_u32(&mut self.index, self.scratch.len() as u32);
-        put_u64(&mut self.index, self.offset);
-        put_u32(&mut self.index, comp.len() as u32);
-        put_u32(&mut self.index, crc32fast::hash(&comp));
+        self.metas.push(BlockMeta {
+            stream_id: block.stream_id,
+            min_key: min,
+            max_key: max,
+            count: block.len() as u32,
+            raw_len: self.scratch.len() as u32,
+            offset: self.offset,
+            comp_len: comp.len() as u32,
+            crc: crc32fast::hash(&comp),
+            bloom_offset: self.blooms.len() as u64,
+            bloom_len: bloom.len() as u32,
+        });
+        self.blooms.extend_from_slice(&bloom);
         self.out.write_all(&comp)?;
         self.offset += comp.len() as u64;
-        self.block_count += 1;
         Ok(())
     }
 
     /// Writes index and footer, fsyncs, renames into place. Returns the final path.
     pub fn finish(mut self) -> Result<PathBuf, StoreError> {
-        let index_offset = self.offset;
-        self.out.write_all(&self.index)?;
+        self.close_block()?;
+        let blooms_offset = self.offset;
+        self.out.write_all(&self.blooms)?;
+        let index_offset = blooms_offset + self.blooms.len() as u64;
+        let mut index = Vec::with_capacity(self.metas.len() * INDEX_ENTRY_LEN);
+        for m in &self.metas {
+            put_u64(&mut index, m.stream_id);
+            put_i64(&mut index, m.min_key.timestamp);
+            put_u64(&mut index, m.min_key.seq);
+            put_i64(&mut index, m.max_key.timestamp);
+            put_u64(&mut index, m.max_key.seq);
+            put_u32(&mut index, m.count);
+            put_u32(&mut index, m.raw_len);
+            put_u64(&mut index, m.offset);
+            put_u32(&mut index, m.comp_len);
+            put_u32(&mut index, m.crc);
+            put_u64(&mut index, blooms_offset + m.bloom_offset);
+            put_u32(&mut index, m.bloom_len);
+        }
+        self.out.write_all(&index)?;
         let mut footer = Vec::with_capacity(FOOTER_LEN);
         put_u64(&mut footer, self.group_id);
         put_i64(&mut footer, self.day);
         put_u64(&mut footer, index_offset);
-        put_u32(&mut footer, self.block_count);
-        put_u32(&mut footer, crc32fast::hash(&self.index));
+        put_u32(&mut footer, self.metas.len() as u32);
+        put_u32(&mut footer, crc32fast::hash(&index));
         put_u32(&mut footer, FORMAT_VERSION);
         let footer_crc = crc32fast::hash(&footer);
         put_u32(&mut footer, footer_crc);
@@ -268,6 +341,21 @@ mod tests {
             }
         }
         assert_eq!(seen, msgs.len());
+    }
+
+    #[test]
+    fn blooms_prune_blocks_without_a_word() {
+        use crate::bloom::token_hash;
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PartWriter::create(dir.path(), 2, 1, 1).unwrap();
+        w.write_stream_run(1, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "user login ok"))).unwrap();
+        w.write_stream_run(2, std::iter::once((EventKey { timestamp: 6, seq: 2 }, 8, "disk ERROR: full"))).unwrap();
+        let part = Part::open(&w.finish().unwrap(), 2).unwrap();
+        assert_eq!(part.blocks.len(), 2);
+        assert!(part.block_may_contain_all(1, &[token_hash("ERROR")]));
+        assert!(part.block_may_contain_all(1, &[token_hash("disk"), token_hash("full")]));
+        assert!(!part.block_may_contain_all(0, &[token_hash("ERROR")]));
+        assert!(part.block_may_contain_all(0, &[]));
     }
 
     #[test]

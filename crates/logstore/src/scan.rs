@@ -8,6 +8,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use crate::block::EventBlock;
+use crate::cache::BlockCache;
 use crate::part::Part;
 use crate::{Direction, EventKey, ScanPage, ScanRequest, StoreError, StoredEvent, StreamId};
 
@@ -23,12 +24,20 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    fn load(&self) -> Result<(Arc<EventBlock>, u64), StoreError> {
+    fn load(&self, cache: &BlockCache) -> Result<(Arc<EventBlock>, u64), StoreError> {
         match &self.source {
             BlockSource::Part(part, i) => {
-                let block = part.read_block(*i)?;
+                let key = (part.id, *i as u32);
+                let block = match cache.get(key) {
+                    Some(b) => b,
+                    None => {
+                        let b = Arc::new(part.read_block(*i)?);
+                        cache.insert(key, b.clone());
+                        b
+                    }
+                };
                 let raw = block.raw_bytes() as u64;
-                Ok((Arc::new(block), raw))
+                Ok((block, raw))
             }
             BlockSource::Memory(block) => {
                 let raw = block.raw_bytes() as u64;
@@ -243,6 +252,7 @@ pub fn run(
     bounds: &Bounds,
     names: &HashMap<StreamId, Arc<str>>,
     mut candidates: Vec<Candidate>,
+    cache: &BlockCache,
 ) -> Result<ScanPage, StoreError> {
     let mut page = PageBuilder { req, names, events: Vec::new(), bytes: 0 };
     let mut scanned = 0u64;
@@ -271,7 +281,7 @@ pub fn run(
     let before = |a: EventKey, b: EventKey| if forward { a < b } else { a > b };
     for i in 0..=candidates.len() {
         if let Some(c) = candidates.get(i) {
-            let (block, raw) = c.load()?;
+            let (block, raw) = c.load(cache)?;
             scanned += raw;
             let name = names.get(&block.stream_id).cloned().unwrap_or_else(|| Arc::from(""));
             let cost = |m: &str| (req.event_cost)(&name, m);

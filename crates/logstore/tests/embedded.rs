@@ -141,3 +141,36 @@ mod crash_windows {
         assert_eq!(messages(&store).last().map(String::as_str), Some("after"));
     }
 }
+
+#[test]
+fn token_blooms_skip_blocks_without_the_word() {
+    use lookout_logstore::testsuite::{now_ms, request, scan_all};
+    use lookout_logstore::{Direction, NewGroup};
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(StoreConfig::new(dir.path())).unwrap();
+    store
+        .create_group(NewGroup {
+            name: "g".into(),
+            creation_time: 0,
+            log_group_class: "STANDARD".into(),
+            tags: Default::default(),
+        })
+        .unwrap();
+    let t = now_ms();
+    for s in 0..20 {
+        let name = format!("s{s}");
+        store.create_stream("g", &name, 0).unwrap();
+        let word = if s == 7 { "NEEDLE" } else { "hay" };
+        let events = (0..100).map(|i| (t + i, format!("line {i} {word}"))).collect();
+        store.append("g", &name, events, t).unwrap().blocking_recv().unwrap().unwrap();
+    }
+    store.flush().unwrap();
+    let is_needle = |m: &str| m.ends_with("NEEDLE");
+    let required = vec!["NEEDLE".to_string()];
+    let mut req = request("g", Direction::Forward, None, 10_000);
+    req.predicate = Some(&is_needle);
+    req.required_tokens = &required;
+    assert_eq!(scan_all(&store, req).len(), 100);
+    assert_eq!(store.stats().blocks_pruned.load(Ordering::Relaxed), 19, "19 of 20 stream blocks lack the word");
+}

@@ -1,0 +1,108 @@
+//! A bounded cache of decoded part blocks, least recently used out first, so that paging through a
+//! group (each page revisits the blocks that straddle its boundary) and polling readers do not
+//! decompress the same blocks again and again. Keys are (part id, block index): part ids are never
+//! reused within a process, so entries of deleted parts can only age out, never be wrong.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::block::EventBlock;
+
+type Key = (u64, u32);
+
+pub struct BlockCache {
+    capacity_bytes: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<Key, (Arc<EventBlock>, u64)>,
+    by_age: BTreeMap<u64, Key>,
+    tick: u64,
+    bytes: usize,
+    hits: u64,
+    misses: u64,
+}
+
+fn cost(block: &EventBlock) -> usize {
+    block.raw_bytes() + block.len() * 32 + 64
+}
+
+impl BlockCache {
+    pub fn new(capacity_bytes: usize) -> BlockCache {
+        BlockCache { capacity_bytes, inner: Mutex::new(Inner::default()) }
+    }
+
+    pub fn get(&self, key: Key) -> Option<Arc<EventBlock>> {
+        let mut inner = self.inner.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        let Some((block, age)) = inner.entries.get_mut(&key) else {
+            inner.misses += 1;
+            return None;
+        };
+        let (block, old) = (block.clone(), std::mem::replace(age, tick));
+        inner.by_age.remove(&old);
+        inner.by_age.insert(tick, key);
+        inner.hits += 1;
+        Some(block)
+    }
+
+    pub fn insert(&self, key: Key, block: Arc<EventBlock>) {
+        let size = cost(&block);
+        if size > self.capacity_bytes / 4 {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        inner.tick += 1;
+        let tick = inner.tick;
+        if let Some((old_block, old_age)) = inner.entries.insert(key, (block, tick)) {
+            inner.by_age.remove(&old_age);
+            inner.bytes -= cost(&old_block);
+        }
+        inner.by_age.insert(tick, key);
+        inner.bytes += size;
+        while inner.bytes > self.capacity_bytes {
+            let Some((_, victim)) = inner.by_age.pop_first() else { break };
+            if let Some((b, _)) = inner.entries.remove(&victim) {
+                inner.bytes -= cost(&b);
+            }
+        }
+    }
+
+    /// (hits, misses, bytes held).
+    pub fn stats(&self) -> (u64, u64, usize) {
+        let inner = self.inner.lock();
+        (inner.hits, inner.misses, inner.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EventKey;
+
+    fn block(n: usize) -> Arc<EventBlock> {
+        let mut b = EventBlock::new(1);
+        for i in 0..n {
+            b.push(EventKey { timestamp: i as i64, seq: i as u64 }, 0, "0123456789");
+        }
+        Arc::new(b)
+    }
+
+    #[test]
+    fn evicts_least_recently_used_within_capacity() {
+        let cache = BlockCache::new(4 * cost(&block(10)));
+        for i in 0..4 {
+            cache.insert((1, i), block(10));
+        }
+        assert!(cache.get((1, 0)).is_some()); // 0 is now the most recent
+        cache.insert((1, 9), block(10));
+        assert!(cache.get((1, 1)).is_none(), "the least recently used went first");
+        assert!(cache.get((1, 0)).is_some());
+        assert!(cache.stats().2 <= 4 * cost(&block(10)));
+    }
+}
