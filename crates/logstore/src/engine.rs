@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::cache::BlockCache;
 use crate::catalog::{Catalog, CatalogChanges, CatalogDb, GroupEntry, PartRow};
 use crate::memtable::MemTable;
+use crate::merge::{self, MergePolicy};
 use crate::part::{sync_dir, Part, PartWriter};
 use crate::scan::{self, BlockSource, Bounds, Candidate};
 use crate::wal::{self, WalSegment};
@@ -49,6 +50,14 @@ pub struct StoreConfig {
     pub max_commit_bytes: usize,
     /// Memory for decoded part blocks kept between scans.
     pub block_cache_bytes: usize,
+    /// When partitions get their parts merged, and how often the merger looks.
+    pub merge: MergePolicy,
+    pub merge_interval: Duration,
+    /// Bytes of appends queued for the writer beyond which `append` answers `Overloaded`.
+    pub max_pending_bytes: usize,
+    /// Bytes acknowledged but not yet in parts beyond which `append` answers `Overloaded`
+    /// (the flusher is behind: memory stays bounded and clients retry).
+    pub max_unflushed_bytes: usize,
 }
 
 impl StoreConfig {
@@ -61,6 +70,10 @@ impl StoreConfig {
             queue_capacity: 16 * 1024,
             max_commit_bytes: 16 << 20,
             block_cache_bytes: 64 << 20,
+            merge: MergePolicy { min_parts: 8, max_parts: 16, max_raw_bytes: 512 << 20 },
+            merge_interval: Duration::from_secs(5),
+            max_pending_bytes: 256 << 20,
+            max_unflushed_bytes: 256 << 20,
         }
     }
 }
@@ -103,6 +116,10 @@ struct Inner {
     stats: StoreStats,
     shutting_down: AtomicBool,
     cache: BlockCache,
+    /// Message bytes queued for the writer.
+    pending_bytes: AtomicUsize,
+    /// Message bytes acknowledged and not yet flushed (active and frozen memtables).
+    unflushed_bytes: AtomicUsize,
 }
 
 struct AppendRequest {
@@ -229,7 +246,10 @@ impl EmbeddedStore {
             stats: StoreStats::default(),
             shutting_down: AtomicBool::new(false),
             cache: BlockCache::new(config.block_cache_bytes),
+            pending_bytes: AtomicUsize::new(0),
+            unflushed_bytes: AtomicUsize::new(0),
         });
+        inner.unflushed_bytes.store(inner.data.read().active.bytes, Ordering::Relaxed);
 
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let (flush_tx, flush_rx) = std_mpsc::channel::<FlushJob>();
@@ -243,6 +263,9 @@ impl EmbeddedStore {
                 .name("lookout-flush".into())
                 .spawn(move || run_flusher(&flusher_inner, flush_rx))?,
         );
+        let merger_inner = inner.clone();
+        threads
+            .push(std::thread::Builder::new().name("lookout-merge".into()).spawn(move || run_merger(&merger_inner))?);
         let ticker_inner = inner.clone();
         let ticker_tx = tx.clone();
         threads.push(
@@ -401,6 +424,8 @@ impl Writer {
 
     /// One group commit: encode, write, fdatasync once, publish, acknowledge.
     fn commit(&mut self, batch: &mut Vec<AppendRequest>) {
+        let batch_bytes: usize = batch.iter().flat_map(|r| r.events.iter()).map(|(_, m)| m.len()).sum();
+        self.inner.pending_bytes.fetch_sub(batch_bytes, Ordering::Relaxed);
         self.buf.clear();
         let mut acks = Vec::with_capacity(batch.len());
         for req in batch.iter() {
@@ -423,6 +448,7 @@ impl Writer {
             return;
         }
         self.inner.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        self.inner.unflushed_bytes.fetch_add(batch_bytes, Ordering::Relaxed);
         {
             let mut data = self.inner.data.write();
             for (req, ack) in batch.iter().zip(&acks) {
@@ -620,6 +646,9 @@ fn flush_memtable(inner: &Arc<Inner>, job: &FlushJob) -> Result<(), StoreError> 
         }
         data.frozen.retain(|m| !Arc::ptr_eq(m, &job.memtable));
     }
+    inner
+        .unflushed_bytes
+        .fetch_sub(job.memtable.bytes.min(inner.unflushed_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
     inner.stats.flushes.fetch_add(1, Ordering::Relaxed);
     inner.stats.parts_written.fetch_add(changes.put_parts.len() as u64, Ordering::Relaxed);
     let wal_dir = root.join("wal");
@@ -629,6 +658,91 @@ fn flush_memtable(inner: &Arc<Inner>, job: &FlushJob) -> Result<(), StoreError> 
         }
     }
     Ok(())
+}
+
+fn run_merger(inner: &Arc<Inner>) {
+    while !inner.shutting_down.load(Ordering::SeqCst) {
+        std::thread::park_timeout(inner.config.merge_interval);
+        while !inner.shutting_down.load(Ordering::SeqCst) {
+            match merge_one(inner) {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "merge failed; the parts stay as they are");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Merges the smallest parts of the partition with the most parts, if any needs it.
+fn merge_one(inner: &Arc<Inner>) -> Result<bool, StoreError> {
+    let policy = inner.config.merge;
+    let chosen = {
+        let data = inner.data.read();
+        data.parts
+            .iter()
+            .flat_map(|(g, days)| days.iter().map(move |(d, parts)| (*g, *d, parts)))
+            .filter(|(_, _, parts)| parts.len() >= policy.min_parts)
+            .max_by_key(|(_, _, parts)| parts.len())
+            .map(|(g, d, parts)| (g, d, merge::choose(parts, &policy)))
+    };
+    let Some((group_id, day, sources)) = chosen else { return Ok(false) };
+    if sources.is_empty() {
+        return Ok(false);
+    }
+    let (live, cutoff, id) = {
+        let mut catalog = inner.catalog.write();
+        let Some(group) = catalog.group_by_id(group_id) else { return Ok(false) };
+        let live: HashSet<StreamId> = group.streams.values().map(|s| s.id).collect();
+        let cutoff = group.info.retention_days.map_or(i64::MIN, |d| now_ms() - i64::from(d) * DAY_MS);
+        let id = catalog.next_id;
+        catalog.next_id += 1;
+        (live, cutoff, id)
+    };
+    let dir = parts_dir(&inner.config.dir, group_id);
+    let merged = merge::write_merged(&dir, id, group_id, day, &sources, &|s| live.contains(&s), cutoff)?;
+    let merged_part = match &merged {
+        Some(path) => {
+            sync_dir(&dir)?;
+            Some(Arc::new(Part::open(path, id)?))
+        }
+        None => None,
+    };
+    let _maintenance = inner.maintenance.lock();
+    let still_there = {
+        let data = inner.data.read();
+        let current = data.parts.get(&group_id).and_then(|days| days.get(&day));
+        sources.iter().all(|s| current.is_some_and(|parts| parts.iter().any(|p| p.id == s.id)))
+    };
+    if !still_there {
+        // Retention or a deletion got there first.
+        if let Some(path) = &merged {
+            let _ = fs::remove_file(path);
+        }
+        return Ok(true);
+    }
+    let next_id = inner.catalog.read().next_id;
+    inner.db.commit(&CatalogChanges {
+        put_parts: merged_part.iter().map(|p| (p.id, PartRow { group_id, day })).collect(),
+        delete_parts: sources.iter().map(|p| p.id).collect(),
+        next_id: Some(next_id),
+        ..Default::default()
+    })?;
+    {
+        let mut data = inner.data.write();
+        if let Some(parts) = data.parts.get_mut(&group_id).and_then(|days| days.get_mut(&day)) {
+            parts.retain(|p| !sources.iter().any(|s| s.id == p.id));
+            parts.extend(merged_part.clone());
+        }
+    }
+    for s in &sources {
+        fs::remove_file(&s.path)?;
+    }
+    inner.stats.parts_merged.fetch_add(sources.len() as u64, Ordering::Relaxed);
+    tracing::debug!(group_id, day, parts = sources.len(), "merged parts");
+    Ok(true)
 }
 
 fn run_ticker(inner: &Arc<Inner>, tx: mpsc::Sender<WriterMsg>) {
@@ -883,13 +997,24 @@ impl LogStore for EmbeddedStore {
             let entry = catalog.groups.get(group).ok_or(StoreError::GroupNotFound)?;
             (entry.info.id, entry.streams.get(stream).ok_or(StoreError::StreamNotFound)?.id)
         };
+        let bytes: usize = events.iter().map(|(_, m)| m.len()).sum();
+        let config = &self.inner.config;
+        if self.inner.unflushed_bytes.load(Ordering::Relaxed) > config.max_unflushed_bytes {
+            return Err(StoreError::Overloaded);
+        }
+        if self.inner.pending_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes > config.max_pending_bytes {
+            self.inner.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            return Err(StoreError::Overloaded);
+        }
         let (reply, pending) = oneshot::channel();
         let req = AppendRequest { group_id, stream_id, events, ingestion_time, reply };
-        match self.tx.try_send(WriterMsg::Append(req)) {
-            Ok(()) => Ok(pending),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(StoreError::Overloaded),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(StoreError::ShutDown),
-        }
+        let refused = match self.tx.try_send(WriterMsg::Append(req)) {
+            Ok(()) => return Ok(pending),
+            Err(mpsc::error::TrySendError::Full(_)) => StoreError::Overloaded,
+            Err(mpsc::error::TrySendError::Closed(_)) => StoreError::ShutDown,
+        };
+        self.inner.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        Err(refused)
     }
 
     fn scan(&self, req: &ScanRequest<'_>) -> Result<ScanPage, StoreError> {

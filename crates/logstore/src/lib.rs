@@ -13,6 +13,7 @@ mod catalog;
 mod codec;
 mod engine;
 mod memtable;
+mod merge;
 mod part;
 mod scan;
 pub mod testsuite;
@@ -22,6 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use engine::{EmbeddedStore, StorageSummary, StoreConfig, StoreStats};
+pub use merge::MergePolicy;
 
 pub type GroupId = u64;
 pub type StreamId = u64;

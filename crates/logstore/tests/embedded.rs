@@ -174,3 +174,65 @@ fn token_blooms_skip_blocks_without_the_word() {
     assert_eq!(scan_all(&store, req).len(), 100);
     assert_eq!(store.stats().blocks_pruned.load(Ordering::Relaxed), 19, "19 of 20 stream blocks lack the word");
 }
+
+/// The whole suite again with merges as eager as possible, racing scans, flushes and reopenings.
+mod merging {
+    use super::*;
+    use lookout_logstore::MergePolicy;
+
+    fn open_merging(dir: &std::path::Path) -> Box<dyn LogStore> {
+        let mut config = StoreConfig::new(dir);
+        config.merge = MergePolicy { min_parts: 2, max_parts: 3, max_raw_bytes: u64::MAX };
+        config.merge_interval = std::time::Duration::from_millis(2);
+        Box::new(EmbeddedStore::open(config).unwrap())
+    }
+
+    logstore_test_suite!(open_merging);
+
+    #[test]
+    fn merges_bound_the_parts_of_a_partition_and_keep_every_event() {
+        use lookout_logstore::testsuite::{now_ms, request, scan_all};
+        use lookout_logstore::{Direction, NewGroup};
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(dir.path());
+        config.merge = MergePolicy { min_parts: 4, max_parts: 8, max_raw_bytes: u64::MAX };
+        config.merge_interval = std::time::Duration::from_millis(5);
+        let store = EmbeddedStore::open(config.clone()).unwrap();
+        store
+            .create_group(NewGroup {
+                name: "g".into(),
+                creation_time: 0,
+                log_group_class: "STANDARD".into(),
+                tags: Default::default(),
+            })
+            .unwrap();
+        store.create_stream("g", "a", 0).unwrap();
+        store.create_stream("g", "b", 0).unwrap();
+        let t = now_ms() - 60_000;
+        for round in 0..12i64 {
+            for s in ["a", "b"] {
+                let events = (0..50).map(|i| (t + round * 100 + i, format!("{s} {round} {i}"))).collect();
+                store.append("g", s, events, t).unwrap().blocking_recv().unwrap().unwrap();
+            }
+            store.flush().unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while store.storage_summary().parts >= 4 {
+            assert!(std::time::Instant::now() < deadline, "merges did not bring the parts down");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(store.stats().parts_merged.load(Ordering::Relaxed) >= 9);
+        let all = scan_all(&store, request("g", Direction::Forward, None, 333));
+        assert_eq!(all.len(), 1200);
+        assert!(all.windows(2).all(|w| w[0].key < w[1].key));
+        drop(store);
+        let store = EmbeddedStore::open(config).unwrap();
+        assert_eq!(scan_all(&store, request("g", Direction::Forward, None, 10_000)), all);
+        let files = std::fs::read_dir(dir.path().join("parts"))
+            .unwrap()
+            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+            .count();
+        assert_eq!(files, store.storage_summary().parts, "merged-away part files are deleted");
+    }
+}
