@@ -9,6 +9,10 @@ use crate::{EventKey, StoreError, StreamId};
 pub const TARGET_BLOCK_RAW_BYTES: usize = 512 * 1024;
 /// Most events one block holds.
 pub const MAX_BLOCK_EVENTS: usize = 16 * 1024;
+/// Widest span of timestamps in one part block. A quiet stream's block would otherwise cover a
+/// whole day, and a time-ordered page (which must visit every block that starts before its events)
+/// would decode it early and for nothing.
+pub const MAX_BLOCK_SPAN_MS: i64 = 15 * 60 * 1000;
 
 #[derive(Debug, Clone, Default)]
 pub struct EventBlock {

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::block::{EventBlock, MAX_BLOCK_EVENTS, TARGET_BLOCK_RAW_BYTES};
+use crate::block::{EventBlock, MAX_BLOCK_EVENTS, MAX_BLOCK_SPAN_MS, TARGET_BLOCK_RAW_BYTES};
 use crate::codec::{put_i64, put_u32, put_u64, Reader};
 use crate::{EventKey, GroupId, StoreError, StreamId};
 
@@ -197,7 +197,10 @@ impl PartWriter {
         ingestion: i64,
         message: &str,
     ) -> Result<(), StoreError> {
-        if self.open.as_ref().is_some_and(|b| b.stream_id != stream_id) {
+        let cut = self.open.as_ref().is_some_and(|b| {
+            b.stream_id != stream_id || b.min_key().is_some_and(|m| key.timestamp - m.timestamp > MAX_BLOCK_SPAN_MS)
+        });
+        if cut {
             self.close_block()?;
         }
         let block = self.open.get_or_insert_with(|| EventBlock::new(stream_id));
@@ -341,6 +344,17 @@ mod tests {
             }
         }
         assert_eq!(seen, msgs.len());
+    }
+
+    #[test]
+    fn blocks_span_at_most_fifteen_minutes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PartWriter::create(dir.path(), 4, 1, 1).unwrap();
+        let minute = 60_000;
+        w.write_stream_run(1, (0..120).map(|i| (EventKey { timestamp: i * minute, seq: i as u64 }, 0, "x"))).unwrap();
+        let part = Part::open(&w.finish().unwrap(), 4).unwrap();
+        assert_eq!(part.blocks.len(), 8);
+        assert!(part.blocks.iter().all(|b| b.max_key.timestamp - b.min_key.timestamp <= MAX_BLOCK_SPAN_MS));
     }
 
     #[test]

@@ -269,7 +269,6 @@ pub fn run(
     let order_key = |k: EventKey| if forward { k } else { EventKey { timestamp: -k.timestamp, seq: u64::MAX - k.seq } };
     // Emission is allowed strictly before this (in scan order): events left behind by capped blocks.
     let mut cap_limit: Option<EventKey> = None;
-    let mut collected = Vec::new();
     let finish = |mut events: Vec<StoredEvent>, resume: Option<EventKey>, scanned: u64| {
         if !forward {
             events.reverse();
@@ -279,55 +278,85 @@ pub fn run(
     // The resume bound for an event that did not fit: forward is inclusive, backward exclusive.
     let resume_at = |k: EventKey| if forward { k } else { k.successor() };
     let before = |a: EventKey, b: EventKey| if forward { a < b } else { a > b };
-    for i in 0..=candidates.len() {
-        if let Some(c) = candidates.get(i) {
+    // Blocks are decoded and filtered ahead of the merge in batches spread over the cores; the
+    // batch grows while pages keep going (a page that fills from its first block decodes one).
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let mut batch = 1usize;
+    let mut i = 0usize;
+    if candidates.is_empty() {
+        return finish(page.events, None, scanned);
+    }
+    while i < candidates.len() {
+        let end = (i + batch).min(candidates.len());
+        let max_count = req.limit.saturating_sub(page.events.len());
+        let max_bytes = req.max_bytes.saturating_sub(page.bytes).max(1);
+        let process = |c: &Candidate| -> Result<(Vec<Pending>, Option<EventKey>, u64), StoreError> {
             let (block, raw) = c.load(cache)?;
-            scanned += raw;
             let name = names.get(&block.stream_id).cloned().unwrap_or_else(|| Arc::from(""));
             let cost = |m: &str| (req.event_cost)(&name, m);
-            let max_count = req.limit.saturating_sub(page.events.len());
-            let max_bytes = req.max_bytes.saturating_sub(page.bytes).max(1);
-            collected.clear();
-            if let Some(k) =
-                collect(&block, req.direction, bounds, bound_key, &matches, &cost, max_count, max_bytes, &mut collected)
-            {
+            let mut out = Vec::new();
+            let left =
+                collect(&block, req.direction, bounds, bound_key, &matches, &cost, max_count, max_bytes, &mut out);
+            Ok((out, left, raw))
+        };
+        let slice = &candidates[i..end];
+        let results: Vec<Result<(Vec<Pending>, Option<EventKey>, u64), StoreError>> =
+            if slice.len() == 1 || workers == 1 {
+                slice.iter().map(process).collect()
+            } else {
+                let per = slice.len().div_ceil(workers);
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = slice
+                        .chunks(per)
+                        .map(|chunk| scope.spawn(move || chunk.iter().map(process).collect::<Vec<_>>()))
+                        .collect();
+                    handles.into_iter().flat_map(|h| h.join().expect("scan worker panicked")).collect()
+                })
+            };
+        for (offset, result) in results.into_iter().enumerate() {
+            let j = i + offset;
+            let (collected, left, raw) = result?;
+            scanned += raw;
+            if let Some(k) = left {
                 cap_limit = Some(match cap_limit {
                     Some(prev) if before(prev, k) => prev,
                     _ => k,
                 });
             }
-            for p in collected.drain(..) {
+            for p in collected {
                 heap.push(Reverse((order_key(p.key), p)));
             }
-        }
-        // Everything before the watermark is final: no unvisited block can hold such a key.
-        let next = candidates.get(i + 1).map(|c| if forward { c.min } else { c.max });
-        let mut limit = next;
-        if let Some(cap) = cap_limit {
-            limit = Some(match limit {
-                Some(w) if before(w, cap) => w,
-                _ => cap,
-            });
-        }
-        while let Some(Reverse((_, top))) = heap.peek() {
-            if limit.is_some_and(|l| !before(top.key, l)) {
-                break;
+            // Everything before the watermark is final: no unvisited block can hold such a key.
+            let next = candidates.get(j + 1).map(|c| if forward { c.min } else { c.max });
+            let mut limit = next;
+            if let Some(cap) = cap_limit {
+                limit = Some(match limit {
+                    Some(w) if before(w, cap) => w,
+                    _ => cap,
+                });
             }
-            let Reverse((_, p)) = heap.pop().expect("peeked");
-            let key = p.key;
-            if !page.push(p) {
-                return finish(page.events, Some(resume_at(key)), scanned);
+            while let Some(Reverse((_, top))) = heap.peek() {
+                if limit.is_some_and(|l| !before(top.key, l)) {
+                    break;
+                }
+                let Reverse((_, p)) = heap.pop().expect("peeked");
+                let key = p.key;
+                if !page.push(p) {
+                    return finish(page.events, Some(resume_at(key)), scanned);
+                }
+            }
+            if let Some(l) = limit {
+                let page_full = page.events.len() >= req.limit;
+                let over_budget = scanned >= req.scan_budget_bytes && next.is_some();
+                let progress = if forward { l > bound_key } else { l.successor() < bound_key };
+                if (page_full || over_budget || (next.is_none() && cap_limit.is_some())) && progress {
+                    // Stop here; resume exactly where emission stopped.
+                    return finish(page.events, Some(resume_at(l)), scanned);
+                }
             }
         }
-        if let Some(l) = limit {
-            let page_full = page.events.len() >= req.limit;
-            let over_budget = scanned >= req.scan_budget_bytes && next.is_some();
-            let progress = if forward { l > bound_key } else { l.successor() < bound_key };
-            if (page_full || over_budget || (next.is_none() && cap_limit.is_some())) && progress {
-                // Stop here; resume exactly where emission stopped.
-                return finish(page.events, Some(resume_at(l)), scanned);
-            }
-        }
+        i = end;
+        batch = (batch * 2).min(16 * workers);
     }
     finish(page.events, None, scanned)
 }
