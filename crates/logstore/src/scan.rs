@@ -247,6 +247,9 @@ fn collect(
     left_behind
 }
 
+/// What one block gives a page: its collected events, the first key it left behind, raw bytes read.
+type BlockResult = Result<(Vec<Pending>, Option<EventKey>, u64), StoreError>;
+
 pub fn run(
     req: &ScanRequest<'_>,
     bounds: &Bounds,
@@ -290,7 +293,7 @@ pub fn run(
         let end = (i + batch).min(candidates.len());
         let max_count = req.limit.saturating_sub(page.events.len());
         let max_bytes = req.max_bytes.saturating_sub(page.bytes).max(1);
-        let process = |c: &Candidate| -> Result<(Vec<Pending>, Option<EventKey>, u64), StoreError> {
+        let process = |c: &Candidate| -> BlockResult {
             let (block, raw) = c.load(cache)?;
             let name = names.get(&block.stream_id).cloned().unwrap_or_else(|| Arc::from(""));
             let cost = |m: &str| (req.event_cost)(&name, m);
@@ -300,19 +303,18 @@ pub fn run(
             Ok((out, left, raw))
         };
         let slice = &candidates[i..end];
-        let results: Vec<Result<(Vec<Pending>, Option<EventKey>, u64), StoreError>> =
-            if slice.len() == 1 || workers == 1 {
-                slice.iter().map(process).collect()
-            } else {
-                let per = slice.len().div_ceil(workers);
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = slice
-                        .chunks(per)
-                        .map(|chunk| scope.spawn(move || chunk.iter().map(process).collect::<Vec<_>>()))
-                        .collect();
-                    handles.into_iter().flat_map(|h| h.join().expect("scan worker panicked")).collect()
-                })
-            };
+        let results: Vec<BlockResult> = if slice.len() == 1 || workers == 1 {
+            slice.iter().map(process).collect()
+        } else {
+            let per = slice.len().div_ceil(workers);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = slice
+                    .chunks(per)
+                    .map(|chunk| scope.spawn(move || chunk.iter().map(process).collect::<Vec<_>>()))
+                    .collect();
+                handles.into_iter().flat_map(|h| h.join().expect("scan worker panicked")).collect()
+            })
+        };
         for (offset, result) in results.into_iter().enumerate() {
             let j = i + offset;
             let (collected, left, raw) = result?;
