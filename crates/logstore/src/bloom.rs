@@ -5,13 +5,23 @@
 //! words of `lookout_filter::words`, in which `FilterPattern::required_terms` is expressed (a test in
 //! the logs core pins the two together). A bloom never misses a token it was given; it may claim
 //! one it was not (false positive), which only costs a block decode.
+//!
+//! Only tokens with at least one letter are indexed (`is_indexed`): pure numbers (ids, counters,
+//! latencies) are the most numerous and least searched-for tokens, and would crowd the filter under
+//! its size cap. A required token that is not indexed simply cannot prune — always sound.
+//!
+//! Layout: one byte with the number of probes, then a power-of-two number of bit bytes.
 
-/// Bits per distinct token (≈ 1 % false positives with 3 probes)...
+/// Bits per distinct token (≈ 1 % false positives)...
 const BITS_PER_TOKEN: usize = 10;
 /// ...but the filter never takes more than this share of the block's raw bytes (index ≤ 3 % of raw).
-const MAX_SHARE_OF_RAW: f64 = 0.02;
-const PROBES: u32 = 3;
+const MAX_SHARE_OF_RAW: f64 = 0.025;
 const MIN_BYTES: usize = 8;
+
+/// Whether a token goes into blooms (and so whether it can prune): it has a letter.
+pub fn is_indexed(token: &str) -> bool {
+    token.chars().any(char::is_alphabetic)
+}
 
 /// The words of a message, as the bloom indexes them.
 pub fn tokens(text: &str) -> impl Iterator<Item = &str> {
@@ -32,9 +42,9 @@ pub fn token_hash(token: &str) -> u64 {
     h
 }
 
-fn probes(hash: u64, bits: u64) -> impl Iterator<Item = u64> {
+fn probes(hash: u64, bits: u64, count: u8) -> impl Iterator<Item = u64> {
     let (h1, h2) = (hash, (hash >> 32) | 1);
-    (0..u64::from(PROBES)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) & (bits - 1))
+    (0..u64::from(count)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) & (bits - 1))
 }
 
 /// Builds a bloom (a power-of-two number of bytes) from distinct token hashes.
@@ -45,11 +55,15 @@ pub fn build(hashes: &std::collections::HashSet<u64>, raw_len: usize) -> Vec<u8>
     if bytes > cap && bytes > MIN_BYTES {
         bytes /= 2;
     }
-    let mut bloom = vec![0u8; bytes];
     let bits = (bytes * 8) as u64;
+    // The optimal number of probes is ln 2 × bits per token.
+    let per_token = bits as f64 / hashes.len().max(1) as f64;
+    let count = (per_token * std::f64::consts::LN_2).round().clamp(1.0, 6.0) as u8;
+    let mut bloom = vec![0u8; bytes + 1];
+    bloom[0] = count;
     for &h in hashes {
-        for bit in probes(h, bits) {
-            bloom[(bit / 8) as usize] |= 1 << (bit % 8);
+        for bit in probes(h, bits, count) {
+            bloom[1 + (bit / 8) as usize] |= 1 << (bit % 8);
         }
     }
     bloom
@@ -57,11 +71,11 @@ pub fn build(hashes: &std::collections::HashSet<u64>, raw_len: usize) -> Vec<u8>
 
 /// False only when the token is certainly absent. An empty or malformed bloom says "maybe".
 pub fn may_contain(bloom: &[u8], hash: u64) -> bool {
-    if bloom.is_empty() || !bloom.len().is_power_of_two() {
+    let Some((&count, bits)) = bloom.split_first() else { return true };
+    if bits.is_empty() || !bits.len().is_power_of_two() || count == 0 {
         return true;
     }
-    let bits = (bloom.len() * 8) as u64;
-    probes(hash, bits).all(|bit| bloom[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+    probes(hash, (bits.len() * 8) as u64, count).all(|bit| bits[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
 }
 
 #[cfg(test)]
@@ -81,11 +95,17 @@ mod tests {
         fn a_bloom_never_misses_what_it_holds(words in proptest::collection::vec("[a-zA-Z0-9]{1,12}", 1..300), raw in 1usize..1_000_000) {
             let hashes: HashSet<u64> = words.iter().map(|w| token_hash(w)).collect();
             let bloom = build(&hashes, raw);
-            prop_assert!(bloom.len().is_power_of_two());
+            prop_assert!((bloom.len() - 1).is_power_of_two());
             for w in &words {
                 prop_assert!(may_contain(&bloom, token_hash(w)));
             }
         }
+    }
+
+    #[test]
+    fn numbers_are_not_indexed_words_are() {
+        assert!(is_indexed("ERROR") && is_indexed("a1") && is_indexed("ünï"));
+        assert!(!is_indexed("12345") && !is_indexed("٣"));
     }
 
     #[test]

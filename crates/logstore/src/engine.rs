@@ -72,8 +72,8 @@ impl StoreConfig {
             block_cache_bytes: 64 << 20,
             merge: MergePolicy { min_parts: 8, max_parts: 16, max_raw_bytes: 512 << 20 },
             merge_interval: Duration::from_secs(5),
-            max_pending_bytes: 256 << 20,
-            max_unflushed_bytes: 256 << 20,
+            max_pending_bytes: 64 << 20,
+            max_unflushed_bytes: 160 << 20,
         }
     }
 }
@@ -1074,8 +1074,14 @@ impl LogStore for EmbeddedStore {
             }
         }
         // Outside the lock: skip part blocks whose token bloom lacks a required word.
-        if !req.required_tokens.is_empty() {
-            let hashes: Vec<u64> = req.required_tokens.iter().map(|t| crate::bloom::token_hash(t)).collect();
+        if req.required_tokens.iter().any(|t| crate::bloom::is_indexed(t)) {
+            // Only indexed tokens can prune (see `bloom::is_indexed`).
+            let hashes: Vec<u64> = req
+                .required_tokens
+                .iter()
+                .filter(|t| crate::bloom::is_indexed(t))
+                .map(|t| crate::bloom::token_hash(t))
+                .collect();
             let before = candidates.len();
             candidates.retain(|c| match &c.source {
                 BlockSource::Part(part, i) => part.block_may_contain_all(*i, &hashes),

@@ -239,7 +239,11 @@ impl PartWriter {
         let comp = self.compressor.compress(&self.scratch)?;
         self.token_hashes.clear();
         for i in 0..block.len() {
-            self.token_hashes.extend(crate::bloom::tokens(block.message(i)).map(crate::bloom::token_hash));
+            self.token_hashes.extend(
+                crate::bloom::tokens(block.message(i))
+                    .filter(|t| crate::bloom::is_indexed(t))
+                    .map(crate::bloom::token_hash),
+            );
         }
         let bloom = crate::bloom::build(&self.token_hashes, block.raw_bytes());
         let (min, max) = (block.min_key().unwrap_or_default(), block.max_key().unwrap_or_default());

@@ -226,7 +226,7 @@ pub fn filters_limits_and_budgets(dir: &Path, open: Factory<'_>) {
 }
 
 /// Words planted in the random model's messages, so that token-pruned scans have blocks to skip.
-const VOCABULARY: [&str; 6] = ["alpha", "ERROR", "gamma42", "délta", "time_out", "rare"];
+const VOCABULARY: [&str; 7] = ["alpha", "ERROR", "gamma42", "délta", "time_out", "rare", "404"];
 
 /// Random appends (timestamps out of order across batches), random flushes and reopenings:
 /// every scan, in both directions and any page size, equals a brute-force model — including scans
