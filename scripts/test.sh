@@ -18,7 +18,7 @@ cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 
 step "rust: build and unit/integration tests"
-cargo build --release --locked -p lookout
+cargo build --release --locked --workspace
 cargo test --release --workspace --locked
 
 step "python: clients in a venv"
@@ -28,9 +28,11 @@ export LOOKOUT_BIN="$CARGO_TARGET_DIR/release/lookout"
 
 step "benchmark harness (quick mode; figures only)"
 "$PY" bench/logs_bench.py --quick
+"$PY" bench/suite.py --quick
 if [[ "${LOOKOUT_HEAVY:-0}" == "1" ]]; then
-    step "heavy tier: full-size benchmark"
+    step "heavy tier: full-size benchmarks (W1 1M events, W3 ~1 GB)"
     "$PY" bench/logs_bench.py
+    "$PY" bench/suite.py
 fi
 
 step "compatibility: real clients against the real binary (its summary is the last line)"

@@ -38,6 +38,19 @@ pub struct ServeArgs {
     /// Memory, in MiB, of recent events that triggers a flush into parts.
     #[arg(long, env = "LOOKOUT_FLUSH_MIB", value_name = "MIB")]
     pub flush_mib: Option<usize>,
+    /// PEM certificate (chain, leaf first) for HTTPS, served on the same port as plain HTTP: a
+    /// connection that opens with a TLS ClientHello gets TLS. Requires --tls-key. Without both,
+    /// lookout generates a self-signed certificate on first start and keeps it in
+    /// <data-dir>/tls/cert.pem (its SHA-256 fingerprint is logged at start).
+    #[arg(long, env = "LOOKOUT_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert. Requires --tls-cert.
+    #[arg(long, env = "LOOKOUT_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP only: no certificate is loaded or generated, and a connection that opens
+    /// with a TLS ClientHello is closed. The environment variable takes true/false, 1/0, yes/no or on/off.
+    #[arg(long, env = "LOOKOUT_NO_TLS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_tls: bool,
 }
 
 /// What `lookout.toml` may set (every key optional).
@@ -50,6 +63,20 @@ struct FileConfig {
     region: Option<String>,
     flush_interval_secs: Option<u64>,
     flush_mib: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    no_tls: Option<bool>,
+}
+
+/// Where the TLS certificate comes from (TLS is always served on the listen port unless `Off`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// `--no-tls`: plain HTTP only.
+    Off,
+    /// A self-signed certificate generated on first start and kept in `<data-dir>/tls/`.
+    Generated,
+    /// `--tls-cert` and `--tls-key`.
+    Files { cert: PathBuf, key: PathBuf },
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +87,7 @@ pub struct ServeConfig {
     pub region: String,
     pub flush_interval: Duration,
     pub flush_bytes: usize,
+    pub tls: TlsMode,
 }
 
 fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -94,6 +122,21 @@ impl ServeConfig {
         if flush_mib == 0 {
             bail!("--flush-mib must be at least 1");
         }
+        let tls_cert = args.tls_cert.or(file.tls_cert);
+        let tls_key = args.tls_key.or(file.tls_key);
+        let no_tls = args.no_tls || file.no_tls.unwrap_or(false);
+        let tls = match (no_tls, tls_cert, tls_key) {
+            (true, None, None) => TlsMode::Off,
+            (true, _, _) => bail!("--no-tls contradicts --tls-cert/--tls-key: give either, not both"),
+            (false, None, None) => TlsMode::Generated,
+            (false, Some(cert), Some(key)) => TlsMode::Files { cert, key },
+            (false, Some(_), None) => {
+                bail!("--tls-cert needs --tls-key (its private key): give both, or neither for a generated certificate")
+            }
+            (false, None, Some(_)) => {
+                bail!("--tls-key needs --tls-cert (its certificate): give both, or neither for a generated certificate")
+            }
+        };
         Ok(ServeConfig {
             listen,
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
@@ -101,6 +144,7 @@ impl ServeConfig {
             region,
             flush_interval: Duration::from_secs(flush_interval_secs),
             flush_bytes: flush_mib << 20,
+            tls,
         })
     }
 }
@@ -118,6 +162,9 @@ mod tests {
             config: None,
             flush_interval_secs: None,
             flush_mib: None,
+            tls_cert: None,
+            tls_key: None,
+            no_tls: false,
         }
     }
 
@@ -153,5 +200,54 @@ mod tests {
         let mut a = args();
         a.config = Some(file);
         assert!(format!("{:#}", ServeConfig::resolve(a).unwrap_err()).contains("lisen"));
+    }
+
+    #[test]
+    fn tls_is_generated_by_default() {
+        assert_eq!(ServeConfig::resolve(args()).unwrap().tls, TlsMode::Generated);
+        let mut a = args();
+        a.no_tls = true;
+        assert_eq!(ServeConfig::resolve(a).unwrap().tls, TlsMode::Off);
+        let mut a = args();
+        a.tls_cert = Some("c.pem".into());
+        a.tls_key = Some("k.pem".into());
+        assert_eq!(ServeConfig::resolve(a).unwrap().tls, TlsMode::Files { cert: "c.pem".into(), key: "k.pem".into() });
+    }
+
+    #[test]
+    fn tls_cert_and_key_come_together() {
+        let mut a = args();
+        a.tls_cert = Some("c.pem".into());
+        assert!(ServeConfig::resolve(a).unwrap_err().to_string().contains("--tls-cert needs --tls-key"));
+        let mut a = args();
+        a.tls_key = Some("k.pem".into());
+        assert!(ServeConfig::resolve(a).unwrap_err().to_string().contains("--tls-key needs --tls-cert"));
+        let mut a = args();
+        a.no_tls = true;
+        a.tls_cert = Some("c.pem".into());
+        a.tls_key = Some("k.pem".into());
+        assert!(ServeConfig::resolve(a).unwrap_err().to_string().contains("--no-tls contradicts"));
+    }
+
+    #[test]
+    fn tls_keys_in_the_file_combine_with_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lookout.toml");
+        std::fs::write(&file, "tls_cert = \"/etc/c.pem\"\n").unwrap();
+        let mut a = args();
+        a.config = Some(file.clone());
+        assert!(ServeConfig::resolve(a).unwrap_err().to_string().contains("needs --tls-key"));
+        let mut a = args();
+        a.config = Some(file);
+        a.tls_key = Some("/etc/k.pem".into());
+        assert_eq!(
+            ServeConfig::resolve(a).unwrap().tls,
+            TlsMode::Files { cert: "/etc/c.pem".into(), key: "/etc/k.pem".into() }
+        );
+        let file = dir.path().join("off.toml");
+        std::fs::write(&file, "no_tls = true\n").unwrap();
+        let mut a = args();
+        a.config = Some(file);
+        assert_eq!(ServeConfig::resolve(a).unwrap().tls, TlsMode::Off);
     }
 }

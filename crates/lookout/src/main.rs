@@ -10,10 +10,14 @@ mod client;
 mod config;
 mod server;
 mod time_util;
+mod tls;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use clap::{Parser, Subcommand};
 use lookout_logs::{Identity, LogsService};
 use lookout_logstore::{EmbeddedStore, StoreConfig};
@@ -56,8 +60,11 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LOOKOUT_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = config::ServeConfig::resolve(args)?;
+    // Before the store opens, so that a bad certificate stops lookout before it touches any data.
+    let tls = tls::setup(&config.tls, &config.data_dir, config.listen)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut store_config = StoreConfig::new(config.data_dir.join("logs"));
@@ -73,18 +80,50 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (is another lookout running?)", config.listen))?;
+        match &tls {
+            Some(t) => tracing::info!(
+                tls_cert = %t.cert_path.display(),
+                tls_fingerprint = %t.fingerprint,
+                "TLS on the same port as plain HTTP{}",
+                match (t.self_signed, t.generated_now) {
+                    (true, true) => " (self-signed certificate generated now)",
+                    (true, false) => " (self-signed certificate generated on an earlier start)",
+                    (false, _) => "",
+                }
+            ),
+            None => tracing::info!("TLS is off (--no-tls): plain HTTP only"),
+        }
         tracing::info!(
             listen = %config.listen,
             data_dir = %config.data_dir.display(),
             account_id = %config.account_id,
             region = %config.region,
+            tls = tls.is_some(),
             "lookout is ready"
         );
-        axum::serve(listener, server::router(app)).with_graceful_shutdown(shutdown_signal()).await?;
+        tls::serve(listener, server::router(app), tls.map(|t| t.acceptor), async {
+            shutdown_signal().await;
+            SHUTTING_DOWN.store(true, Ordering::SeqCst);
+        })
+        .await;
         tracing::info!("shutting down: flushing recent events");
         tokio::task::spawn_blocking(move || store.shutdown()).await?;
         Ok(())
     })
+}
+
+/// Set once a shutdown signal arrives: `/ready` then answers 503 while requests drain.
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// `GET /ready`: 200 once the store is open and the listener serves (the only way to reach this
+/// handler), 503 once shutdown has begun. `/health` (liveness) answers 200 regardless.
+pub async fn ready() -> Response {
+    let (status, body) = if SHUTTING_DOWN.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"shutting down"}"#)
+    } else {
+        (StatusCode::OK, r#"{"status":"ready"}"#)
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn shutdown_signal() {

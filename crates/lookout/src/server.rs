@@ -26,6 +26,7 @@ pub struct RequestId(pub String);
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/ready", get(crate::ready))
         .route("/", get(root).post(aws_entry))
         .fallback(fallback)
         .layer(middleware::from_fn(request_id))
@@ -50,7 +51,7 @@ async fn root() -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "lookout is running. Point AWS clients here (AWS_ENDPOINT_URL); GET /health for readiness.\n",
+        "lookout is running. Point AWS clients here (AWS_ENDPOINT_URL); GET /ready for readiness, GET /health for liveness.\n",
     )
         .into_response()
 }

@@ -1,0 +1,577 @@
+#!/usr/bin/env python3
+"""lookout's benchmark suite: W1 ingest and W3 filter with the Rust load generator, moto side by side.
+
+Builds nothing. Expects `target/release/lookout` and `target/release/lookout-bench` (or
+`target/bench/release/lookout-bench`). Starts lookout (fresh temp data dir, free port, waits for
+GET /health), runs W1 ingest and then the W3 queries (with `rg -j1` on the same data), stops it,
+then runs the same W1 against `moto_server`, and prints a markdown table. `--write` also writes
+BENCHMARKS.md at the repository root. See bench/README.md.
+
+    python3 bench/suite.py --quick           # well under a minute; CI keeps the harness alive with it
+    python3 bench/suite.py --write           # W1 1M events / 1,000 streams / 32 clients, W3 1 GB
+
+Standard library only. Exits non-zero only if a server fails (to start, or dies) or requests fail;
+never because of speed. Wrong answers are flagged in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, name: str, argv: list[str], port: int, ready_path: str, need_200: bool, log_path: Path):
+        self.name, self.argv, self.port = name, argv, port
+        self.ready_path, self.need_200, self.log_path = ready_path, need_200, log_path
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        log(f"[{self.name}] starting: {' '.join(self.argv)}")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        url = self.endpoint + self.ready_path
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} before it was ready\n"
+                                   + self.log_tail())
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200 or not self.need_200:
+                        return
+                    last = f"HTTP {r.status}"
+            except urllib.error.HTTPError as e:
+                if not self.need_200:
+                    return
+                last = f"HTTP {e.code}"
+            except OSError as e:
+                last = f"{type(e).__name__}: {e}"
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s ({url}: {last})\n" + self.log_tail())
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n: int = 30) -> str:
+        try:
+            self._log.flush()
+            lines = self.log_path.read_text(errors="replace").splitlines()[-n:]
+            return "\n".join(f"    {line}" for line in lines)
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the session we started: the server and its children
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self._log.close()
+
+
+def run_tool(argv: list[str], label: str, timeout: float) -> tuple[int, str]:
+    """Runs lookout-bench; its stdout (the human summary) is echoed to stderr and returned."""
+    log(f"[{label}] {' '.join(argv)}")
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        log(f"[{label}] timed out after {timeout:.0f} s")
+        return 124, ""
+    for line in (p.stdout + p.stderr).splitlines():
+        log(f"[{label}]   {line}")
+    return p.returncode, p.stdout
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def dir_size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def fsync_probe(directory: Path, n: int = 40) -> float:
+    """Milliseconds per 4 KiB write + fdatasync in `directory` (the disk lookout's WAL waits on)."""
+    path = directory / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        buf = b"x" * 4096
+        t = time.perf_counter()
+        for _ in range(n):
+            os.write(fd, buf)
+            os.fdatasync(fd)
+        return (time.perf_counter() - t) / n * 1000
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+# ------------------------------------------------------------------------------------------------
+# the runs
+# ------------------------------------------------------------------------------------------------
+
+
+def ingest(bench: Path, srv: Server, work: Path, tag: str, events: int, streams: int, clients: int,
+           extra: list[str], timeout: float) -> dict:
+    out = work / f"{tag}.json"
+    argv = [str(bench), "ingest", "--endpoint", srv.endpoint, "--events", str(events), "--streams", str(streams),
+            "--clients", str(clients), "--server-pid", str(srv.proc.pid), "--json", str(out), *extra]
+    rc, _ = run_tool(argv, tag, timeout)
+    res = read_json(out) or {}
+    res["exit_code"] = rc
+    res["server_alive"] = srv.alive()
+    return res
+
+
+def run_lookout(args, bench: Path, lookout: Path, work: Path, results: dict) -> bool:
+    data = work / "lookout-data"
+    data.mkdir()
+    results["fsync_ms"] = fsync_probe(data)
+    port = free_port()
+    srv = Server("lookout", [str(lookout), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
+                 port, "/health", True, work / "lookout.log")
+    ok = True
+    srv.start()
+    try:
+        w1 = ingest(bench, srv, work, "lookout-w1", args.w1_events, args.streams, args.clients, [], args.timeout)
+        results["lookout_w1"] = w1
+        ok &= w1["exit_code"] == 0 and w1["server_alive"]
+
+        # W1 open loop: the same kind of data offered at a fixed rate below the maximum just
+        # measured, so latency is not just queueing behind 32 closed-loop clients
+        if ok and w1.get("mb_per_s"):
+            rate = max(1.0, round(w1["mb_per_s"] * args.open_fraction, 1))
+            w1o = ingest(bench, srv, work, "lookout-w1-open", args.w1_events, args.streams, args.clients,
+                         ["--group", "/bench/w1-open", "--seed", "2", "--rate-mb", str(rate)], args.timeout)
+            results["lookout_w1_open"] = w1o
+            ok &= w1o["exit_code"] == 0 and w1o["server_alive"]
+
+        # W3: a second group with timestamps over 24 h, written raw for rg as it is generated
+        raw = work / "w3-raw.log"
+        manifest = work / "w3-manifest.json"
+        w3_events = max(1000, int(args.w3_mb * 1e6 / 172))  # ~172 B per message on average
+        w3i = ingest(bench, srv, work, "lookout-w3-ingest", w3_events, args.streams, args.clients,
+                     ["--group", "/bench/w3", "--span-secs", "86100", "--seed", "7", "--raw-out", str(raw),
+                      "--manifest", str(manifest), "--chunk-events", "2000000"], args.timeout)
+        results["lookout_w3_ingest"] = w3i
+        ok &= w3i["exit_code"] == 0 and w3i["server_alive"]
+        results["lookout_rss_after_ingest"] = w3i.get("server", {}).get("rss_after_1s_bytes")
+        results["lookout_data_dir_bytes"] = dir_size(data)
+        if ok:
+            out = work / "w3.json"
+            rg = ["--rg-file", str(raw), "--rg-bin", args.rg] if args.rg else []
+            rc, table = run_tool([str(bench), "filter", "--endpoint", srv.endpoint, "--manifest", str(manifest),
+                                  *rg, "--repeat", str(args.repeat), "--max-seconds", str(args.timeout / 4),
+                                  "--json", str(out)], "lookout-w3", args.timeout)
+            results["lookout_w3"] = read_json(out) or {}
+            results["lookout_w3"]["exit_code"] = rc
+            results["lookout_w3_table"] = table
+            ok &= rc == 0 and srv.alive()
+        results["fsync_ms_after"] = fsync_probe(data)
+        if not srv.alive():
+            log("[lookout] the server died:\n" + srv.log_tail())
+            results["lookout_died"] = True
+    finally:
+        srv.stop()
+    return ok
+
+
+def moto_version(moto: str) -> str:
+    py = Path(moto).parent / "python"
+    if py.is_file():
+        try:
+            return subprocess.run([str(py), "-c", "import moto; print(moto.__version__)"], capture_output=True,
+                                  text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return "?"
+
+
+def run_moto(args, bench: Path, moto: str, work: Path, results: dict) -> bool:
+    port = free_port()
+    srv = Server("moto", [moto, "-H", "127.0.0.1", "-p", str(port)], port, "/moto-api/", False, work / "moto.log")
+    srv.start()
+    try:
+        w1 = ingest(bench, srv, work, "moto-w1", args.moto_events, args.streams, args.clients, [], args.timeout)
+        results["moto_w1"] = w1
+        return w1["exit_code"] == 0 and w1["server_alive"]
+    finally:
+        srv.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+# the report
+# ------------------------------------------------------------------------------------------------
+
+
+def fmt_ms(v) -> str:
+    if v is None:
+        return "—"
+    return f"{v:,.1f} ms" if v < 1000 else f"{v / 1000:,.2f} s"
+
+
+def fmt_mb(v) -> str:
+    return "—" if v is None else f"{v / 1e6:,.0f} MB"
+
+
+def ratio(a, b, digits: int = 1) -> str:
+    if a is None or b is None or not b:
+        return ""
+    return f"{a / b:,.{digits}f}x"
+
+
+def mark(ok: bool | None) -> str:
+    return "" if ok is None else ("✓ " if ok else "✗ ")
+
+
+def w1_rows(lk: dict | None, mo: dict | None) -> list[tuple[str, str, str, str, str]]:
+    lk, mo = lk or {}, mo or {}
+    rows = []
+
+    def g(d, *path):
+        for p in path:
+            if not isinstance(d, dict):
+                return None
+            d = d.get(p)
+        return d
+
+    le, me = g(lk, "events_per_s"), g(mo, "events_per_s")
+    lm, mm = g(lk, "mb_per_s"), g(mo, "mb_per_s")
+    r = le / me if le and me else None
+    rows.append(("W1 ingest events/s", "≥ 20x moto",
+                 mark(r >= 20 if r else None) + (f"{le:,.0f}" if le else "—"), f"{me:,.0f}" if me else "—",
+                 ratio(le, me)))
+    rows.append(("W1 ingest MB/s (message bytes)", "≥ 150 MB/s",
+                 mark(lm >= 150 if lm else None) + (f"{lm:,.1f}" if lm else "—"), f"{mm:,.1f}" if mm else "—",
+                 ratio(lm, mm)))
+    lp50, lp99, lmax = g(lk, "latency_ms", "p50"), g(lk, "latency_ms", "p99"), g(lk, "latency_ms", "max")
+    mp50, mp99, mmax = g(mo, "latency_ms", "p50"), g(mo, "latency_ms", "p99"), g(mo, "latency_ms", "max")
+    rows.append(("W1 PutLogEvents p50", "", fmt_ms(lp50), fmt_ms(mp50), ratio(mp50, lp50)))
+    rows.append(("W1 PutLogEvents p99", "< 25 ms", mark(lp99 < 25 if lp99 is not None else None) + fmt_ms(lp99),
+                 fmt_ms(mp99), ratio(mp99, lp99)))
+    rows.append(("W1 PutLogEvents max", "", fmt_ms(lmax), fmt_ms(mmax), ratio(mmax, lmax)))
+    lr, mr = g(lk, "server", "rss_max_during_bytes"), g(mo, "server", "rss_max_during_bytes")
+    rows.append(("W1 server RSS, max during ingest", "< 512 MB", mark(lr < 512e6 if lr else None) + fmt_mb(lr),
+                 fmt_mb(mr), ratio(mr, lr)))
+    lc, mc = g(lk, "server", "cores_busy"), g(mo, "server", "cores_busy")
+    rows.append(("W1 server CPU (cores busy, of 2)", "", f"{lc:.2f}" if lc is not None else "—",
+                 f"{mc:.2f}" if mc is not None else "—", ""))
+    cc = [g(d, "client_cpu_seconds") for d in (lk, mo)]
+    secs = [g(d, "seconds") for d in (lk, mo)]
+    rows.append(("W1 load generator CPU (cores busy)", "",
+                 f"{cc[0] / secs[0]:.2f}" if cc[0] is not None and secs[0] else "—",
+                 f"{cc[1] / secs[1]:.2f}" if cc[1] is not None and secs[1] else "—", ""))
+
+    def fails(d):
+        if not d:
+            return "—"
+        s = f"{d.get('failed_requests', 0)} failed / {d.get('requests', 0):,} sent"
+        if d.get("throttled"):
+            s += f", {d['throttled']} throttled"
+        if d.get("failures_by_kind"):
+            s += " " + ", ".join(f"{k}: {v}" for k, v in d["failures_by_kind"].items())
+        return s
+
+    rows.append(("W1 PutLogEvents failures", "0", fails(lk), fails(mo), ""))
+    return rows
+
+
+def w1_open_row(op: dict | None) -> list[tuple[str, str, str, str, str]]:
+    if not op or not op.get("offered_mb_per_s"):
+        return []
+    lat = op.get("latency_ms", {})
+    p99 = lat.get("p99")
+    cell = (f"{mark(p99 < 25 if p99 is not None else None)}p99 {fmt_ms(p99)} (p50 {fmt_ms(lat.get('p50'))}, "
+            f"max {fmt_ms(lat.get('max'))}; {op.get('mb_per_s', 0):.1f} MB/s achieved)")
+    return [(f"W1 open loop at {op['offered_mb_per_s']:g} MB/s offered: PutLogEvents latency", "p99 < 25 ms", cell,
+             "", "")]
+
+
+W3_GOALS = {
+    "a": ("all pages < 50 ms", lambda q: q["all_pages_s"] * 1000 < 50),
+    "b": ("first page < 100 ms", lambda q: q["first_page_s"] * 1000 < 100),
+    "c": ("≥ 2.5 GB/s, ≥ 0.5x rg", lambda q: (q.get("raw_equiv_gb_per_s") or 0) >= 2.5
+          and (q.get("speed_vs_rg") or 0) >= 0.5),
+    "d": ("≥ 2.5 GB/s, ≥ 0.5x rg", lambda q: (q.get("raw_equiv_gb_per_s") or 0) >= 2.5
+          and (q.get("speed_vs_rg") or 0) >= 0.5),
+}
+
+
+def w3_rows(w3: dict | None) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    qs = (w3 or {}).get("queries", {})
+    for key in ("a", "b", "c", "d"):
+        q = qs.get(key)
+        if not q:
+            continue
+        goal, test = W3_GOALS[key]
+        rg = q.get("rg") or {}
+        wrong = ""
+        if q.get("error"):
+            wrong = f" — ERROR {q['error'][:100]}"
+        elif q.get("wrong"):
+            wrong = f" — wrong: {q['wrong']}"
+        counts = f"{q['events']:,}/{q['expected']:,} ev" if q.get("expected") is not None else f"{q['events']:,} ev"
+        if key == "b":
+            rows.append((f"W3 (b) `{q['pattern']}` first page", goal,
+                         mark(test(q)) + f"{fmt_ms(q['first_page_s'] * 1000)} ({q['first_page_events']:,} ev)",
+                         "", ""))
+        gb = q.get("raw_equiv_gb_per_s")
+        cell = f"{fmt_ms(q['all_pages_s'] * 1000)}, {gb:.2f} GB/s ({q['pages']} pages, {counts}){wrong}"
+        rg_cell = (f"rg -j1: {fmt_ms(rg['seconds'] * 1000)}, {rg.get('gb_per_s') or 0:.2f} GB/s ({rg['count']:,} lines)"
+                   if rg else "—")
+        rows.append((f"W3 ({key}) `{q['pattern']}` all pages", goal if key != "b" else "",
+                     (mark(test(q)) if key != "b" else "") + cell, rg_cell,
+                     f"{q['speed_vs_rg']:.2f}x" if q.get("speed_vs_rg") else ""))
+    return rows
+
+
+def machine() -> dict:
+    mem = "?"
+    cpu = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def cmd(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+
+    dirty = cmd(["git", "status", "--porcelain", "--untracked-files=no"])
+    return {"nproc": os.cpu_count(), "memory": mem, "cpu": cpu,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": cmd(["git", "rev-parse", "--short", "HEAD"]) + (" (with uncommitted changes)" if dirty else ""),
+            "rg": (cmd(["rg", "--version"]).splitlines() or ["rg ?"])[0] if shutil.which("rg") else "rg not installed"}
+
+
+def render(args, results: dict, m: dict) -> str:
+    lk, mo = results.get("lookout_w1"), results.get("moto_w1")
+    w3 = results.get("lookout_w3")
+    w3i = results.get("lookout_w3_ingest") or {}
+    man = (w3i.get("workload") or {}).get("expected", {})
+    w1man = ((lk or {}).get("workload") or {}).get("expected", {})
+    rows = w1_rows(lk, mo) + w1_open_row(results.get("lookout_w1_open")) + w3_rows(w3)
+    out = []
+    out.append("| workload | target | lookout | moto (W1) / rg -j1 (W3) | ratio |")
+    out.append("|---|---|---|---|---|")
+    for r in rows:
+        out.append("| " + " | ".join(r) + " |")
+    table = "\n".join(out)
+    notes = []
+    if lk:
+        notes.append(f"- **W1**: {w1man.get('events', 0):,} events ({w1man.get('message_bytes', 0) / 1e6:,.1f} MB of "
+                     f"messages, {w1man.get('batches', 0):,} PutLogEvents batches, largest {w1man.get('max_batch_events', 0):,} "
+                     f"events / {w1man.get('max_batch_bytes', 0):,} B) over {args.streams:,} streams (Zipf), "
+                     f"{args.clients} keep-alive clients, timestamps within the last minute, every body built before timing.")
+    if results.get("lookout_w1_open"):
+        notes.append(f"- **W1 open loop**: the same workload (another group) sent on a fixed schedule at "
+                     f"{args.open_fraction:.0%} of the closed-loop MB/s, each latency measured from its scheduled send "
+                     f"time. With 32 closed-loop clients, latency includes queueing (Little's law: 32 batches of "
+                     f"~{w1man.get('message_bytes', 0) / max(1, w1man.get('batches', 1)) / 1e3:,.0f} KB in flight at "
+                     f"the measured MB/s); the open-loop row measures latency at a fixed load below the maximum.")
+    if mo:
+        mm = (mo.get("workload") or {}).get("expected", {})
+        notes.append(f"- **moto** ran W1 with {mm.get('events', 0):,} events (same generator, same streams and clients; "
+                     f"{'fewer events than lookout: moto slows down and grows as it stores more' if mm.get('events') != w1man.get('events') else 'the same events'}).")
+    elif not args.skip_moto:
+        notes.append("- moto did not run (see the log above).")
+    if w3i:
+        notes.append(f"- **W3** data: a second group, {man.get('events', 0):,} events, {man.get('message_bytes', 0) / 1e6:,.0f} MB "
+                     f"raw over 24 h, ingested at {w3i.get('mb_per_s', 0):.1f} MB/s; expected: unique {man.get('unique')}, "
+                     f"`ERROR` {man.get('error', 0):,}, JSON condition {man.get('json_match', 0):,}, `%time.?out%` "
+                     f"{man.get('timeout', 0):,}. rg runs on the same messages, one per line, page-cached, best of 3; "
+                     f"its counts are lines matched by an equivalent regex (its `\\b` differs from lookout's word rule on `_`). "
+                     f"ratio = rg time / lookout time (goal ≥ 0.5x).")
+    if results.get("lookout_data_dir_bytes") and w1man and man:
+        raw = w1man.get("message_bytes", 0) + man.get("message_bytes", 0)
+        notes.append(f"- lookout data dir after both ingests: {results['lookout_data_dir_bytes'] / 1e6:,.0f} MB for "
+                     f"{raw / 1e6:,.0f} MB raw; RSS after them {fmt_mb(results.get('lookout_rss_after_ingest'))}.")
+    if results.get("fsync_ms") is not None:
+        after = results.get("fsync_ms_after")
+        notes.append(f"- The disk: one 4 KiB write + fdatasync in lookout's data directory took "
+                     f"{results['fsync_ms']:.2f} ms on average before lookout's runs"
+                     + (f" and {after:.2f} ms after them" if after is not None else "")
+                     + " (40 in a row). It varies by 10x or more from minute to minute on this machine, and "
+                     "W1 waits on it (every batch is acknowledged after its group commit's fdatasync).")
+    notes.append("- ✓/✗: goal met or not on this run. ratio > 1 means lookout is better (throughput lookout/peer, "
+                 "latency and memory peer/lookout). Figures are single runs on a noisy 2-core machine: compare "
+                 "ratios from one run.")
+    head = (f"Machine: {m['nproc']} cores ({m['cpu']}), {m['memory']}; {m['date']}; commit {m['commit']}; "
+            f"lookout binary built {results.get('lookout_built', '?')}; moto {results.get('moto_version', '?')}; "
+            f"{m['rg']}.")
+    return head + "\n\n" + table + "\n\n" + "\n".join(notes) + "\n"
+
+
+def write_benchmarks(args, body: str, results: dict) -> None:
+    cmd = "python3 bench/suite.py --write" + (" --quick" if args.quick else "")
+    text = f"""# lookout benchmarks
+
+Produced by `{cmd}` (see `bench/README.md`): the real `lookout serve` and `moto_server`, one after
+the other, driven by the Rust load generator `lookout-bench` (`crates/bench`) on the same 2 cores.
+The workloads are W1 (ingest) and W3 (filter) of `../shared/design/performance.md`. Benchmarks print
+figures; nothing here is asserted by a test.
+
+{body}
+Raw figures: every run of `lookout-bench ingest --json` and `filter --json` (latency percentiles, a
+per-second MB/s timeline, the ten slowest requests, RSS series, failures by `__type`) are written to
+the suite's work directory; pass `--keep` to keep it and `--json OUT` for the summary.
+"""
+    (REPO / "BENCHMARKS.md").write_text(text)
+    log(f"wrote {REPO / 'BENCHMARKS.md'}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small run, well under a minute")
+    ap.add_argument("--write", action="store_true", help="write BENCHMARKS.md at the repository root")
+    ap.add_argument("--w1-events", type=int, help="W1 events for lookout (default 1,000,000; quick 50,000)")
+    ap.add_argument("--moto-events", type=int, help="W1 events for moto (default 200,000; quick 20,000)")
+    ap.add_argument("--streams", type=int, help="streams, Zipf popularity (default 1,000; quick 100)")
+    ap.add_argument("--clients", type=int, default=32, help="keep-alive connections (default 32)")
+    ap.add_argument("--w3-mb", type=float, help="W3 raw data size in MB (default 1,000; quick 30)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each W3 query; the best counts")
+    ap.add_argument("--open-fraction", type=float, default=0.7,
+                    help="W1 open loop offers this fraction of the closed-loop MB/s (default 0.7)")
+    ap.add_argument("--skip-moto", action="store_true")
+    ap.add_argument("--lookout-bin", default=os.environ.get("LOOKOUT_BIN"))
+    ap.add_argument("--bench-bin", default=os.environ.get("LOOKOUT_BENCH_BIN"))
+    ap.add_argument("--moto-bin", default=os.environ.get("MOTO_SERVER"))
+    ap.add_argument("--rg", default="rg", help="ripgrep binary")
+    ap.add_argument("--timeout", type=float, help="seconds allowed for one tool run (default 600; quick 120)")
+    ap.add_argument("--json", metavar="OUT", help="write every figure as JSON")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (data, logs, JSON)")
+    args = ap.parse_args()
+    q = args.quick
+    args.w1_events = args.w1_events or (50_000 if q else 1_000_000)
+    args.moto_events = args.moto_events or (20_000 if q else 200_000)
+    args.streams = args.streams or (100 if q else 1_000)
+    args.w3_mb = args.w3_mb or (30.0 if q else 1_000.0)
+    args.timeout = args.timeout or (120.0 if q else 900.0)
+
+    lookout = Path(args.lookout_bin) if args.lookout_bin else REPO / "target" / "release" / "lookout"
+    if args.bench_bin:
+        bench = Path(args.bench_bin)
+    else:
+        bench = REPO / "target" / "release" / "lookout-bench"
+        if not bench.is_file() and (REPO / "target" / "bench" / "release" / "lookout-bench").is_file():
+            bench = REPO / "target" / "bench" / "release" / "lookout-bench"
+    for b in (lookout, bench):
+        if not b.is_file():
+            log(f"missing {b}: cargo build --release -p lookout -p lookout-bench (or set --lookout-bin/--bench-bin)")
+            return 2
+    if not shutil.which(args.rg):
+        log(f"{args.rg} not found: W3 runs without the ripgrep comparison (apt-get install ripgrep, or --rg PATH)")
+        args.rg = None
+    moto = None
+    if not args.skip_moto:
+        moto = args.moto_bin
+        if not moto:
+            venv = REPO / ".venv" / "bin" / "moto_server"
+            moto = str(venv) if venv.is_file() else shutil.which("moto_server")
+        if not moto:
+            log("moto_server not found (scripts/setup-python.sh, --moto-bin, or --skip-moto)")
+            return 2
+
+    work = Path(tempfile.mkdtemp(prefix="lookout-suite-"))
+    results: dict = {"config": {k: v for k, v in vars(args).items()}}
+    results["lookout_built"] = datetime.datetime.fromtimestamp(
+        lookout.stat().st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    status = 0
+    try:
+        try:
+            if not run_lookout(args, bench, lookout, work, results):
+                status = 1
+        except RuntimeError as e:
+            log(f"[lookout] FAILED: {e}")
+            results["lookout_error"] = str(e)
+            status = 1
+        if moto:
+            results["moto_version"] = moto_version(moto)
+            try:
+                if not run_moto(args, bench, moto, work, results):
+                    status = 1
+            except RuntimeError as e:
+                log(f"[moto] FAILED: {e}")
+                results["moto_error"] = str(e)
+                status = 1
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    m = machine()
+    results["machine"] = m
+    body = render(args, results, m)
+    print()
+    print(body)
+    if args.write:
+        write_benchmarks(args, body, results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+        log(f"wrote {args.json}")
+    if status:
+        log("FAILED: a server failed or requests failed (see above)")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
