@@ -158,7 +158,6 @@ pub struct PartWriter {
     /// Blooms of the blocks written so far, concatenated; `BlockMeta::bloom_offset` is relative
     /// to this buffer until `finish` places it in the file.
     blooms: Vec<u8>,
-    token_hashes: std::collections::HashSet<u64>,
     compressor: zstd::bulk::Compressor<'static>,
     scratch: Vec<u8>,
     open: Option<EventBlock>,
@@ -181,7 +180,6 @@ impl PartWriter {
             offset: MAGIC.len() as u64,
             metas: Vec::new(),
             blooms: Vec::new(),
-            token_hashes: std::collections::HashSet::new(),
             compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
             scratch: Vec::new(),
             open: None,
@@ -237,15 +235,11 @@ impl PartWriter {
         self.scratch.clear();
         block.encode(&mut self.scratch);
         let comp = self.compressor.compress(&self.scratch)?;
-        self.token_hashes.clear();
+        let mut bloom = crate::bloom::BloomBuilder::new(block.raw_bytes());
         for i in 0..block.len() {
-            self.token_hashes.extend(
-                crate::bloom::tokens(block.message(i))
-                    .filter(|t| crate::bloom::is_indexed(t))
-                    .map(crate::bloom::token_hash),
-            );
+            bloom.add_text(block.message(i));
         }
-        let bloom = crate::bloom::build(&self.token_hashes, block.raw_bytes());
+        let bloom = bloom.finish();
         let (min, max) = (block.min_key().unwrap_or_default(), block.max_key().unwrap_or_default());
         self.metas.push(BlockMeta {
             stream_id: block.stream_id,
