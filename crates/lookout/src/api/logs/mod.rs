@@ -291,6 +291,8 @@ pub async fn handle(app: App, operation: &str, body: Bytes) -> Result<Vec<u8>, L
         }
         PutLogEvents => {
             let req: PutLogEventsRequest = parse(&body)?;
+            // The raw body (up to several MB) is not needed while the batch waits for its sync.
+            drop(body);
             let group = group_name(&req.log_group_name)?;
             let stream = stream_name(&req.log_stream_name)?;
             let input = validate::required(&req.log_events, "logEvents")?;
