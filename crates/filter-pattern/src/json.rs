@@ -23,10 +23,10 @@
 //!   array — for `!=` too: a missing field is not "different". Otherwise see
 //!   [`crate::value_test`].
 
-use serde_json::Value;
-
 use crate::cursor::{Cursor, MAX_NESTING};
 use crate::error::PatternError;
+use crate::json_extract::{Selected, SelectorStep, SelectorTrie};
+use crate::json_prefilter::{Need, Prefilter};
 use crate::regex_literal::ParseContext;
 use crate::value_test::{at_comparison, Scalar, ValueContext, ValueTest};
 
@@ -34,6 +34,10 @@ use crate::value_test::{at_comparison, Scalar, ValueContext, ValueTest};
 #[derive(Debug, Clone)]
 pub(crate) struct JsonPattern {
     root: JsonExpr,
+    /// The distinct selectors; each condition reads the slot it was given here.
+    selectors: SelectorTrie,
+    /// Rejects, before parsing, messages that certainly do not match.
+    prefilter: Prefilter,
 }
 
 /// A boolean expression over conditions.
@@ -49,12 +53,8 @@ enum JsonExpr {
 struct JsonCondition {
     selector: Vec<SelectorStep>,
     test: JsonTest,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum SelectorStep {
-    Key(String),
-    Index(usize),
+    /// Where [`SelectorTrie::extract`] puts what `selector` resolves to.
+    slot: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -86,50 +86,134 @@ impl JsonPattern {
         if !cursor.at_end() {
             return Err(cursor.error("unexpected text after the closing '}' of the JSON pattern"));
         }
-        Ok(Self { root })
+        let mut root = root;
+        let mut conditions = Vec::new();
+        root.conditions_mut(&mut conditions);
+        let selectors: Vec<&[SelectorStep]> = conditions.iter().map(|c| c.selector.as_slice()).collect();
+        let (selectors, slots) = SelectorTrie::build(&selectors);
+        for (condition, slot) in conditions.into_iter().zip(slots) {
+            condition.slot = slot;
+        }
+        let prefilter = Prefilter::new(&root.need());
+        Ok(Self { root, selectors, prefilter })
     }
 
+    /// The prefilter, then the full evaluation.
     pub(crate) fn matches(&self, message: &str) -> bool {
+        self.prefilter.admits(message) && self.matches_unfiltered(message)
+    }
+
+    /// The full evaluation: one parse of the message keeping only the selected values.
+    pub(crate) fn matches_unfiltered(&self, message: &str) -> bool {
+        if !message.trim_start().starts_with('{') {
+            return false;
+        }
+        // serde_json accepted a text starting with '{' (after JSON whitespace, which
+        // `trim_start` also skips): it is an object.
+        self.selectors.with_slots(message, |slots| match slots {
+            Some(slots) => self.root.evaluate(&|c: &JsonCondition| slots[c.slot].selected()),
+            None => false,
+        })
+    }
+
+    /// The evaluation this crate had before the prefilter and the extractor: parse the whole
+    /// message into a `serde_json::Value` and resolve each selector in it. Kept as the
+    /// reference the differential tests compare against.
+    #[cfg(test)]
+    pub(crate) fn matches_reference(&self, message: &str) -> bool {
+        use serde_json::Value;
         if !message.trim_start().starts_with('{') {
             return false;
         }
         match serde_json::from_str::<Value>(message) {
-            Ok(document @ Value::Object(_)) => self.root.evaluate(&document),
+            Ok(document @ Value::Object(_)) => {
+                self.root.evaluate(&|c: &JsonCondition| match resolve(&document, &c.selector) {
+                    None => Selected::Missing,
+                    Some(Value::Object(_) | Value::Array(_)) => Selected::Composite,
+                    Some(Value::Null) => Selected::Scalar(Scalar::Null),
+                    Some(Value::Bool(b)) => Selected::Scalar(Scalar::Bool(*b)),
+                    Some(Value::Number(n)) => Selected::Scalar(Scalar::Number(n)),
+                    Some(Value::String(s)) => Selected::Scalar(Scalar::String(s)),
+                })
+            }
             _ => false,
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn need(&self) -> Need {
+        self.root.need()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn fast_path_agrees(&self, message: &str) -> Option<bool> {
+        self.selectors.fast_path_agrees(message)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn prefilter_admits(&self, message: &str) -> bool {
+        self.prefilter.admits(message)
     }
 }
 
 impl JsonExpr {
-    fn evaluate(&self, document: &Value) -> bool {
+    fn evaluate<'a>(&self, select: &impl Fn(&JsonCondition) -> Selected<'a>) -> bool {
         match self {
-            JsonExpr::All(parts) => parts.iter().all(|p| p.evaluate(document)),
-            JsonExpr::Any(parts) => parts.iter().any(|p| p.evaluate(document)),
-            JsonExpr::Condition(condition) => condition.evaluate(document),
+            JsonExpr::All(parts) => parts.iter().all(|p| p.evaluate(select)),
+            JsonExpr::Any(parts) => parts.iter().any(|p| p.evaluate(select)),
+            JsonExpr::Condition(condition) => condition.test(select(condition)),
+        }
+    }
+
+    fn conditions_mut<'a>(&'a mut self, out: &mut Vec<&'a mut JsonCondition>) {
+        match self {
+            JsonExpr::All(parts) | JsonExpr::Any(parts) => parts.iter_mut().for_each(|p| p.conditions_mut(out)),
+            JsonExpr::Condition(condition) => out.push(condition),
+        }
+    }
+
+    /// What a message must contain to possibly match (see [`crate::json_prefilter`]).
+    fn need(&self) -> Need {
+        match self {
+            JsonExpr::All(parts) => Need::all(parts.iter().map(JsonExpr::need)),
+            JsonExpr::Any(parts) => Need::any(parts.iter().map(JsonExpr::need)),
+            JsonExpr::Condition(condition) => condition.need(),
         }
     }
 }
 
 impl JsonCondition {
-    fn evaluate(&self, document: &Value) -> bool {
-        let selected = resolve(document, &self.selector);
+    fn test(&self, selected: Selected<'_>) -> bool {
         match &self.test {
-            JsonTest::NotExists => selected.is_none(),
-            JsonTest::IsNull => matches!(selected, Some(Value::Null)),
-            JsonTest::IsTrue => matches!(selected, Some(Value::Bool(true))),
-            JsonTest::IsFalse => matches!(selected, Some(Value::Bool(false))),
+            JsonTest::NotExists => matches!(selected, Selected::Missing),
+            JsonTest::IsNull => matches!(selected, Selected::Scalar(Scalar::Null)),
+            JsonTest::IsTrue => matches!(selected, Selected::Scalar(Scalar::Bool(true))),
+            JsonTest::IsFalse => matches!(selected, Selected::Scalar(Scalar::Bool(false))),
             JsonTest::Compare(test) => match selected {
-                Some(Value::String(s)) => test.test_scalar(Scalar::String(s)),
-                Some(Value::Number(n)) => test.test_scalar(Scalar::Number(n)),
-                Some(Value::Bool(b)) => test.test_scalar(Scalar::Bool(*b)),
-                Some(Value::Null) => test.test_scalar(Scalar::Null),
-                Some(Value::Object(_) | Value::Array(_)) | None => false,
+                Selected::Scalar(scalar) => test.test_scalar(scalar),
+                Selected::Missing | Selected::Composite => false,
             },
+        }
+    }
+
+    /// Every test but `NOT EXISTS` is false unless the selector resolves, which needs each
+    /// key on its path; array indexes add nothing.
+    fn need(&self) -> Need {
+        match self.test {
+            JsonTest::NotExists => Need::Nothing,
+            JsonTest::Compare(_) | JsonTest::IsNull | JsonTest::IsTrue | JsonTest::IsFalse => {
+                Need::all(self.selector.iter().filter_map(|step| match step {
+                    SelectorStep::Key(key) => Some(Need::key(key)),
+                    SelectorStep::Index(_) => None,
+                }))
+            }
         }
     }
 }
 
-fn resolve<'v>(document: &'v Value, selector: &[SelectorStep]) -> Option<&'v Value> {
+#[cfg(test)]
+fn resolve<'v>(document: &'v serde_json::Value, selector: &[SelectorStep]) -> Option<&'v serde_json::Value> {
+    use serde_json::Value;
     selector.iter().try_fold(document, |value, step| match (step, value) {
         (SelectorStep::Key(key), Value::Object(map)) => map.get(key),
         (SelectorStep::Index(index), Value::Array(items)) => items.get(*index),
@@ -224,7 +308,7 @@ fn parse_condition(cursor: &mut Cursor, context: &mut ParseContext) -> Result<Js
             }
         }
     };
-    Ok(JsonCondition { selector, test })
+    Ok(JsonCondition { selector, test, slot: 0 })
 }
 
 /// Characters of an unquoted field name in a selector.
@@ -309,6 +393,8 @@ fn parse_bracket_step(cursor: &mut Cursor) -> Result<SelectorStep, PatternError>
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     fn selector(text: &str) -> Vec<SelectorStep> {

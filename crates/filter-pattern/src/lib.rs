@@ -19,6 +19,10 @@ mod cursor;
 mod delimited;
 mod error;
 mod json;
+#[cfg(test)]
+mod json_differential_tests;
+mod json_extract;
+mod json_prefilter;
 mod number;
 mod regex_literal;
 mod terms;
@@ -143,6 +147,15 @@ impl FilterPattern {
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+
+    /// The compiled JSON pattern, for tests that look past [`FilterPattern::matches`].
+    #[cfg(test)]
+    fn json(&self) -> Option<&JsonPattern> {
+        match &self.compiled {
+            Compiled::Json(json) => Some(json),
+            Compiled::Everything | Compiled::Terms(_) | Compiled::Delimited(_) => None,
+        }
     }
 }
 
