@@ -15,11 +15,6 @@ mod tls;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// mimalloc keeps resident memory flat under many threads allocating and freeing batch-sized
-/// buffers (glibc's per-thread arenas let it creep up with every gigabyte ingested).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use anyhow::Context;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
