@@ -11,8 +11,10 @@ pub const TARGET_BLOCK_RAW_BYTES: usize = 512 * 1024;
 pub const MAX_BLOCK_EVENTS: usize = 16 * 1024;
 /// Widest span of timestamps in one part block. A quiet stream's block would otherwise cover a
 /// whole day, and a time-ordered page (which must visit every block that starts before its events)
-/// would decode it early and for nothing.
-pub const MAX_BLOCK_SPAN_MS: i64 = 15 * 60 * 1000;
+/// would decode it early and for nothing; too narrow a span makes tiny blocks that compress and
+/// scan badly. Measured on 300 MB of W3-shaped data (1,000 streams over 24 h): 15 min gave 109 MB
+/// on disk and 1.4 s for all `ERROR` pages, no cap 80 MB and 2.1 s, 2 h 86 MB and 0.8 s.
+pub const MAX_BLOCK_SPAN_MS: i64 = 2 * 60 * 60 * 1000;
 
 #[derive(Debug, Clone, Default)]
 pub struct EventBlock {

@@ -345,11 +345,11 @@ mod tests {
     }
 
     #[test]
-    fn blocks_span_at_most_fifteen_minutes() {
+    fn blocks_span_at_most_two_hours() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = PartWriter::create(dir.path(), 4, 1, 1).unwrap();
         let minute = 60_000;
-        w.write_stream_run(1, (0..120).map(|i| (EventKey { timestamp: i * minute, seq: i as u64 }, 0, "x"))).unwrap();
+        w.write_stream_run(1, (0..960).map(|i| (EventKey { timestamp: i * minute, seq: i as u64 }, 0, "x"))).unwrap();
         let part = Part::open(&w.finish().unwrap(), 4).unwrap();
         assert_eq!(part.blocks.len(), 8);
         assert!(part.blocks.iter().all(|b| b.max_key.timestamp - b.min_key.timestamp <= MAX_BLOCK_SPAN_MS));
