@@ -21,90 +21,15 @@ import datetime
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from servers import Server, free_port, log
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, name: str, argv: list[str], port: int, ready_path: str, need_200: bool, log_path: Path):
-        self.name, self.argv, self.port = name, argv, port
-        self.ready_path, self.need_200, self.log_path = ready_path, need_200, log_path
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60.0) -> None:
-        log(f"[{self.name}] starting: {' '.join(self.argv)}")
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        url = self.endpoint + self.ready_path
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} before it was ready\n"
-                                   + self.log_tail())
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200 or not self.need_200:
-                        return
-                    last = f"HTTP {r.status}"
-            except urllib.error.HTTPError as e:
-                if not self.need_200:
-                    return
-                last = f"HTTP {e.code}"
-            except OSError as e:
-                last = f"{type(e).__name__}: {e}"
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s ({url}: {last})\n" + self.log_tail())
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_tail(self, n: int = 30) -> str:
-        try:
-            self._log.flush()
-            lines = self.log_path.read_text(errors="replace").splitlines()[-n:]
-            return "\n".join(f"    {line}" for line in lines)
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # the session we started: the server and its children
-        except ProcessLookupError:
-            return
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        self._log.close()
 
 
 def run_tool(argv: list[str], label: str, timeout: float) -> tuple[int, str]:
