@@ -17,7 +17,8 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-fn group(store: &dyn LogStore, name: &str) {
+/// Creates a STANDARD group with no tags.
+pub fn group(store: &dyn LogStore, name: &str) {
     store
         .create_group(NewGroup {
             name: name.into(),

@@ -16,21 +16,14 @@ mod crash_windows {
     use std::path::Path;
 
     use lookout_logstore::testsuite::{now_ms, request, scan_all};
-    use lookout_logstore::{Direction, EmbeddedStore, LogStore, NewGroup, StoreConfig};
+    use lookout_logstore::{Direction, EmbeddedStore, LogStore, StoreConfig};
 
     fn open(dir: &Path) -> EmbeddedStore {
         EmbeddedStore::open(StoreConfig::new(dir)).unwrap()
     }
 
     fn setup(store: &EmbeddedStore, n: usize) {
-        store
-            .create_group(NewGroup {
-                name: "g".into(),
-                creation_time: 0,
-                log_group_class: "STANDARD".into(),
-                tags: Default::default(),
-            })
-            .unwrap();
+        lookout_logstore::testsuite::group(store, "g");
         store.create_stream("g", "s", 0).unwrap();
         let t = now_ms();
         for i in 0..n {
@@ -145,18 +138,11 @@ mod crash_windows {
 #[test]
 fn token_blooms_skip_blocks_without_the_word() {
     use lookout_logstore::testsuite::{now_ms, request, scan_all};
-    use lookout_logstore::{Direction, NewGroup};
+    use lookout_logstore::Direction;
     use std::sync::atomic::Ordering;
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(StoreConfig::new(dir.path())).unwrap();
-    store
-        .create_group(NewGroup {
-            name: "g".into(),
-            creation_time: 0,
-            log_group_class: "STANDARD".into(),
-            tags: Default::default(),
-        })
-        .unwrap();
+    lookout_logstore::testsuite::group(&store, "g");
     let t = now_ms();
     for s in 0..20 {
         let name = format!("s{s}");
@@ -192,21 +178,14 @@ mod merging {
     #[test]
     fn merges_bound_the_parts_of_a_partition_and_keep_every_event() {
         use lookout_logstore::testsuite::{now_ms, request, scan_all};
-        use lookout_logstore::{Direction, NewGroup};
+        use lookout_logstore::Direction;
         use std::sync::atomic::Ordering;
         let dir = tempfile::tempdir().unwrap();
         let mut config = StoreConfig::new(dir.path());
         config.merge = MergePolicy { min_parts: 4, max_parts: 8, max_raw_bytes: u64::MAX };
         config.merge_interval = std::time::Duration::from_millis(5);
         let store = EmbeddedStore::open(config.clone()).unwrap();
-        store
-            .create_group(NewGroup {
-                name: "g".into(),
-                creation_time: 0,
-                log_group_class: "STANDARD".into(),
-                tags: Default::default(),
-            })
-            .unwrap();
+        lookout_logstore::testsuite::group(&store, "g");
         store.create_stream("g", "a", 0).unwrap();
         store.create_stream("g", "b", 0).unwrap();
         let t = now_ms() - 60_000;
