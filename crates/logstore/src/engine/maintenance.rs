@@ -1,0 +1,166 @@
+//! Maintenance threads: the merger (bounds the parts of each partition, see `crate::merge`) and the
+//! ticker (asks the writer for a flush every `flush_interval` and applies retention), plus the
+//! retention pass itself, which drops whole expired days.
+
+use std::collections::HashSet;
+use std::fs;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::{now_ms, parts_dir, Inner, WriterMsg};
+use crate::catalog::{CatalogChanges, PartRow};
+use crate::merge;
+use crate::part::{sync_dir, Part};
+use crate::{GroupId, StoreError, StreamId, DAY_MS};
+
+pub(super) fn run_merger(inner: &Arc<Inner>) {
+    while !inner.shutting_down.load(Ordering::SeqCst) {
+        std::thread::park_timeout(inner.config.merge_interval);
+        while !inner.shutting_down.load(Ordering::SeqCst) {
+            match merge_one(inner) {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "merge failed; the parts stay as they are");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Merges the smallest parts of the partition with the most parts, if any needs it.
+fn merge_one(inner: &Arc<Inner>) -> Result<bool, StoreError> {
+    let policy = inner.config.merge;
+    let chosen = {
+        let data = inner.data.read();
+        data.parts
+            .iter()
+            .flat_map(|(g, days)| days.iter().map(move |(d, parts)| (*g, *d, parts)))
+            .filter(|(_, _, parts)| parts.len() >= policy.min_parts)
+            .max_by_key(|(_, _, parts)| parts.len())
+            .map(|(g, d, parts)| (g, d, merge::choose(parts, &policy)))
+    };
+    let Some((group_id, day, sources)) = chosen else { return Ok(false) };
+    if sources.is_empty() {
+        return Ok(false);
+    }
+    let (live, cutoff, id) = {
+        let mut catalog = inner.catalog.write();
+        let Some(group) = catalog.group_by_id(group_id) else { return Ok(false) };
+        let live: HashSet<StreamId> = group.streams.values().map(|s| s.id).collect();
+        let cutoff = group.info.retention_days.map_or(i64::MIN, |d| now_ms() - i64::from(d) * DAY_MS);
+        let id = catalog.next_id;
+        catalog.next_id += 1;
+        (live, cutoff, id)
+    };
+    let dir = parts_dir(&inner.config.dir, group_id);
+    let merged = merge::write_merged(&dir, id, group_id, day, &sources, &|s| live.contains(&s), cutoff)?;
+    let merged_part = match &merged {
+        Some(path) => {
+            sync_dir(&dir)?;
+            Some(Arc::new(Part::open(path, id)?))
+        }
+        None => None,
+    };
+    let _maintenance = inner.maintenance.lock();
+    let still_there = {
+        let data = inner.data.read();
+        let current = data.parts.get(&group_id).and_then(|days| days.get(&day));
+        sources.iter().all(|s| current.is_some_and(|parts| parts.iter().any(|p| p.id == s.id)))
+    };
+    if !still_there {
+        // Retention or a deletion got there first.
+        if let Some(path) = &merged {
+            let _ = fs::remove_file(path);
+        }
+        return Ok(true);
+    }
+    let next_id = inner.catalog.read().next_id;
+    inner.db.commit(&CatalogChanges {
+        put_parts: merged_part.iter().map(|p| (p.id, PartRow { group_id, day })).collect(),
+        delete_parts: sources.iter().map(|p| p.id).collect(),
+        next_id: Some(next_id),
+        ..Default::default()
+    })?;
+    {
+        let mut data = inner.data.write();
+        if let Some(parts) = data.parts.get_mut(&group_id).and_then(|days| days.get_mut(&day)) {
+            parts.retain(|p| !sources.iter().any(|s| s.id == p.id));
+            parts.extend(merged_part.clone());
+        }
+    }
+    for s in &sources {
+        fs::remove_file(&s.path)?;
+    }
+    inner.stats.parts_merged.fetch_add(sources.len() as u64, Ordering::Relaxed);
+    tracing::debug!(group_id, day, parts = sources.len(), "merged parts");
+    Ok(true)
+}
+
+pub(super) fn run_ticker(inner: &Arc<Inner>, tx: mpsc::Sender<WriterMsg>) {
+    let tick = Duration::from_millis(200);
+    let mut last_flush = Instant::now();
+    let mut last_retention = Instant::now() - inner.config.retention_interval;
+    while !inner.shutting_down.load(Ordering::SeqCst) {
+        // Parked rather than asleep so that shutdown can wake it at once.
+        std::thread::park_timeout(tick);
+        if inner.shutting_down.load(Ordering::SeqCst) {
+            break;
+        }
+        if last_flush.elapsed() >= inner.config.flush_interval {
+            last_flush = Instant::now();
+            let _ = tx.try_send(WriterMsg::Flush { force: false, reply: None });
+        }
+        if last_retention.elapsed() >= inner.config.retention_interval {
+            last_retention = Instant::now();
+            if let Err(e) = drop_expired(inner, now_ms()) {
+                tracing::error!(error = %e, "retention pass failed");
+            }
+        }
+    }
+}
+
+/// Drops every partition whose whole day is older than its group's retention.
+pub(super) fn drop_expired(inner: &Arc<Inner>, now: i64) -> Result<usize, StoreError> {
+    let _maintenance = inner.maintenance.lock();
+    let mut doomed: Vec<(GroupId, i64)> = Vec::new();
+    {
+        let catalog = inner.catalog.read();
+        let data = inner.data.read();
+        for (group_id, days) in &data.parts {
+            let Some(days_kept) = catalog.group_by_id(*group_id).and_then(|g| g.info.retention_days) else {
+                continue;
+            };
+            let cutoff = now - i64::from(days_kept) * DAY_MS;
+            for day in days.keys() {
+                if (day + 1) * DAY_MS <= cutoff {
+                    doomed.push((*group_id, *day));
+                }
+            }
+        }
+    }
+    if doomed.is_empty() {
+        return Ok(0);
+    }
+    let mut removed: Vec<Arc<Part>> = Vec::new();
+    {
+        let mut data = inner.data.write();
+        for (group_id, day) in &doomed {
+            if let Some(days) = data.parts.get_mut(group_id) {
+                removed.extend(days.remove(day).unwrap_or_default());
+            }
+        }
+    }
+    let changes = CatalogChanges { delete_parts: removed.iter().map(|p| p.id).collect(), ..Default::default() };
+    inner.db.commit(&changes)?;
+    for part in &removed {
+        fs::remove_file(&part.path)?;
+    }
+    inner.stats.partitions_dropped.fetch_add(doomed.len() as u64, Ordering::Relaxed);
+    tracing::info!(partitions = doomed.len(), parts = removed.len(), "retention dropped expired partitions");
+    Ok(doomed.len())
+}

@@ -1,0 +1,154 @@
+//! The writer thread: the only writer of the WAL. It takes every append queued since its last
+//! sync, assigns sequence numbers in order, writes one buffer and fdatasyncs once for all of them
+//! (group commit), then publishes the events in the memtable and acknowledges them. It also
+//! freezes the memtable behind a fresh WAL segment when a flush is due.
+
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc as std_mpsc, Arc};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{update_stream_stats, AppendRequest, FlushJob, Inner, WriterMsg};
+use crate::wal::{self, WalSegment};
+use crate::{AppendAck, StoreError};
+
+pub(super) struct Writer {
+    pub(super) inner: Arc<Inner>,
+    pub(super) segment: WalSegment,
+    pub(super) next_seq: u64,
+    pub(super) flush_tx: std_mpsc::Sender<FlushJob>,
+    pub(super) buf: Vec<u8>,
+}
+
+impl Writer {
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<WriterMsg>) {
+        let mut batch: Vec<AppendRequest> = Vec::new();
+        let mut flushes = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            let mut pending = Some(first);
+            let mut bytes = 0usize;
+            while let Some(msg) = pending.take().or_else(|| rx.try_recv().ok()) {
+                match msg {
+                    WriterMsg::Append(req) => {
+                        bytes += req.events.iter().map(|(_, m)| m.len() + 12).sum::<usize>();
+                        batch.push(req);
+                    }
+                    WriterMsg::Flush { force, reply } => flushes.push((force, reply)),
+                }
+                if bytes >= self.inner.config.max_commit_bytes {
+                    break;
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(&mut batch);
+            }
+            let memtable_full = self.inner.data.read().active.bytes >= self.inner.config.flush_bytes;
+            if memtable_full || !flushes.is_empty() {
+                let force = flushes.iter().any(|(f, _)| *f);
+                let replies: Vec<_> = flushes.drain(..).filter_map(|(_, r)| r).collect();
+                self.freeze(force || memtable_full || !replies.is_empty(), replies);
+            }
+            if self.inner.shutting_down.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+    }
+
+    /// One group commit: encode, write, fdatasync once, publish, acknowledge.
+    fn commit(&mut self, batch: &mut Vec<AppendRequest>) {
+        let batch_bytes: usize = batch.iter().flat_map(|r| r.events.iter()).map(|(_, m)| m.len()).sum();
+        self.inner.pending_bytes.fetch_sub(batch_bytes, Ordering::Relaxed);
+        self.buf.clear();
+        let mut acks = Vec::with_capacity(batch.len());
+        for req in batch.iter() {
+            let first_seq = self.next_seq;
+            self.next_seq += req.events.len() as u64;
+            wal::encode_append(&mut self.buf, req.group_id, req.stream_id, first_seq, req.ingestion_time, &req.events);
+            acks.push(AppendAck { first_seq, last_seq: self.next_seq - 1 });
+        }
+        if let Err(e) = self.segment.write_durable(&self.buf) {
+            tracing::error!(error = %e, "WAL write failed; the batch is refused");
+            // The segment may now end in garbage: continue in a fresh one so later records stay
+            // reachable by replay.
+            let next_id = self.segment.id + 1;
+            if let Ok(seg) = WalSegment::create(&self.inner.config.dir.join("wal"), next_id) {
+                self.segment = seg;
+            }
+            for req in batch.drain(..) {
+                let _ = req.reply.send(Err(StoreError::Io(std::io::Error::other(e.to_string()))));
+            }
+            return;
+        }
+        self.inner.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        self.inner.unflushed_bytes.fetch_add(batch_bytes, Ordering::Relaxed);
+        {
+            let mut data = self.inner.data.write();
+            for (req, ack) in batch.iter().zip(&acks) {
+                data.active.append(
+                    req.group_id,
+                    req.stream_id,
+                    ack.first_seq,
+                    req.ingestion_time,
+                    req.events.iter().map(|(ts, m)| (*ts, m.as_str())),
+                );
+            }
+        }
+        {
+            let mut catalog = self.inner.catalog.write();
+            for (req, ack) in batch.iter().zip(&acks) {
+                let (first_ts, last_ts) = (req.events[0].0, req.events[req.events.len() - 1].0);
+                if let Some(stream) = catalog.stream_by_id_mut(req.stream_id) {
+                    update_stream_stats(stream, first_ts, last_ts, req.ingestion_time, ack.last_seq);
+                    catalog.dirty_streams.insert(req.stream_id);
+                }
+            }
+        }
+        let mut events = 0u64;
+        let mut bytes = 0u64;
+        for (req, ack) in batch.drain(..).zip(acks) {
+            events += req.events.len() as u64;
+            bytes += req.events.iter().map(|(_, m)| m.len() as u64).sum::<u64>();
+            let _ = req.reply.send(Ok(ack));
+        }
+        self.inner.stats.appended_events.fetch_add(events, Ordering::Relaxed);
+        self.inner.stats.appended_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Freezes the memtable behind a fresh WAL segment and hands it to the flusher.
+    fn freeze(&mut self, force: bool, replies: Vec<oneshot::Sender<Result<(), StoreError>>>) {
+        let empty = self.inner.data.read().active.is_empty();
+        if empty && !force {
+            for r in replies {
+                let _ = r.send(Ok(()));
+            }
+            return;
+        }
+        let new_segment = match WalSegment::create(&self.inner.config.dir.join("wal"), self.segment.id + 1) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a new WAL segment; flush postponed");
+                for r in replies {
+                    let _ = r.send(Err(StoreError::Io(std::io::Error::other(e.to_string()))));
+                }
+                return;
+            }
+        };
+        let obsolete_below = new_segment.id;
+        self.segment = new_segment;
+        let memtable = {
+            let mut data = self.inner.data.write();
+            let m = Arc::new(std::mem::take(&mut data.active));
+            data.frozen.push(m.clone());
+            m
+        };
+        let mut replies = replies.into_iter();
+        let first = replies.next();
+        for r in replies {
+            let _ = r.send(Ok(()));
+        }
+        let job = FlushJob { memtable, checkpoint_seq: self.next_seq - 1, obsolete_below, reply: first };
+        if self.flush_tx.send(job).is_err() {
+            tracing::error!("flusher is gone; memtable stays in memory and the WAL");
+        }
+    }
+}
