@@ -138,6 +138,8 @@ struct AppendRequest {
     group_id: GroupId,
     stream_id: StreamId,
     events: Vec<(i64, String)>,
+    /// Message bytes of `events`, counted once by `append`.
+    bytes: usize,
     ingestion_time: i64,
     reply: oneshot::Sender<Result<AppendAck, StoreError>>,
 }
@@ -314,11 +316,6 @@ impl EmbeddedStore {
             t.thread().unpark();
             let _ = t.join();
         }
-    }
-
-    /// Decoded-block cache (hits, misses, bytes held).
-    pub fn cache_stats(&self) -> (u64, u64, usize) {
-        self.inner.cache.stats()
     }
 
     /// Bytes of message text and of part files stored, and the number of parts.
@@ -590,7 +587,7 @@ impl LogStore for EmbeddedStore {
             return Err(StoreError::Overloaded);
         }
         let (reply, pending) = oneshot::channel();
-        let req = AppendRequest { group_id, stream_id, events, ingestion_time, reply };
+        let req = AppendRequest { group_id, stream_id, events, bytes, ingestion_time, reply };
         let refused = match self.tx.try_send(WriterMsg::Append(req)) {
             Ok(()) => return Ok(pending),
             Err(mpsc::error::TrySendError::Full(_)) => StoreError::Overloaded,

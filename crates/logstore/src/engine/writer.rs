@@ -30,7 +30,7 @@ impl Writer {
             while let Some(msg) = pending.take().or_else(|| rx.try_recv().ok()) {
                 match msg {
                     WriterMsg::Append(req) => {
-                        bytes += req.events.iter().map(|(_, m)| m.len() + 12).sum::<usize>();
+                        bytes += req.bytes + 12 * req.events.len();
                         batch.push(req);
                     }
                     WriterMsg::Flush { force, reply } => flushes.push((force, reply)),
@@ -56,7 +56,7 @@ impl Writer {
 
     /// One group commit: encode, write, fdatasync once, publish, acknowledge.
     fn commit(&mut self, batch: &mut Vec<AppendRequest>) {
-        let batch_bytes: usize = batch.iter().flat_map(|r| r.events.iter()).map(|(_, m)| m.len()).sum();
+        let batch_bytes: usize = batch.iter().map(|r| r.bytes).sum();
         self.inner.pending_bytes.fetch_sub(batch_bytes, Ordering::Relaxed);
         self.buf.clear();
         let mut acks = Vec::with_capacity(batch.len());
@@ -104,14 +104,12 @@ impl Writer {
             }
         }
         let mut events = 0u64;
-        let mut bytes = 0u64;
         for (req, ack) in batch.drain(..).zip(acks) {
             events += req.events.len() as u64;
-            bytes += req.events.iter().map(|(_, m)| m.len() as u64).sum::<u64>();
             let _ = req.reply.send(Ok(ack));
         }
         self.inner.stats.appended_events.fetch_add(events, Ordering::Relaxed);
-        self.inner.stats.appended_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.inner.stats.appended_bytes.fetch_add(batch_bytes as u64, Ordering::Relaxed);
     }
 
     /// Freezes the memtable behind a fresh WAL segment and hands it to the flusher.
