@@ -288,6 +288,24 @@ impl<'t, 'm> Scanner<'t, 'm> {
         Some(())
     }
 
+    /// After an object member or array element: `,` (Some(false): another follows) or the closing
+    /// byte (Some(true), consumed); anything else is not JSON this scanner accepts (None).
+    fn after_member(&mut self, close: u8) -> Option<bool> {
+        self.whitespace();
+        match self.peek()? {
+            b',' => {
+                self.at += 1;
+                self.whitespace();
+                Some(false)
+            }
+            b if b == close => {
+                self.at += 1;
+                Some(true)
+            }
+            _ => None,
+        }
+    }
+
     /// One value at the cursor; `node` is the trie node it stands at, if any.
     fn value(&mut self, node: Option<usize>, slots: &mut [Slot<'m>], depth: usize) -> Option<()> {
         match self.peek()? {
@@ -334,17 +352,8 @@ impl<'t, 'm> Scanner<'t, 'm> {
                         slots[self.trie.nodes[child].below.clone()].fill(Slot::Missing);
                     }
                     self.value(child, slots, depth + 1)?;
-                    self.whitespace();
-                    match self.peek()? {
-                        b',' => {
-                            self.at += 1;
-                            self.whitespace();
-                        }
-                        b'}' => {
-                            self.at += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if self.after_member(b'}')? {
+                        return Some(());
                     }
                 }
             }
@@ -361,17 +370,8 @@ impl<'t, 'm> Scanner<'t, 'm> {
                         .and_then(|n| self.trie.nodes[n].indexes.iter().find(|&&(i, _)| i == index))
                         .map(|&(_, c)| c);
                     self.value(child, slots, depth + 1)?;
-                    self.whitespace();
-                    match self.peek()? {
-                        b',' => {
-                            self.at += 1;
-                            self.whitespace();
-                        }
-                        b']' => {
-                            self.at += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if self.after_member(b']')? {
+                        return Some(());
                     }
                     index = index.saturating_add(1);
                 }
