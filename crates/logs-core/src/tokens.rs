@@ -81,6 +81,14 @@ mod tests {
             prop_assert_eq!(StreamToken::decode(&t.encode()).unwrap(), t);
         }
 
+        /// Every token the decoder accepts re-encodes to the very same string: a reader polling the
+        /// end of a stream gets its own token back.
+        #[test]
+        fn accepted_stream_tokens_reencode_unchanged(kind in "[fb]", ts in "00[0-9]{18}", seq in "0[0-9]{19}") {
+            let text = format!("{kind}/{ts}{seq}");
+            prop_assert_eq!(StreamToken::decode(&text).unwrap().encode(), text);
+        }
+
         #[test]
         fn scan_tokens_roundtrip(ts: i64, seq: u64) {
             let key = EventKey { timestamp: ts, seq };

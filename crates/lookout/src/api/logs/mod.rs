@@ -382,8 +382,6 @@ pub async fn handle(app: App, operation: &str, body: Bytes) -> Result<Vec<u8>, L
                 }
             }
             blocking(move || {
-                // The group must exist even when no stream is selected.
-                app.logs.store().retention_days(&group).map_err(lookout_logs::LogsError::from)?;
                 let page = app.logs.filter_events(FilterEvents {
                     group: &group,
                     streams,
