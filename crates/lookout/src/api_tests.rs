@@ -28,7 +28,17 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(EmbeddedStore::open(StoreConfig::new(dir.path())).unwrap());
         let identity = Identity { account_id: "000000000000".into(), region: "us-east-1".into() };
-        let app = App { logs: LogsService::new(store, identity.clone()), identity };
+        let logs = LogsService::new(store, identity.clone());
+        let tasks = crate::tasks_service(
+            &identity,
+            dir.path(),
+            logs.clone(),
+            std::sync::Arc::new(
+                lookout_tasks::runtime::process::ProcessRuntime::new(dir.path().join("tasks/processes")).unwrap(),
+            ),
+        )
+        .unwrap();
+        let app = App { logs, tasks, identity };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         Harness { router: crate::server::router(app), runtime, _dir: dir }
     }

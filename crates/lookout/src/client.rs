@@ -1,4 +1,4 @@
-//! A small blocking client for lookout's CloudWatch Logs API (JSON 1.1), used by the CLI.
+//! A small blocking client for lookout's JSON 1.1 APIs (CloudWatch Logs, ECS), used by the CLI.
 
 use serde_json::Value;
 
@@ -17,19 +17,31 @@ pub enum ClientError {
 pub struct LogsClient {
     endpoint: String,
     agent: ureq::Agent,
+    /// `X-Amz-Target` prefix of the service this client calls.
+    target_prefix: &'static str,
 }
 
 impl LogsClient {
+    /// A CloudWatch Logs client.
     pub fn new(endpoint: &str) -> LogsClient {
+        Self::for_service(endpoint, "Logs_20140328")
+    }
+
+    /// An ECS client.
+    pub fn ecs(endpoint: &str) -> LogsClient {
+        Self::for_service(endpoint, "AmazonEC2ContainerServiceV20141113")
+    }
+
+    fn for_service(endpoint: &str, target_prefix: &'static str) -> LogsClient {
         let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(60)).build();
-        LogsClient { endpoint: endpoint.trim_end_matches('/').to_owned(), agent }
+        LogsClient { endpoint: endpoint.trim_end_matches('/').to_owned(), agent, target_prefix }
     }
 
     pub fn call(&self, operation: &str, body: &Value) -> Result<Value, ClientError> {
         let result = self
             .agent
             .post(&format!("{}/", self.endpoint))
-            .set("X-Amz-Target", &format!("Logs_20140328.{operation}"))
+            .set("X-Amz-Target", &format!("{}.{operation}", self.target_prefix))
             .set("Content-Type", "application/x-amz-json-1.1")
             .send_string(&body.to_string());
         match result {

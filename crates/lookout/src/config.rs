@@ -51,6 +51,18 @@ pub struct ServeArgs {
     /// with a TLS ClientHello is closed. The environment variable takes true/false, 1/0, yes/no or on/off.
     #[arg(long, env = "LOOKOUT_NO_TLS", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_tls: bool,
+    /// What runs ECS tasks: `docker` (the Docker Engine API: Docker, or Podman's compatible
+    /// socket), `process` (each container's command as a local child process; no image, no
+    /// limits), or `auto` (the default: docker when an engine answers, else process).
+    #[arg(long, env = "LOOKOUT_RUNTIME", value_name = "auto|docker|process")]
+    pub runtime: Option<String>,
+    /// The container engine's API: `unix:///path/to.sock` or `tcp://host:port`. Defaults to
+    /// DOCKER_HOST, else /var/run/docker.sock if it exists, else /run/podman/podman.sock.
+    #[arg(long, value_name = "URL")]
+    pub docker_host: Option<String>,
+    /// How long stopped tasks stay describable (DescribeTasks, ListTasks), in hours.
+    #[arg(long, env = "LOOKOUT_STOPPED_TASK_RETENTION_HOURS", value_name = "HOURS")]
+    pub stopped_task_retention_hours: Option<u64>,
 }
 
 /// What `lookout.toml` may set (every key optional).
@@ -66,6 +78,17 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     no_tls: Option<bool>,
+    runtime: Option<String>,
+    docker_host: Option<String>,
+    stopped_task_retention_hours: Option<u64>,
+}
+
+/// Which container runtime runs tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeChoice {
+    Auto,
+    Docker,
+    Process,
 }
 
 /// Where the TLS certificate comes from (TLS is always served on the listen port unless `Off`).
@@ -88,6 +111,10 @@ pub struct ServeConfig {
     pub flush_interval: Duration,
     pub flush_bytes: usize,
     pub tls: TlsMode,
+    pub runtime: RuntimeChoice,
+    /// `--docker-host` or the file's `docker_host` (DOCKER_HOST is read where the engine is resolved).
+    pub docker_host: Option<String>,
+    pub stopped_task_retention: Duration,
 }
 
 fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -137,7 +164,20 @@ impl ServeConfig {
                 bail!("--tls-key needs --tls-cert (its certificate): give both, or neither for a generated certificate")
             }
         };
+        let runtime = match args.runtime.or(file.runtime).as_deref() {
+            None | Some("auto") => RuntimeChoice::Auto,
+            Some("docker") => RuntimeChoice::Docker,
+            Some("process") => RuntimeChoice::Process,
+            Some(other) => bail!("--runtime must be auto, docker or process, not {other:?}"),
+        };
+        let retention_hours = args.stopped_task_retention_hours.or(file.stopped_task_retention_hours).unwrap_or(24);
+        if retention_hours == 0 {
+            bail!("--stopped-task-retention-hours must be at least 1 (clients poll stopped tasks for a while)");
+        }
         Ok(ServeConfig {
+            runtime,
+            docker_host: args.docker_host.or(file.docker_host),
+            stopped_task_retention: Duration::from_secs(retention_hours * 3600),
             listen,
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             account_id,
@@ -165,7 +205,26 @@ mod tests {
             tls_cert: None,
             tls_key: None,
             no_tls: false,
+            runtime: None,
+            docker_host: None,
+            stopped_task_retention_hours: None,
         }
+    }
+
+    #[test]
+    fn runtime_choice_and_task_retention() {
+        let c = ServeConfig::resolve(args()).unwrap();
+        assert_eq!(c.runtime, RuntimeChoice::Auto);
+        assert_eq!(c.stopped_task_retention, Duration::from_secs(24 * 3600));
+        let mut a = args();
+        a.runtime = Some("process".into());
+        a.stopped_task_retention_hours = Some(2);
+        let c = ServeConfig::resolve(a).unwrap();
+        assert_eq!(c.runtime, RuntimeChoice::Process);
+        assert_eq!(c.stopped_task_retention, Duration::from_secs(7200));
+        let mut a = args();
+        a.runtime = Some("kubernetes".into());
+        assert!(ServeConfig::resolve(a).unwrap_err().to_string().contains("auto, docker or process"));
     }
 
     #[test]

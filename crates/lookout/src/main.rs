@@ -6,6 +6,7 @@ mod api;
 mod api_tests;
 mod app;
 mod cli_logs;
+mod cli_tasks;
 mod client;
 mod config;
 mod server;
@@ -39,16 +40,19 @@ enum Command {
     Serve(config::ServeArgs),
     /// Read logs from a running lookout: list groups and streams, tail a group.
     Logs(cli_logs::LogsArgs),
+    /// Run, list, stop and read the logs of ECS tasks on a running lookout.
+    Tasks(cli_tasks::TasksArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
-        Command::Logs(args) => cli_logs::run(args),
+        Command::Serve(args) => serve(args).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Logs(args) => cli_logs::run(args).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Tasks(args) => cli_tasks::run(args),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("lookout: {e:#}");
             std::process::ExitCode::FAILURE
@@ -76,7 +80,12 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open the data directory {}", data_dir.display()))?;
         let store = Arc::new(store);
         let identity = Identity { account_id: config.account_id.clone(), region: config.region.clone() };
-        let app = app::App { logs: LogsService::new(store.clone(), identity.clone()), identity };
+        let logs = LogsService::new(store.clone(), identity.clone());
+        let runtime = container_runtime(&config).await?;
+        let tasks = tasks_service(&identity, &config.data_dir, logs.clone(), runtime)?;
+        tasks.resume().await;
+        tasks.spawn_janitor(config.stopped_task_retention);
+        let app = app::App { logs, tasks, identity };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (is another lookout running?)", config.listen))?;
@@ -110,6 +119,56 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || store.shutdown()).await?;
         Ok(())
     })
+}
+
+/// The task service over its store in `<data-dir>/tasks/`, writing container output into `logs`.
+pub(crate) fn tasks_service(
+    identity: &Identity,
+    data_dir: &std::path::Path,
+    logs: LogsService,
+    runtime: Arc<dyn lookout_tasks::runtime::ContainerRuntime>,
+) -> anyhow::Result<lookout_tasks::TasksService> {
+    let store = lookout_tasks::store::RedbTaskStore::open(&data_dir.join("tasks"))
+        .with_context(|| format!("cannot open the task store in {}", data_dir.display()))?;
+    let tasks = lookout_tasks::TasksService::open(
+        lookout_tasks::Identity { account_id: identity.account_id.clone(), region: identity.region.clone() },
+        Arc::new(store),
+        runtime,
+        Arc::new(lookout_tasks::logsink::LogsServiceSink::new(logs)),
+    )?;
+    Ok(tasks)
+}
+
+/// The container runtime `--runtime` asks for; `auto` prefers a container engine that answers.
+async fn container_runtime(
+    config: &config::ServeConfig,
+) -> anyhow::Result<Arc<dyn lookout_tasks::runtime::ContainerRuntime>> {
+    use lookout_tasks::runtime::{docker, process::ProcessRuntime};
+    let process = || -> anyhow::Result<Arc<dyn lookout_tasks::runtime::ContainerRuntime>> {
+        let dir = config.data_dir.join("tasks").join("processes");
+        Ok(Arc::new(ProcessRuntime::new(dir.clone()).with_context(|| format!("cannot create {}", dir.display()))?))
+    };
+    if config.runtime == config::RuntimeChoice::Process {
+        tracing::info!("tasks run as local processes (--runtime process)");
+        return process();
+    }
+    let env = std::env::var("DOCKER_HOST").ok();
+    let host = docker::resolve_docker_host(config.docker_host.as_deref(), env.as_deref(), |p| p.exists());
+    let connected = match host {
+        Ok(host) => docker::DockerRuntime::connect(host).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    match (connected, config.runtime) {
+        (Ok(rt), _) => {
+            tracing::info!(engine = ?rt.host(), api_version = rt.api_version(), "tasks run in containers through the Docker Engine API");
+            Ok(Arc::new(rt))
+        }
+        (Err(e), config::RuntimeChoice::Docker) => anyhow::bail!("--runtime docker: {e}"),
+        (Err(e), _) => {
+            tracing::warn!(reason = %e, "no container engine answers: tasks run as local processes (set --runtime docker to require one)");
+            process()
+        }
+    }
 }
 
 /// Set once a shutdown signal arrives: `/ready` then answers 503 while requests drain.

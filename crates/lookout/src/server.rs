@@ -115,6 +115,15 @@ async fn aws_entry(
                     json_error(e.http_status(), e.code, &e.message)
                 }
             },
+            api::ecs::TARGET_PREFIX => match api::ecs::handle(app, operation, body).await {
+                Ok(bytes) => json_response(StatusCode::OK, bytes),
+                Err(e) => {
+                    if e.http_status().is_server_error() {
+                        tracing::error!(request_id = %rid, operation, code = e.code, message = %e.message, "request failed");
+                    }
+                    json_error(e.http_status(), e.code, &e.message)
+                }
+            },
             _ => json_error(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",
