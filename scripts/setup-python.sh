@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Creates (idempotently) the Python virtualenv used by the compatibility suite (tests/compat)
-# and by the benchmark peer (moto), and fetches watchtower's source distribution for its own tests.
+# and by the benchmark peer (moto), including Apache Airflow's amazon provider (test_airflow_ecs.py),
+# and fetches watchtower's source distribution for its own tests.
 #
 #   LOOKOUT_VENV         venv path            (default: <repo>/.venv)
-#   LOOKOUT_PYTHON       interpreter to use   (default: python3.11, else python3 if it is 3.9+)
+#   LOOKOUT_PYTHON       interpreter to use   (default: python3.11, else python3 if it is 3.10+)
 #   LOOKOUT_PY_CACHE     download cache dir   (default: <repo>/.cache/python)
 #
 # pip runs only when tests/compat/requirements.txt changed since the last successful install
@@ -21,15 +22,16 @@ pick_python() {
     if command -v python3.11 >/dev/null 2>&1 && python3.11 -c 'import venv' >/dev/null 2>&1; then
         echo python3.11; return
     fi
-    # any python3 >= 3.9 works for the pinned packages; 3.11 is what CI uses
-    if command -v python3 >/dev/null 2>&1 && python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)'; then
+    # any python3 >= 3.10 works for the pinned packages (Airflow 3 needs 3.10); 3.11 is what CI uses
+    if command -v python3 >/dev/null 2>&1 && python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)'; then
         echo python3; return
     fi
-    echo "setup-python.sh: python3.11 (or python3 >= 3.9) not found (set LOOKOUT_PYTHON)" >&2
+    echo "setup-python.sh: python3.11 (or python3 >= 3.10) not found (set LOOKOUT_PYTHON)" >&2
     exit 1
 }
 
-if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+# (re)create it when missing, broken, or older than Python 3.10 (Airflow 3's floor)
+if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' >/dev/null 2>&1; then
     PY="$(pick_python)"
     rm -rf "$VENV"
     if ! "$PY" -m venv "$VENV" >/dev/null 2>&1; then

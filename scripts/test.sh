@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite of lookout, as CI runs it (.ci/run calls exactly this):
+#   0. A container engine: Podman + runc, a busybox image built FROM scratch, and Podman's
+#      Docker-compatible API socket (scripts/setup-podman.sh). Container tests are then required,
+#      not skipped (LOOKOUT_REQUIRE_CONTAINERS=1).
 #   1. Rust: formatting, clippy (-D warnings), unit + integration tests (release profile, so the
 #      binary the compatibility tests drive is built once).
-#   2. Python: a venv with the real clients (boto3, AWS CLI v1, watchtower, moto as a peer).
-#   3. The benchmark harness in quick mode (prints figures, asserts nothing about speed).
+#   2. Python: a venv with the real clients (boto3, AWS CLI v1, watchtower, Apache Airflow's amazon
+#      provider, moto as a peer).
+#   3. The benchmark harnesses in quick mode (print figures, assert nothing about speed).
 #   4. Black-box compatibility tests: the real `lookout` binary driven by those clients.
 # Opt-in heavy tier: LOOKOUT_HEAVY=1 runs the full-size benchmark too.
 set -euo pipefail
@@ -12,6 +16,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n=== %s\n' "$*"; }
+
+step "container engine: Podman's Docker-compatible API"
+scripts/setup-podman.sh
+export DOCKER_HOST="${DOCKER_HOST:-unix:///run/podman/podman.sock}"
+export LOOKOUT_REQUIRE_CONTAINERS=1
 
 step "rust: format and lint"
 cargo fmt --all -- --check
@@ -29,10 +38,14 @@ export LOOKOUT_BIN="$CARGO_TARGET_DIR/release/lookout"
 step "benchmark harness (quick mode; figures only)"
 "$PY" bench/logs_bench.py --quick
 "$PY" bench/suite.py --quick
+"$PY" bench/tasks_bench.py --quick
+cargo run --release --locked -q -p lookout-event-pattern --example bench -- --quick
 if [[ "${LOOKOUT_HEAVY:-0}" == "1" ]]; then
     step "heavy tier: full-size benchmarks (W1 1M events, W3 ~1 GB)"
     "$PY" bench/logs_bench.py
     "$PY" bench/suite.py
+    "$PY" bench/tasks_bench.py
+    cargo run --release --locked -q -p lookout-event-pattern --example bench
 fi
 
 step "compatibility: real clients against the real binary (its summary is the last line)"

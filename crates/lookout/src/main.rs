@@ -71,6 +71,11 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
     let tls = tls::setup(&config.tls, &config.data_dir, config.listen)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        // The container engine can take a second to answer: ask it while the store opens.
+        let container_runtime = {
+            let config = config.clone();
+            tokio::spawn(async move { container_runtime(&config).await })
+        };
         let mut store_config = StoreConfig::new(config.data_dir.join("logs"));
         store_config.flush_interval = config.flush_interval;
         store_config.flush_bytes = config.flush_bytes;
@@ -81,7 +86,7 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
         let store = Arc::new(store);
         let identity = Identity { account_id: config.account_id.clone(), region: config.region.clone() };
         let logs = LogsService::new(store.clone(), identity.clone());
-        let runtime = container_runtime(&config).await?;
+        let runtime = container_runtime.await??;
         let tasks = tasks_service(&identity, &config.data_dir, logs.clone(), runtime)?;
         tasks.resume().await;
         tasks.spawn_janitor(config.stopped_task_retention);

@@ -187,9 +187,12 @@ impl DockerRuntime {
             DockerHost::Tcp(addr) => Docker::connect_with_http(&format!("http://{addr}"), timeout, API_DEFAULT_VERSION),
         }
         .map_err(|e| not_there(host, &describe(&e)))?;
-        let docker = docker.negotiate_version().await.map_err(|e| not_there(host, &describe(&e)))?;
+        // Podman answers /version in ~0.6 s and /info in ~0.4 s: ask both at once (lookout's
+        // start waits for this).
+        let (negotiated, info) = tokio::join!(docker.clone().negotiate_version(), docker.info());
+        let docker = negotiated.map_err(|e| not_there(host, &describe(&e)))?;
         docker.ping().await.map_err(|e| not_there(host, &describe(&e)))?;
-        let host_cpus = match docker.info().await {
+        let host_cpus = match info {
             Ok(info) => info.ncpu.and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0),
             Err(e) => {
                 tracing::debug!(host = %host, error = %describe(&e), "engine info unreadable; CPU quotas not capped at the host's CPUs");
