@@ -33,9 +33,8 @@ def watchtower_sdist() -> Path:
     return d
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(420)
-def test_watchtower_own_suite(new_server):
+def run_suite_and_count(new_server):
+    """Runs watchtower's suite against a fresh server; returns (server, per-logger counts)."""
     sdist = watchtower_sdist()
     srv = new_server()
     env = srv.env
@@ -50,17 +49,33 @@ def test_watchtower_own_suite(new_server):
     for w in FAILURE_WARNINGS:
         lines = [ln for ln in out.splitlines() if w in ln]
         assert not lines, f"watchtower warned {w!r}:\n" + "\n".join(lines[:5])
-
     logs = srv.logs()
-    # test_basic_pycwl_statements: 5 loggers x 20,002 messages, one stream per logger in group "watchtower"
     streams = [s["logStreamName"] for page in logs.get_paginator("describe_log_streams").paginate(
         logGroupName="watchtower") for s in page["logStreams"]]
+    counts = []
     for i in range(5):
         mine = [s for s in streams if f"/logger{i}/" in s]
         assert len(mine) == 1, (i, streams)
         evs = filter_all(logs, logGroupName="watchtower", logStreamNames=mine)
-        assert len(evs) == 20002, f"logger{i}: {len(evs)} events arrived"
         assert {e["message"] for e in evs} == {"test"}
+        counts.append(len(evs))
+    return srv, counts
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(840)
+def test_watchtower_own_suite(new_server):
+    # test_basic_pycwl_statements logs 5 x 20,002 messages and never flushes: the last batch of each
+    # logger is sent by the handler's close() at interpreter exit. On a CPU-starved machine that
+    # send sometimes never happens (lookout receives no request for it, and watchtower warns
+    # nothing): watchtower's, not lookout's. One rerun on a fresh server tells the two apart: a
+    # lookout that loses acknowledged events fails both runs.
+    srv, counts = run_suite_and_count(new_server)
+    if counts != [20002] * 5:
+        print(f"first run: watchtower delivered {counts} of 20,002 per logger; running its suite again")
+        srv, counts = run_suite_and_count(new_server)
+    assert counts == [20002] * 5, f"events arrived per logger: {counts}"
+    logs = srv.logs()
     # test_terminating_process: run_logging.py's one message
     run = filter_all(logs, logGroupName="watchtower", logStreamNames=["run_logging"])
     assert [e["message"] for e in run] == ["msg"]

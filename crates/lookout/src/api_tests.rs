@@ -20,7 +20,27 @@ use crate::app::App;
 struct Harness {
     router: Router,
     runtime: tokio::runtime::Runtime,
+    notify: lookout_notify::NotifyService,
     _dir: tempfile::TempDir,
+}
+
+/// The notification service over `dir/notify`, its worker on `runtime`, with one signing key for
+/// every test (RSA generation is slow).
+fn test_notify(
+    identity: &Identity,
+    dir: &std::path::Path,
+    runtime: &tokio::runtime::Runtime,
+) -> lookout_notify::NotifyService {
+    static SIGNER: std::sync::OnceLock<lookout_notify::signing::Signer> = std::sync::OnceLock::new();
+    let signer = SIGNER.get_or_init(|| lookout_notify::signing::Signer::generate().unwrap()).clone();
+    let config = lookout_notify::NotifyConfig::new(
+        lookout_notify::Identity { account_id: identity.account_id.clone(), region: identity.region.clone() },
+        "http://lookout.test:4566",
+    );
+    let store = lookout_notify::store::RedbNotifyStore::open(&dir.join("notify")).unwrap();
+    let notify = lookout_notify::NotifyService::with_store(Arc::new(store), signer, config).unwrap();
+    runtime.block_on(async { notify.start() });
+    notify
 }
 
 impl Harness {
@@ -38,9 +58,22 @@ impl Harness {
             ),
         )
         .unwrap();
-        let app = App { logs, tasks, identity };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        Harness { router: crate::server::router(app), runtime, _dir: dir }
+        let notify = test_notify(&identity, dir.path(), &runtime);
+        let events = runtime
+            .block_on(async {
+                crate::events_service(
+                    &identity,
+                    dir.path(),
+                    logs.clone(),
+                    tasks.clone(),
+                    std::time::Duration::from_secs(1),
+                )
+            })
+            .unwrap();
+        events.set_topic_publisher(std::sync::Arc::new(crate::SnsTopics(notify.clone())));
+        let app = App { logs, tasks, notify: notify.clone(), events, identity };
+        Harness { router: crate::server::router(app), runtime, notify, _dir: dir }
     }
 
     fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
@@ -115,6 +148,102 @@ fn sts_answers_in_xml_over_the_query_protocol() {
     assert!(body.contains("<Account>000000000000</Account>"));
     assert!(body.contains("<UserId>AKIDTEST</UserId>"));
     assert!(body.contains(&format!("<RequestId>{rid}</RequestId>")));
+}
+
+/// An SNS Query request, signed for `sns` (as boto3 does) or unsigned.
+fn sns_request(form: &str, signed: bool) -> Request<Body> {
+    let mut r = Request::post("/").header("Content-Type", "application/x-www-form-urlencoded");
+    if signed {
+        r = r.header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=AKID/20261122/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=x",
+        );
+    }
+    r.body(Body::from(form.to_owned())).unwrap()
+}
+
+#[test]
+fn sns_answers_in_its_xml_namespace_and_routes_by_scope_or_action() {
+    let h = Harness::new();
+    let (status, headers, body) = h.send(sns_request("Action=CreateTopic&Version=2010-03-31&Name=alerts", true));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/xml");
+    let rid = headers["x-amzn-requestid"].to_str().unwrap().to_owned();
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        format!(
+            "<CreateTopicResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><CreateTopicResult>\
+             <TopicArn>arn:aws:sns:us-east-1:000000000000:alerts</TopicArn></CreateTopicResult>\
+             <ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></CreateTopicResponse>"
+        )
+    );
+    // Unsigned: an action only SNS has is routed to SNS.
+    let (status, _, body) = h.send(sns_request("Action=ListTopics", false));
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(body)
+        .unwrap()
+        .contains("<member><TopicArn>arn:aws:sns:us-east-1:000000000000:alerts</TopicArn></member>"));
+    // Errors: AWS's codes, statuses and namespace.
+    let (status, _, body) = h
+        .send(sns_request("Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3Anope&Message=m", true));
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let body = String::from_utf8(body).unwrap();
+    assert!(body.starts_with("<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Sender</Type><Code>NotFound</Code><Message>Topic does not exist</Message>"), "{body}");
+    let (status, _, body) = h.send(sns_request("Action=CreateTopic&Name=bad%20name", true));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8(body)
+        .unwrap()
+        .contains("<Code>InvalidParameter</Code><Message>Invalid parameter: Topic Name</Message>"));
+    let (status, _, body) = h.send(sns_request("Action=CreateTopic", true));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8(body).unwrap().contains("<Code>ValidationError</Code>"));
+    let (status, _, body) = h.send(sns_request("Action=CreatePlatformApplication", true));
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8(body).unwrap().contains("<Code>InvalidAction</Code>"));
+}
+
+#[test]
+fn sns_subscribe_url_is_a_get_that_confirms() {
+    let h = Harness::new();
+    h.send(sns_request("Action=CreateTopic&Name=t", true));
+    let arn = "arn:aws:sns:us-east-1:000000000000:t";
+    let (status, _, body) = h.send(sns_request(
+        "Action=Subscribe&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3At&Protocol=email&Endpoint=ops%40example.com",
+        true,
+    ));
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(body).unwrap().contains("<SubscriptionArn>pending confirmation</SubscriptionArn>"));
+    let (subs, _) = h.notify.list_subscriptions(Some(arn), None).unwrap();
+    let token = subs[0].token.clone();
+    // What a subscriber's browser does with the SubscribeURL.
+    let url = h.notify.links().subscribe_url(arn, &token);
+    let path = url.strip_prefix("http://lookout.test:4566").unwrap();
+    let (status, _, body) = h.send(Request::get(path).body(Body::empty()).unwrap());
+    assert_eq!(status, StatusCode::OK);
+    let body = String::from_utf8(body).unwrap();
+    assert!(
+        body.contains(&format!("<ConfirmSubscriptionResult><SubscriptionArn>{}</SubscriptionArn>", subs[0].arn)),
+        "{body}"
+    );
+    // And the unsubscribe page of a mail's footer.
+    let page = h.notify.links().unsubscribe_page_url(&subs[0].arn);
+    let (status, headers, body) =
+        h.send(Request::get(page.strip_prefix("http://lookout.test:4566").unwrap()).body(Body::empty()).unwrap());
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert!(String::from_utf8(body).unwrap().contains("Subscription removed!"));
+    // The signing certificate and the failed deliveries are served too.
+    let (status, _, body) =
+        h.send(Request::get("/sns/SimpleNotificationService-lookout.pem").body(Body::empty()).unwrap());
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(body).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    let (status, _, body) = h.send(Request::get("/_lookout/sns/failed-deliveries").body(Body::empty()).unwrap());
+    assert_eq!(status, StatusCode::OK);
+    assert!(serde_json::from_slice::<Value>(&body).unwrap()["failedDeliveries"].is_array());
+    // A plain GET / is still the banner.
+    let (status, _, body) = h.send(Request::get("/").body(Body::empty()).unwrap());
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(body).unwrap().starts_with("lookout is running"));
 }
 
 #[test]
@@ -203,6 +332,48 @@ proptest! {
                 let v: Value = serde_json::from_slice(&out).unwrap();
                 if status != StatusCode::OK {
                     prop_assert!(v["__type"].is_string() && v["message"].is_string());
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// The same for ECS and EventBridge (except RunTask, which would start processes).
+    #[test]
+    fn random_ecs_and_events_bodies_get_aws_errors_not_crashes(
+        which in 0..2usize,
+        op in 0..64usize,
+        body in json_value(),
+        raw in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        thread_local!(static H: Harness = Harness::new());
+        let (prefix, name) = if which == 0 {
+            let ops = &crate::api::ecs::EcsOperation::ALL;
+            ("AmazonEC2ContainerServiceV20141113", ops[op % ops.len()].0)
+        } else {
+            let ops = &crate::api::events::EventsOperation::ALL;
+            ("AWSEvents", ops[op % ops.len()].0)
+        };
+        if name == "RunTask" {
+            return Ok(());
+        }
+        H.with(|h| {
+            for bytes in [body.to_string().into_bytes(), raw.clone()] {
+                let req = Request::post("/")
+                    .header("x-amz-target", format!("{prefix}.{name}"))
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .body(Body::from(bytes))
+                    .unwrap();
+                let (status, headers, out) = h.send(req);
+                prop_assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{name} -> {status}");
+                prop_assert!(headers.contains_key("x-amzn-requestid"));
+                let v: Value = serde_json::from_slice(&out).unwrap();
+                if status != StatusCode::OK {
+                    prop_assert!(v["__type"].is_string() && v["message"].is_string(), "{name}: {v}");
                 }
             }
             Ok(())

@@ -1,11 +1,15 @@
 //! `App`: the state every request handler shares (the domain services), cheap to clone.
 
+use lookout_events::EventsService;
 use lookout_logs::{Identity, LogsService};
+use lookout_notify::NotifyService;
 use lookout_tasks::TasksService;
 
 #[derive(Clone)]
 pub struct App {
     pub logs: LogsService,
     pub tasks: TasksService,
+    pub notify: NotifyService,
+    pub events: EventsService,
     pub identity: Identity,
 }

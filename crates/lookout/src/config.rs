@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+pub mod sns;
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
 pub const DEFAULT_DATA_DIR: &str = "./lookout-data";
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
@@ -63,6 +65,16 @@ pub struct ServeArgs {
     /// How long stopped tasks stay describable (DescribeTasks, ListTasks), in hours.
     #[arg(long, env = "LOOKOUT_STOPPED_TASK_RETENTION_HOURS", value_name = "HOURS")]
     pub stopped_task_retention_hours: Option<u64>,
+    /// Where people and webhooks reach this lookout, for links in SNS messages (confirm,
+    /// unsubscribe, signing certificate). Defaults to http://<listen address>.
+    #[arg(long, env = "LOOKOUT_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub sns: Box<sns::SnsArgs>,
+    /// First delay, in milliseconds, before an EventBridge delivery is retried; it doubles (with
+    /// jitter) at each retry, up to 5 minutes, within each target's RetryPolicy.
+    #[arg(long, env = "LOOKOUT_DELIVERY_RETRY_BASE_MS", value_name = "MS")]
+    pub delivery_retry_base_ms: Option<u64>,
 }
 
 /// What `lookout.toml` may set (every key optional).
@@ -81,6 +93,9 @@ struct FileConfig {
     runtime: Option<String>,
     docker_host: Option<String>,
     stopped_task_retention_hours: Option<u64>,
+    public_url: Option<String>,
+    sns: Option<sns::SnsFileConfig>,
+    delivery_retry_base_ms: Option<u64>,
 }
 
 /// Which container runtime runs tasks.
@@ -115,6 +130,10 @@ pub struct ServeConfig {
     /// `--docker-host` or the file's `docker_host` (DOCKER_HOST is read where the engine is resolved).
     pub docker_host: Option<String>,
     pub stopped_task_retention: Duration,
+    /// `--public-url` without a trailing slash.
+    pub public_url: String,
+    pub sns: sns::SnsSettings,
+    pub delivery_retry_base: Duration,
 }
 
 fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -174,7 +193,24 @@ impl ServeConfig {
         if retention_hours == 0 {
             bail!("--stopped-task-retention-hours must be at least 1 (clients poll stopped tasks for a while)");
         }
+        let retry_base_ms = args.delivery_retry_base_ms.or(file.delivery_retry_base_ms).unwrap_or(1000);
+        if retry_base_ms == 0 {
+            bail!("--delivery-retry-base-ms must be at least 1");
+        }
+        let public_url = match args.public_url.or(file.public_url) {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                url.trim_end_matches('/').to_owned()
+            }
+            Some(url) => bail!("--public-url must start with http:// or https://, not {url:?}"),
+            // An unspecified address (0.0.0.0) is no place to send people: name the loopback one.
+            None if listen.ip().is_unspecified() => format!("http://127.0.0.1:{}", listen.port()),
+            None => format!("http://{listen}"),
+        };
+        let sns = sns::SnsSettings::resolve(*args.sns, file.sns)?;
         Ok(ServeConfig {
+            public_url,
+            sns,
+            delivery_retry_base: Duration::from_millis(retry_base_ms),
             runtime,
             docker_host: args.docker_host.or(file.docker_host),
             stopped_task_retention: Duration::from_secs(retention_hours * 3600),
@@ -208,6 +244,9 @@ mod tests {
             runtime: None,
             docker_host: None,
             stopped_task_retention_hours: None,
+            public_url: None,
+            sns: Default::default(),
+            delivery_retry_base_ms: None,
         }
     }
 

@@ -5,6 +5,7 @@ mod api;
 #[cfg(test)]
 mod api_tests;
 mod app;
+mod cli_events;
 mod cli_logs;
 mod cli_tasks;
 mod client;
@@ -42,6 +43,8 @@ enum Command {
     Logs(cli_logs::LogsArgs),
     /// Run, list, stop and read the logs of ECS tasks on a running lookout.
     Tasks(cli_tasks::TasksArgs),
+    /// Explain why an event matches a rule or not; list event deliveries and dead letters.
+    Events(cli_events::EventsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -50,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Logs(args) => cli_logs::run(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Tasks(args) => cli_tasks::run(args),
+        Command::Events(args) => cli_events::run(args),
     };
     match result {
         Ok(code) => code,
@@ -88,9 +92,15 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
         let logs = LogsService::new(store.clone(), identity.clone());
         let runtime = container_runtime.await??;
         let tasks = tasks_service(&identity, &config.data_dir, logs.clone(), runtime)?;
+        let notify = notify_service(&identity, &config).await?;
+        let events =
+            events_service(&identity, &config.data_dir, logs.clone(), tasks.clone(), config.delivery_retry_base)?;
+        // Task state changes flow into the default bus from the first one (resume's included).
+        events.set_topic_publisher(Arc::new(SnsTopics(notify.clone())));
+        tasks.add_event_sink(Arc::new(lookout_events::task_events::TaskEventsToBus::start(events.clone())));
         tasks.resume().await;
         tasks.spawn_janitor(config.stopped_task_retention);
-        let app = app::App { logs, tasks, identity };
+        let app = app::App { logs, tasks, notify, events, identity };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (is another lookout running?)", config.listen))?;
@@ -142,6 +152,85 @@ pub(crate) fn tasks_service(
         Arc::new(lookout_tasks::logsink::LogsServiceSink::new(logs)),
     )?;
     Ok(tasks)
+}
+
+/// The event bus over its store in `<data-dir>/events/`; starts its delivery workers and scheduler
+/// (call on the async runtime).
+pub(crate) fn events_service(
+    identity: &Identity,
+    data_dir: &std::path::Path,
+    logs: LogsService,
+    tasks: lookout_tasks::TasksService,
+    retry_base: std::time::Duration,
+) -> anyhow::Result<lookout_events::EventsService> {
+    let store = lookout_events::store::RedbEventStore::open(&data_dir.join("events"))
+        .with_context(|| format!("cannot open the event store in {}", data_dir.display()))?;
+    let mut delivery = lookout_events::service::default_delivery_config();
+    delivery.retry_base = retry_base;
+    Ok(lookout_events::EventsService::start(
+        lookout_events::Identity { account_id: identity.account_id.clone(), region: identity.region.clone() },
+        Arc::new(store),
+        logs,
+        tasks,
+        delivery,
+    )?)
+}
+
+/// EventBridge's SNS targets publish through the notification service.
+pub(crate) struct SnsTopics(pub lookout_notify::NotifyService);
+
+#[async_trait::async_trait]
+impl lookout_events::TopicPublisher for SnsTopics {
+    async fn publish(
+        &self,
+        topic_arn: &str,
+        subject: Option<&str>,
+        message: &str,
+    ) -> Result<String, lookout_events::model::DeliveryError> {
+        use lookout_events::model::DeliveryError;
+        self.0.publish(topic_arn, subject, message, false).await.map_err(|e| match e {
+            lookout_notify::NotifyError::NotFound(m) => DeliveryError::fatal("NotFound", m),
+            lookout_notify::NotifyError::InvalidParameter(m) => DeliveryError::fatal("InvalidParameter", m),
+            lookout_notify::NotifyError::Internal(m) => DeliveryError::retryable("InternalError", m),
+        })
+    }
+}
+
+/// The notification service (SNS) over `<data-dir>/notify/`, its delivery worker started (it
+/// resumes the deliveries an earlier run left pending). Call on the async runtime.
+pub(crate) async fn notify_service(
+    identity: &Identity,
+    config: &config::ServeConfig,
+) -> anyhow::Result<lookout_notify::NotifyService> {
+    let mut settings = lookout_notify::NotifyConfig::new(
+        lookout_notify::Identity { account_id: identity.account_id.clone(), region: identity.region.clone() },
+        &config.public_url,
+    );
+    settings.smtp_url = config.sns.smtp_url.clone();
+    settings.smtp_from = config.sns.smtp_from.clone();
+    settings.http_retry = config.sns.http_retry;
+    settings.email_retry = config.sns.email_retry;
+    let dir = config.data_dir.join("notify");
+    let (notify, generated) = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || lookout_notify::NotifyService::open(&dir, settings))
+    }
+    .await?
+    .with_context(|| format!("cannot open the notification store in {}", dir.display()))?;
+    if generated {
+        tracing::info!(dir = %dir.display(), "SNS message signing key and certificate generated");
+    }
+    match notify.email_relay() {
+        Some(relay) => {
+            tracing::info!(smtp = relay, from = %config.sns.smtp_from, "SNS email goes through the SMTP relay")
+        }
+        None => {
+            tracing::warn!("SNS email is off (no --smtp-url): email subscriptions are accepted, their deliveries fail")
+        }
+    }
+    tracing::info!(public_url = %config.public_url, "SNS links (confirm, unsubscribe, signing certificate) point here");
+    notify.start();
+    Ok(notify)
 }
 
 /// The container runtime `--runtime` asks for; `auto` prefers a container engine that answers.

@@ -1,6 +1,6 @@
 //! The front: one HTTP listener for every service. It gives each request an id (sent back as
 //! `x-amzn-RequestId` on every response), bounds the body size, and routes: JSON 1.1 services by
-//! `X-Amz-Target`, Query-protocol services (STS) by `Action` and the SigV4 credential scope.
+//! `X-Amz-Target`, Query-protocol services (STS, SNS) by `Action` and the SigV4 credential scope.
 //! It knows no operation's semantics.
 
 use std::collections::HashMap;
@@ -27,6 +27,9 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(crate::ready))
+        .merge(api::sns::routes())
+        .route("/_lookout/events/deliveries", get(api::admin::deliveries))
+        .route("/_lookout/events/explain", axum::routing::post(api::admin::explain))
         .route("/", get(root).post(aws_entry))
         .fallback(fallback)
         .layer(middleware::from_fn(request_id))
@@ -47,7 +50,12 @@ async fn health() -> Response {
     json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
 }
 
-async fn root() -> Response {
+/// `GET /`: the Query protocol when the URL names an Action (SNS's SubscribeURL and
+/// UnsubscribeURL are GETs that subscribers open), else a short text.
+async fn root(app: State<App>, rid: Extension<RequestId>, headers: HeaderMap, uri: Uri) -> Response {
+    if uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("Action="))) {
+        return aws_entry(app, rid, headers, uri, Body::empty()).await;
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -115,6 +123,15 @@ async fn aws_entry(
                     json_error(e.http_status(), e.code, &e.message)
                 }
             },
+            api::events::TARGET_PREFIX => match api::events::handle(app, operation, body).await {
+                Ok(bytes) => json_response(StatusCode::OK, bytes),
+                Err(e) => {
+                    if e.http_status().is_server_error() {
+                        tracing::error!(request_id = %rid, operation, code = e.code, message = %e.message, "request failed");
+                    }
+                    json_error(e.http_status(), e.code, &e.message)
+                }
+            },
             api::ecs::TARGET_PREFIX => match api::ecs::handle(app, operation, body).await {
                 Ok(bytes) => json_response(StatusCode::OK, bytes),
                 Err(e) => {
@@ -153,18 +170,24 @@ async fn aws_entry(
     let service = cred.as_ref().map(|(_, s)| s.as_str());
     let action = params.get("Action").cloned().unwrap_or_default();
     let is_sts = service == Some("sts") || (service.is_none() && action == "GetCallerIdentity");
-    let r = if is_sts {
-        api::sts::handle(&params, &app.identity.account_id, cred.as_ref().map(|(k, _)| k.as_str()), &rid)
+    let is_sns = service == Some("sns") || (service.is_none() && api::sns::is_sns_action(&action));
+    let (status, body) = if is_sts {
+        let r = api::sts::handle(&params, &app.identity.account_id, cred.as_ref().map(|(k, _)| k.as_str()), &rid);
+        (r.status, r.body)
+    } else if is_sns {
+        let r = api::sns::handle(&app, &params, &rid).await;
+        (r.status, r.body)
     } else {
-        api::sts::error(
+        let r = api::sts::error(
             400,
             "InvalidAction",
             &format!("lookout does not serve action {action:?} for service {:?} yet", service.unwrap_or("unknown")),
             &rid,
-        )
+        );
+        (r.status, r.body)
     };
-    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, [(header::CONTENT_TYPE, "text/xml")], r.body).into_response()
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, [(header::CONTENT_TYPE, "text/xml")], body).into_response()
 }
 
 #[cfg(test)]
