@@ -238,7 +238,10 @@ async fn deliver(inner: &Arc<Inner>, d: &Delivery) -> Result<(), DeliveryError> 
                 ));
             }
             let deliveries = inner.match_event(&bus, &event, now_ms());
-            inner.enqueue(deliveries).await.map_err(|e| DeliveryError::retryable("InternalException", e.to_string()))
+            inner
+                .enqueue(deliveries, None)
+                .await
+                .map_err(|e| DeliveryError::retryable("InternalException", e.to_string()))
         }
         TargetKind::ApiDestination { name } => deliver_http(inner, d, &name).await,
     }

@@ -65,7 +65,7 @@ async fn fire(inner: &Arc<Inner>, rule: &Rule, now: i64) {
         "detail": {},
     });
     let deliveries = inner.deliveries_for(rule, &event, now);
-    if let Err(e) = inner.enqueue(deliveries).await {
+    if let Err(e) = inner.enqueue(deliveries, None).await {
         tracing::error!(rule = %rule.name, error = %e, "cannot enqueue a scheduled event; it fires again at the next check");
         return;
     }

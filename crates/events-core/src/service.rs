@@ -105,6 +105,8 @@ pub(crate) struct State {
     pub destinations: BTreeMap<String, ApiDestination>,
     /// Compiled patterns of each bus's enabled rules, by rule name.
     pub matchers: HashMap<String, Arc<RuleSet<String>>>,
+    /// Internal event sources' positions: the last version of each put on the bus.
+    pub cursors: HashMap<String, u64>,
 }
 
 pub(crate) struct Inner {
@@ -215,6 +217,7 @@ impl EventsService {
             connections: snap.connections.into_iter().map(|c| (c.name.clone(), c)).collect(),
             destinations: snap.destinations.into_iter().map(|d| (d.name.clone(), d)).collect(),
             matchers: HashMap::new(),
+            cursors: snap.cursors.into_iter().collect(),
         };
         let pending = snap.outbox;
         let svc = EventsService {
@@ -738,7 +741,7 @@ impl EventsService {
                 Err((code, message)) => results.push(EntryResult::Failed { code, message }),
             }
         }
-        self.inner.enqueue(deliveries).await?;
+        self.inner.enqueue(deliveries, None).await?;
         Ok(results)
     }
 
@@ -783,7 +786,57 @@ impl EventsService {
     /// Puts an event built inside lookout (e.g. an ECS task state change) on a bus.
     pub async fn publish_event(&self, bus: &str, event: Value) -> Result<(), EventsError> {
         let deliveries = self.inner.match_event(bus, &event, now_ms());
-        self.inner.enqueue(deliveries).await
+        self.inner.enqueue(deliveries, None).await
+    }
+
+    /// Like `publish_event`, for a source whose changes are numbered (a task ARN and its version):
+    /// the position is recorded in the same commit as the deliveries, and an event at or below
+    /// the recorded position is not put again. Returns whether it was put.
+    pub async fn publish_source_event(
+        &self,
+        bus: &str,
+        source: &str,
+        version: u64,
+        event: Value,
+    ) -> Result<bool, EventsError> {
+        if self.source_position(source).is_some_and(|v| v >= version) {
+            return Ok(false);
+        }
+        let deliveries = self.inner.match_event(bus, &event, now_ms());
+        self.inner.enqueue(deliveries, Some((source.to_owned(), version))).await?;
+        let mut st = self.inner.state.write();
+        let v = st.cursors.entry(source.to_owned()).or_insert(0);
+        *v = (*v).max(version);
+        Ok(true)
+    }
+
+    /// Records a source's position without putting anything on the bus.
+    pub async fn set_source_position(&self, source: &str, version: u64) -> Result<(), EventsError> {
+        self.inner.enqueue(vec![], Some((source.to_owned(), version))).await?;
+        self.inner.state.write().cursors.insert(source.to_owned(), version);
+        Ok(())
+    }
+
+    /// Whether the event store was created by this start (an older data directory had none).
+    pub fn store_created_now(&self) -> bool {
+        self.inner.store.created_now()
+    }
+
+    /// The last version of `source` put on a bus.
+    pub fn source_position(&self, source: &str) -> Option<u64> {
+        self.inner.state.read().cursors.get(source).copied()
+    }
+
+    /// Forgets the positions of sources for which `keep` is false (e.g. tasks no longer kept).
+    pub async fn retain_source_positions(
+        &self,
+        keep: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> Result<(), EventsError> {
+        let keep = Arc::new(keep);
+        let k = keep.clone();
+        self.blocking(move |s| s.retain_cursors(&|key| k(key))).await?;
+        self.inner.state.write().cursors.retain(|key, _| keep(key));
+        Ok(())
     }
 
     /// TestEventPattern: the event must carry the envelope's fields.
@@ -864,14 +917,19 @@ impl Inner {
             .collect()
     }
 
-    /// Persists deliveries in the outbox, then hands them to the workers.
-    pub(crate) async fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<(), EventsError> {
-        if deliveries.is_empty() {
+    /// Persists deliveries in the outbox (with an internal source's position, if any), then hands
+    /// them to the workers.
+    pub(crate) async fn enqueue(
+        &self,
+        deliveries: Vec<Delivery>,
+        cursor: Option<(String, u64)>,
+    ) -> Result<(), EventsError> {
+        if deliveries.is_empty() && cursor.is_none() {
             return Ok(());
         }
         let store = self.store.clone();
         let d = deliveries.clone();
-        tokio::task::spawn_blocking(move || store.enqueue(&d))
+        tokio::task::spawn_blocking(move || store.enqueue(&d, cursor.as_ref().map(|(k, v)| (k.as_str(), *v))))
             .await
             .map_err(|e| EventsError::Internal(e.to_string()))?
             .map_err(|e| EventsError::Internal(e.to_string()))?;

@@ -21,6 +21,8 @@ const DESTINATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_des
 const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
 /// Finished deliveries, key `finished_ms as 20 digits \0 id` (oldest first, for trimming).
 const FINISHED: TableDefinition<&str, &[u8]> = TableDefinition::new("finished");
+/// Internal event sources' positions: key (e.g. a task ARN) → the last version put on the bus.
+const CURSORS: TableDefinition<&str, u64> = TableDefinition::new("source_cursors");
 
 #[derive(Debug, thiserror::Error)]
 #[error("event store: {0}")]
@@ -52,6 +54,8 @@ pub struct Snapshot {
     pub connections: Vec<Connection>,
     pub destinations: Vec<ApiDestination>,
     pub outbox: Vec<Delivery>,
+    /// Internal event sources' positions (see `enqueue`).
+    pub cursors: Vec<(String, u64)>,
 }
 
 /// Blocking: call off the async runtime.
@@ -65,8 +69,14 @@ pub trait EventStore: Send + Sync + 'static {
     fn delete_connection(&self, name: &str) -> Result<(), StoreError>;
     fn put_destination(&self, d: &ApiDestination) -> Result<(), StoreError>;
     fn delete_destination(&self, name: &str) -> Result<(), StoreError>;
-    /// Adds deliveries to the outbox, all or none (one PutEvents' worth).
-    fn enqueue(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
+    /// Adds deliveries to the outbox, all or none (one PutEvents' worth), and records in the same
+    /// transaction how far an internal event source has been put on the bus (`cursor`: the
+    /// source's key and version), so that a restart can put what was not.
+    fn enqueue(&self, deliveries: &[Delivery], cursor: Option<(&str, u64)>) -> Result<(), StoreError>;
+    /// Whether this store was created by this process (there was no event store before).
+    fn created_now(&self) -> bool;
+    /// Forgets the cursors of sources that no longer exist.
+    fn retain_cursors(&self, keep: &dyn Fn(&str) -> bool) -> Result<(), StoreError>;
     /// Records an attempt of a pending delivery.
     fn update_pending(&self, delivery: &Delivery) -> Result<(), StoreError>;
     /// Moves a delivery out of the outbox into the finished ones; keeps at most `keep` finished.
@@ -77,18 +87,22 @@ pub trait EventStore: Send + Sync + 'static {
 
 pub struct RedbEventStore {
     db: Database,
+    created_now: bool,
 }
 
 impl RedbEventStore {
     pub fn open(dir: &Path) -> Result<RedbEventStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
-        let db = Database::create(dir.join("events.redb"))?;
+        let path = dir.join("events.redb");
+        let created_now = !path.exists();
+        let db = Database::create(path)?;
         let tx = db.begin_write()?;
         for t in [BUSES, RULES, CONNECTIONS, DESTINATIONS, OUTBOX, FINISHED] {
             tx.open_table(t)?;
         }
+        tx.open_table(CURSORS)?;
         tx.commit()?;
-        Ok(RedbEventStore { db })
+        Ok(RedbEventStore { db, created_now })
     }
 
     fn put<T: Serialize>(&self, table: TableDefinition<&str, &[u8]>, key: &str, value: &T) -> Result<(), StoreError> {
@@ -136,6 +150,15 @@ impl EventStore for RedbEventStore {
             connections: all(&tx, CONNECTIONS)?,
             destinations: all(&tx, DESTINATIONS)?,
             outbox: all(&tx, OUTBOX)?,
+            cursors: {
+                let t = tx.open_table(CURSORS)?;
+                let mut v = Vec::new();
+                for row in t.iter()? {
+                    let (k, n) = row?;
+                    v.push((k.value().to_owned(), n.value()));
+                }
+                v
+            },
         })
     }
     fn put_bus(&self, bus: &EventBus) -> Result<(), StoreError> {
@@ -162,8 +185,8 @@ impl EventStore for RedbEventStore {
     fn delete_destination(&self, name: &str) -> Result<(), StoreError> {
         self.delete(DESTINATIONS, name)
     }
-    fn enqueue(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
-        if deliveries.is_empty() {
+    fn enqueue(&self, deliveries: &[Delivery], cursor: Option<(&str, u64)>) -> Result<(), StoreError> {
+        if deliveries.is_empty() && cursor.is_none() {
             return Ok(());
         }
         let rows: Vec<(String, Vec<u8>)> =
@@ -173,6 +196,25 @@ impl EventStore for RedbEventStore {
             let mut t = tx.open_table(OUTBOX)?;
             for (k, v) in &rows {
                 t.insert(k.as_str(), v.as_slice())?;
+            }
+            if let Some((key, version)) = cursor {
+                tx.open_table(CURSORS)?.insert(key, version)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+    fn created_now(&self) -> bool {
+        self.created_now
+    }
+    fn retain_cursors(&self, keep: &dyn Fn(&str) -> bool) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(CURSORS)?;
+            let gone: Vec<String> =
+                t.iter()?.filter_map(|r| r.ok().map(|(k, _)| k.value().to_owned())).filter(|k| !keep(k)).collect();
+            for k in gone {
+                t.remove(k.as_str())?;
             }
         }
         tx.commit()?;
@@ -273,12 +315,19 @@ macro_rules! event_store_test_suite {
                         tags: vec![],
                     })
                     .unwrap();
-                    s.enqueue(&[
-                        delivery("1", None, DeliveryState::Pending),
-                        delivery("2", None, DeliveryState::Pending),
-                        delivery("3", None, DeliveryState::Pending),
-                    ])
+                    s.enqueue(
+                        &[
+                            delivery("1", None, DeliveryState::Pending),
+                            delivery("2", None, DeliveryState::Pending),
+                            delivery("3", None, DeliveryState::Pending),
+                        ],
+                        Some(("task-a", 3)),
+                    )
                     .unwrap();
+                    s.enqueue(&[], Some(("task-b", 1))).unwrap();
+                    s.enqueue(&[], Some(("task-a", 5))).unwrap();
+                    s.enqueue(&[], Some(("task-gone", 2))).unwrap();
+                    s.retain_cursors(&|k| k != "task-gone").unwrap();
                     let mut d2 = delivery("2", None, DeliveryState::Pending);
                     d2.attempts = 4;
                     s.update_pending(&d2).unwrap();
@@ -288,6 +337,9 @@ macro_rules! event_store_test_suite {
                 let s = open(dir.path());
                 let snap = s.load().unwrap();
                 assert_eq!(snap.buses.len(), 1);
+                let mut cursors = snap.cursors.clone();
+                cursors.sort();
+                assert_eq!(cursors, [("task-a".to_string(), 5), ("task-b".to_string(), 1)]);
                 assert_eq!(snap.outbox.iter().map(|d| (d.id.as_str(), d.attempts)).collect::<Vec<_>>(), [("2", 4)]);
                 let fin = s.finished(10, false).unwrap();
                 assert_eq!(fin.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["3", "1"], "newest first");
@@ -300,7 +352,7 @@ macro_rules! event_store_test_suite {
                 let s = open(dir.path());
                 for i in 0..10 {
                     let id = i.to_string();
-                    s.enqueue(&[delivery(&id, None, DeliveryState::Pending)]).unwrap();
+                    s.enqueue(&[delivery(&id, None, DeliveryState::Pending)], None).unwrap();
                     s.finish(&delivery(&id, Some(i), DeliveryState::Succeeded), 4).unwrap();
                 }
                 let fin = s.finished(100, false).unwrap();

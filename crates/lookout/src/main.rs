@@ -97,6 +97,8 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
             events_service(&identity, &config.data_dir, logs.clone(), tasks.clone(), config.delivery_retry_base)?;
         // Task state changes flow into the default bus from the first one (resume's included).
         events.set_topic_publisher(Arc::new(SnsTopics(notify.clone())));
+        // A change committed just before a crash may not have reached the bus: put it now, once.
+        lookout_events::task_events::catch_up(&events, &tasks).await;
         tasks.add_event_sink(Arc::new(lookout_events::task_events::TaskEventsToBus::start(events.clone())));
         tasks.resume().await;
         tasks.spawn_janitor(config.stopped_task_retention);
