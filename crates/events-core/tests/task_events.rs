@@ -57,7 +57,7 @@ async fn run_until_stopped(tasks: &TasksService) -> Task {
         .unwrap()
         .remove(0);
     for _ in 0..500 {
-        let (found, _) = tasks.describe_tasks(None, &[t.id.clone()]).unwrap();
+        let (found, _) = tasks.describe_tasks(None, std::slice::from_ref(&t.id)).unwrap();
         if found[0].is_stopped() {
             return found[0].clone();
         }
