@@ -17,6 +17,7 @@
 use crate::ip::{parse_ip, Ip};
 use crate::number::comparable;
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -183,12 +184,12 @@ pub(crate) struct FlatValue<'a> {
     pub micros: Option<i64>,
     /// Array-membership class; class 0 means "in no array element".
     pub class: u32,
-    folded: OnceCell<Box<str>>,
+    folded: OnceCell<Cow<'a, str>>,
     ip: OnceCell<Option<Ip>>,
 }
 
 impl<'a> FlatValue<'a> {
-    fn new(field: u32, order: u32, scalar: Scalar<'a>, class: u32) -> Self {
+    pub(crate) fn new(field: u32, order: u32, scalar: Scalar<'a>, class: u32) -> Self {
         let micros = match scalar {
             Scalar::Num(n) => comparable(n),
             _ => None,
@@ -207,7 +208,7 @@ impl<'a> FlatValue<'a> {
     /// The string value with its case folded (see `fold_case`), or `None` for non-strings.
     pub(crate) fn folded(&self) -> Option<&str> {
         let s = self.as_str()?;
-        Some(self.folded.get_or_init(|| fold_case(s).into_boxed_str()))
+        Some(self.folded.get_or_init(|| fold_case_cow(s)))
     }
 
     /// The string value as an IP address, when it is one.
@@ -226,13 +227,54 @@ pub(crate) fn fold_case(s: &str) -> String {
     s.chars().flat_map(char::to_lowercase).collect()
 }
 
+/// [`fold_case`] without allocating when folding changes nothing (lower-case ASCII).
+fn fold_case_cow(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(fold_case(s))
+    }
+}
+
+const NO_SPAN: u32 = u32::MAX;
+
 /// Reusable allocations for [`FlatEvent`].
 #[derive(Debug, Default)]
 pub(crate) struct FlatBuffers {
     values: Vec<FlatValue<'static>>,
     fields: Vec<(u32, u32, u32)>,
-    class_spans: Vec<(u32, u32)>,
-    pairs: Vec<(u32, u32)>,
+    /// All [`NO_SPAN`] between events (see [`FlatEvent`]).
+    span_of: Vec<u32>,
+    /// Membership classes and their pairs (see [`FlatEvent`]); the byte scanner fills them
+    /// directly.
+    pub(crate) class_spans: Vec<(u32, u32)>,
+    pub(crate) pairs: Vec<(u32, u32)>,
+}
+
+impl FlatBuffers {
+    /// Empties the membership tables and registers class 0, the empty membership.
+    pub(crate) fn reset_classes(&mut self) {
+        self.class_spans.clear();
+        self.pairs.clear();
+        self.class_spans.push((0, 0));
+    }
+}
+
+/// Adds a membership class: `parent`'s pairs plus `(array, index)`; returns its number.
+pub(crate) fn new_class(
+    class_spans: &mut Vec<(u32, u32)>,
+    pairs: &mut Vec<(u32, u32)>,
+    parent: u32,
+    array: u32,
+    index: u32,
+) -> u32 {
+    let (s, e) = class_spans[parent as usize];
+    let start = pairs.len() as u32;
+    pairs.extend_from_within(s as usize..e as usize);
+    pairs.push((array, index));
+    let end = pairs.len() as u32;
+    class_spans.push((start, end));
+    (class_spans.len() - 1) as u32
 }
 
 /// Moves an emptied vector's allocation to a vector of another lifetime (in-place collect
@@ -248,6 +290,9 @@ pub(crate) struct FlatEvent<'a> {
     pub values: Vec<FlatValue<'a>>,
     /// `(field, start, end)` into `values`, sorted by field.
     fields: Vec<(u32, u32, u32)>,
+    /// Field number → index in `fields`, or [`NO_SPAN`] for absent fields: the answer to
+    /// "which values does the event have for this field" in one load.
+    span_of: Vec<u32>,
     /// Membership class → range of `pairs`; class 0 is the empty membership.
     class_spans: Vec<(u32, u32)>,
     /// `(array id, index)` pairs, sorted by array id within each class.
@@ -263,12 +308,13 @@ impl<'a> FlatEvent<'a> {
     }
 
     pub(crate) fn with_buffers(event: &'a Value, trie: &PathTrie, bufs: FlatBuffers) -> FlatEvent<'a> {
-        let FlatBuffers { values, mut fields, mut class_spans, mut pairs } = bufs;
+        let FlatBuffers { values, mut fields, span_of, mut class_spans, mut pairs } = bufs;
         fields.clear();
         class_spans.clear();
         pairs.clear();
         class_spans.push((0, 0));
-        let mut flat = FlatEvent { values: recycle(values), fields, class_spans, pairs, is_object: event.is_object() };
+        let mut flat =
+            FlatEvent { values: recycle(values), fields, span_of, class_spans, pairs, is_object: event.is_object() };
         if let Value::Object(map) = event {
             let mut walker = Walker { trie, flat: &mut flat, next_array: 0, class: 0 };
             walker.object(map, 0);
@@ -277,10 +323,41 @@ impl<'a> FlatEvent<'a> {
         flat
     }
 
-    pub(crate) fn into_buffers(self) -> FlatBuffers {
+    /// An event object whose values were found by the byte scanner (see `scan`), which
+    /// also filled `bufs`' membership tables; `values` are `(field, scalar, class)` sorted
+    /// by field, in event order within a field.
+    pub(crate) fn from_scanned(
+        bufs: FlatBuffers,
+        values: impl Iterator<Item = (u32, Scalar<'a>, u32)>,
+    ) -> FlatEvent<'a> {
+        let FlatBuffers { values: storage, mut fields, span_of, class_spans, pairs } = bufs;
+        fields.clear();
+        let mut flat = FlatEvent { values: recycle(storage), fields, span_of, class_spans, pairs, is_object: true };
+        for (field, scalar, class) in values {
+            let order = flat.values.len() as u32;
+            flat.values.push(FlatValue::new(field, order, scalar, class));
+        }
+        flat.index_sorted_fields();
+        flat
+    }
+
+    /// Records that `values[start..end]` are the values of `field`.
+    fn add_span(&mut self, field: u32, start: usize, end: usize) {
+        if self.span_of.len() <= field as usize {
+            self.span_of.resize(field as usize + 1, NO_SPAN);
+        }
+        self.span_of[field as usize] = self.fields.len() as u32;
+        self.fields.push((field, start as u32, end as u32));
+    }
+
+    pub(crate) fn into_buffers(mut self) -> FlatBuffers {
+        for &(field, _, _) in &self.fields {
+            self.span_of[field as usize] = NO_SPAN;
+        }
         FlatBuffers {
             values: recycle(self.values),
             fields: self.fields,
+            span_of: self.span_of,
             class_spans: self.class_spans,
             pairs: self.pairs,
         }
@@ -289,6 +366,10 @@ impl<'a> FlatEvent<'a> {
     fn index_fields(&mut self) {
         // Values of one field keep event order (`order`); unstable sorting never allocates.
         self.values.sort_unstable_by_key(|v| (v.field, v.order));
+        self.index_sorted_fields();
+    }
+
+    fn index_sorted_fields(&mut self) {
         let mut i = 0;
         while i < self.values.len() {
             let field = self.values[i].field;
@@ -296,19 +377,19 @@ impl<'a> FlatEvent<'a> {
             while i < self.values.len() && self.values[i].field == field {
                 i += 1;
             }
-            self.fields.push((field, start as u32, i as u32));
+            self.add_span(field, start, i);
         }
     }
 
     /// The values the event has for `field` (empty when absent).
     #[inline]
     pub(crate) fn values_of(&self, field: u32) -> &[FlatValue<'a>] {
-        match self.fields.binary_search_by_key(&field, |f| f.0) {
-            Ok(i) => {
-                let (_, s, e) = self.fields[i];
+        match self.span_of.get(field as usize) {
+            Some(&i) if i != NO_SPAN => {
+                let (_, s, e) = self.fields[i as usize];
                 &self.values[s as usize..e as usize]
             }
-            Err(_) => &[],
+            _ => &[],
         }
     }
 
@@ -401,16 +482,7 @@ impl<'a> Walker<'_, 'a> {
     }
 
     fn new_class(&mut self, parent: u32, array: u32, index: u32) -> u32 {
-        let (s, e) = self.flat.class_spans[parent as usize];
-        let start = self.flat.pairs.len() as u32;
-        for i in s..e {
-            let pair = self.flat.pairs[i as usize];
-            self.flat.pairs.push(pair);
-        }
-        self.flat.pairs.push((array, index));
-        let end = self.flat.pairs.len() as u32;
-        self.flat.class_spans.push((start, end));
-        (self.flat.class_spans.len() - 1) as u32
+        new_class(&mut self.flat.class_spans, &mut self.flat.pairs, parent, array, index)
     }
 }
 

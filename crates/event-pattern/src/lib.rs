@@ -6,7 +6,10 @@
 //! * [`EventPattern::matches`] tests one event; [`EventPattern::explain`] says why it does
 //!   or does not match, condition by condition ([`Explanation`]).
 //! * [`RuleSet`] compiles many patterns into one state machine and finds all matching rules
-//!   in one pass over the event, giving exactly the answers of `EventPattern::matches`.
+//!   in one pass over the event, giving exactly the answers of `EventPattern::matches` — on
+//!   a `serde_json::Value`, on the event's JSON text ([`RuleSet::matching_rules_json`],
+//!   which never builds a `Value`), or on an [`Envelope`] and the JSON text of the detail
+//!   ([`RuleSet::matching_rules_event`]).
 //!
 //! # The language
 //!
@@ -42,7 +45,9 @@
 //!   empty array (leaves only: `{"a": {}}` and `{"a": []}` have no `a` value);
 //!   `exists: true` matches any leaf value, `null` included, but not `{}` or `[]`;
 //! * `anything-but` needs a value: a missing field never matches it; it lets through values
-//!   of other types (a string passes `{"anything-but": [1, 2]}`).
+//!   of other types (a string passes `{"anything-but": [1, 2]}`);
+//! * a key given twice in one object of an event counts once, with its last value (as in
+//!   serde_json's `Map` and event-ruler's Jackson tree).
 
 mod compile;
 mod condition;
@@ -54,10 +59,11 @@ mod number;
 mod pattern;
 mod raw;
 mod ruleset;
+mod scan;
 mod wildcard;
 
 pub use compile::MAX_COMBINATIONS;
 pub use error::PatternError;
 pub use explain::{ConditionReport, Explanation, GroupReport, OrReport};
 pub use pattern::EventPattern;
-pub use ruleset::RuleSet;
+pub use ruleset::{Envelope, RuleSet};

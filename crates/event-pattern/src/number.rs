@@ -19,7 +19,6 @@
 //! ±5.0e9, which is what [`LIMIT`] implements.
 
 use serde_json::Number;
-use std::fmt::Write as _;
 
 /// The largest magnitude of a comparable number (5.0e9), in whole units.
 pub const LIMIT: i64 = 5_000_000_000;
@@ -62,6 +61,16 @@ pub(crate) fn comparable(n: &Number) -> Option<i64> {
 
 /// [`comparable`] for a float: decided on its shortest round-tripping decimal spelling,
 /// which is the spelling the JSON text had for any number written with ≤ 15 digits.
+///
+/// The float is comparable when that spelling has at most six decimals. Within ±5e9 two
+/// decimals with six places lie 1e-6 apart, more than the width of any float's rounding
+/// interval there (at most 2^-20), so at most one of them rounds to the float; when one
+/// does, it is the shortest spelling (a spelling with more decimals has more significant
+/// digits). So: the float is comparable exactly when some `m / 10^6` rounds to it, and `m`
+/// is then its value in millionths. `m as f64 / 1e6` is one correctly rounded division of
+/// exact operands (`|m| <= 5e15 < 2^53`), i.e. exactly "the decimal `m / 10^6` parsed", and
+/// `f * 1e6` is within one unit of `m`, so trying its neighbours settles it — with no
+/// formatting (the previous implementation, kept in the tests as the reference).
 pub(crate) fn comparable_f64(f: f64) -> Option<i64> {
     if !f.is_finite() || f.abs() > LIMIT as f64 {
         return None;
@@ -69,22 +78,8 @@ pub(crate) fn comparable_f64(f: f64) -> Option<i64> {
     if f.fract() == 0.0 {
         return Some(f as i64 * SCALE);
     }
-    let mut buf = StackString::default();
-    // Rust prints the shortest decimal that round-trips, never in exponent form.
-    write!(buf, "{}", f.abs()).ok()?;
-    let text = buf.as_str();
-    let (int_part, frac_part) = text.split_once('.').unwrap_or((text, ""));
-    let frac_part = frac_part.trim_end_matches('0');
-    if frac_part.len() > 6 {
-        return None;
-    }
-    let whole: i64 = int_part.parse().ok()?;
-    let mut frac: i64 = if frac_part.is_empty() { 0 } else { frac_part.parse().ok()? };
-    for _ in frac_part.len()..6 {
-        frac *= 10;
-    }
-    let micros = whole * SCALE + frac;
-    Some(if f < 0.0 { -micros } else { micros })
+    let guess = (f * SCALE as f64).round() as i64;
+    [guess, guess - 1, guess + 1].into_iter().find(|&m| m as f64 / SCALE as f64 == f)
 }
 
 /// Renders millionths as the shortest decimal (`301.8`, `-5`, `0.000001`).
@@ -101,39 +96,79 @@ pub(crate) fn format_micros(m: i64) -> String {
     }
 }
 
-/// A fixed buffer for formatting one `f64` without allocating.
-struct StackString {
-    buf: [u8; 64],
-    len: usize,
-}
-
-impl Default for StackString {
-    fn default() -> Self {
-        StackString { buf: [0; 64], len: 0 }
-    }
-}
-
-impl StackString {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl std::fmt::Write for StackString {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        if end > self.buf.len() {
-            return Err(std::fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The original definition: format the float's shortest round-tripping decimal and
+    /// count its decimals.
+    fn comparable_f64_by_formatting(f: f64) -> Option<i64> {
+        if !f.is_finite() || f.abs() > LIMIT as f64 {
+            return None;
+        }
+        if f.fract() == 0.0 {
+            return Some(f as i64 * SCALE);
+        }
+        // Rust prints the shortest decimal that round-trips, never in exponent form.
+        let text = format!("{}", f.abs());
+        let (int_part, frac_part) = text.split_once('.').unwrap_or((&text, ""));
+        let frac_part = frac_part.trim_end_matches('0');
+        if frac_part.len() > 6 {
+            return None;
+        }
+        let whole: i64 = int_part.parse().ok()?;
+        let mut frac: i64 = if frac_part.is_empty() { 0 } else { frac_part.parse().ok()? };
+        for _ in frac_part.len()..6 {
+            frac *= 10;
+        }
+        let micros = whole * SCALE + frac;
+        Some(if f < 0.0 { -micros } else { micros })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn comparable_f64_agrees_with_formatting(
+            f in prop_oneof![
+                any::<f64>(),
+                -5.0e9f64..5.0e9,
+                -10.0f64..10.0,
+                (-5_000_000_000_000_000i64..=5_000_000_000_000_000).prop_map(|m| m as f64 / 1e6),
+                (-5_000_000_000_000_000i64..=5_000_000_000_000_000, -3i64..=3)
+                    .prop_map(|(m, d)| f64::from_bits((m as f64 / 1e6).to_bits().wrapping_add(d as u64))),
+                (-1_000_000_000i64..=1_000_000_000, 0u32..12).prop_map(|(m, e)| m as f64 / 10f64.powi(e as i32)),
+            ]
+        ) {
+            prop_assert_eq!(comparable_f64(f), comparable_f64_by_formatting(f), "{:?}", f);
+        }
+    }
+
+    #[test]
+    fn comparable_f64_edges() {
+        for f in [
+            0.1,
+            -0.1,
+            1e-6,
+            -1e-6,
+            1e-7,
+            5e9,
+            -5e9,
+            4_999_999_999.999_999,
+            4_999_999_999.999_998,
+            f64::from_bits(4_999_999_999.999_999f64.to_bits() + 1),
+            0.000_000_5,
+            1.000_000_5,
+            123.456_789,
+            301.8,
+            2.5e-7,
+            -0.0,
+            f64::MIN_POSITIVE,
+        ] {
+            assert_eq!(comparable_f64(f), comparable_f64_by_formatting(f), "{f:?}");
+        }
+    }
 
     fn c(text: &str) -> Option<i64> {
         let n: Number = serde_json::from_str(text).unwrap();

@@ -186,7 +186,9 @@ proptest! {
             let x = pattern.explain(&e);
             prop_assert_eq!(x.matched, m);
             let _ = x.to_string();
-            prop_assert_eq!(RuleSet::new([(0, &pattern)]).matching_rules(&e).len() == 1, m);
+            let single = RuleSet::new([(0, &pattern)]);
+            prop_assert_eq!(single.matching_rules(&e).len() == 1, m);
+            prop_assert_eq!(single.matching_rules_json(e.to_string().as_bytes()).unwrap().len() == 1, m);
         }
     }
 
@@ -216,7 +218,8 @@ proptest! {
                 .filter(|(_, p)| p.matches(e))
                 .map(|(i, _)| i)
                 .collect();
-            prop_assert_eq!(set.matching_rules(e), expected, "event {}", e);
+            prop_assert_eq!(set.matching_rules(e), expected.clone(), "event {}", e);
+            prop_assert_eq!(set.matching_rules_json(e.to_string().as_bytes()).unwrap(), expected, "event {}", e);
         }
     }
 }
@@ -283,7 +286,8 @@ proptest! {
                 .filter(|(_, p)| p.matches(e))
                 .map(|(i, _)| i)
                 .collect();
-            prop_assert_eq!(set.matching_rules(e), expected, "event {}", e);
+            prop_assert_eq!(set.matching_rules(e), expected.clone(), "event {}", e);
+            prop_assert_eq!(set.matching_rules_json(e.to_string().as_bytes()).unwrap(), expected, "event {}", e);
         }
     }
 }

@@ -195,7 +195,8 @@ proptest! {
                 patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                 e
             );
-            prop_assert_eq!(set.matching_rules(e), reference);
+            prop_assert_eq!(set.matching_rules(e), reference.clone());
+            prop_assert_eq!(set.matching_rules_json(bytes.as_bytes()).unwrap(), reference);
         }
     }
 }

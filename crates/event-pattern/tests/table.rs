@@ -56,6 +56,10 @@ fn table_of_matches() {
             let explained = case.pattern.explain(event);
             assert_eq!(explained.matched, got, "{}: explain disagrees on {event}", case.name);
             assert_eq!(single.matching_rules(event) == [0], got, "{}: RuleSet disagrees on {event}", case.name);
+            for text in [event.to_string(), serde_json::to_string_pretty(event).expect("json")] {
+                let json = single.matching_rules_json(text.as_bytes()).expect("valid JSON");
+                assert_eq!(json == [0], got, "{}: RuleSet on JSON text disagrees on {text}", case.name);
+            }
         }
     }
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
@@ -71,6 +75,7 @@ fn one_rule_set_of_every_table_pattern_agrees_with_each_pattern() {
             let expected: Vec<usize> =
                 cases.iter().enumerate().filter(|(_, c)| c.pattern.matches(event)).map(|(i, _)| i).collect();
             assert_eq!(set.matching_rules(event), expected, "event {event}");
+            assert_eq!(set.matching_rules_json(event.to_string().as_bytes()).unwrap(), expected, "event {event}");
         }
     }
 }
