@@ -427,10 +427,41 @@ impl ContainerRuntime for DockerRuntime {
         let (tx, rx) = mpsc::channel(OUTPUT_CHANNEL_CAPACITY);
         let id = id.to_string();
         let host = self.host.clone();
+        let docker = self.streaming.clone();
         tokio::spawn(async move {
             let mut assembler = LineAssembler::new(since_ms);
             let mut lines = Vec::new();
-            while let Some(frame) = frames.next().await {
+            // Podman 4 sometimes never ends a followed log stream when the container exits. A
+            // watchdog waits for the exit; after it, the stream gets EXITED_STREAM_GRACE of
+            // silence to end by itself, else the rest is read without following (below).
+            let mut exited = Box::pin(async {
+                let options = WaitContainerOptions { condition: "not-running".to_string() };
+                let _ = docker.wait_container(&id, Some(options)).next().await;
+            });
+            let mut has_exited = false;
+            let mut ended = false;
+            // What was sent at the newest timestamp, to skip it if the rest is read again.
+            let mut last_ms: Option<i64> = None;
+            let mut sent_at_last: Vec<(OutputStream, String)> = Vec::new();
+            loop {
+                let frame = if has_exited {
+                    match tokio::time::timeout(EXITED_STREAM_GRACE, frames.next()).await {
+                        Ok(f) => f,
+                        Err(_) => break,
+                    }
+                } else {
+                    tokio::select! {
+                        f = frames.next() => f,
+                        () = &mut exited => {
+                            has_exited = true;
+                            continue;
+                        }
+                    }
+                };
+                let Some(frame) = frame else {
+                    ended = true;
+                    break;
+                };
                 match frame {
                     Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
                         assembler.push(OutputStream::Stdout, &message, now_ms(), &mut lines)
@@ -441,14 +472,58 @@ impl ContainerRuntime for DockerRuntime {
                     Ok(LogOutput::StdIn { .. }) => {}
                     Err(e) => {
                         tracing::warn!(container = %id, host = %host, error = %describe(&e), "container log stream broke off");
+                        ended = true;
                         break;
                     }
                 }
                 for line in lines.drain(..) {
+                    note_sent(&mut last_ms, &mut sent_at_last, &line);
                     if tx.send(line).await.is_err() {
                         return;
                     }
                 }
+            }
+            if !ended {
+                // The followed stream outlived its container: read what is left without following.
+                drop(frames);
+                tracing::debug!(container = %id, "log stream did not end after the container exited; reading the rest");
+                let options = LogsOptions {
+                    follow: false,
+                    stdout: true,
+                    stderr: true,
+                    timestamps: true,
+                    since: last_ms.map(|ms| i32::try_from(ms.div_euclid(1000)).unwrap_or(i32::MAX)).unwrap_or(0).max(0),
+                    ..Default::default()
+                };
+                let mut rest = docker.logs(&id, Some(options));
+                let mut again = LineAssembler::new(last_ms.or(since_ms));
+                let mut fresh = Vec::new();
+                while let Some(Ok(frame)) = rest.next().await {
+                    match frame {
+                        LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                            again.push(OutputStream::Stdout, &message, now_ms(), &mut fresh)
+                        }
+                        LogOutput::StdErr { message } => {
+                            again.push(OutputStream::Stderr, &message, now_ms(), &mut fresh)
+                        }
+                        LogOutput::StdIn { .. } => {}
+                    }
+                }
+                again.finish(now_ms(), &mut fresh);
+                // The partial lines of the followed stream are superseded by the re-read.
+                let mut skip = sent_at_last.clone();
+                for line in fresh {
+                    if Some(line.timestamp_ms) == last_ms {
+                        if let Some(pos) = skip.iter().position(|(s, l)| *s == line.stream && *l == line.line) {
+                            skip.remove(pos);
+                            continue;
+                        }
+                    }
+                    if tx.send(line).await.is_err() {
+                        return;
+                    }
+                }
+                return;
             }
             assembler.finish(now_ms(), &mut lines);
             for line in lines.drain(..) {
@@ -727,6 +802,22 @@ impl EngineState {
             _ => ContainerState::Created,
         }
     }
+}
+
+/// How long a followed log stream may stay silent after its container exited before the rest is
+/// read without following (Podman 4 sometimes never ends it).
+const EXITED_STREAM_GRACE: Duration = Duration::from_secs(2);
+
+/// Remembers the lines sent at the newest timestamp (engine timestamps may be whole seconds).
+fn note_sent(last_ms: &mut Option<i64>, sent: &mut Vec<(OutputStream, String)>, line: &OutputLine) {
+    if *last_ms != Some(line.timestamp_ms) {
+        if last_ms.is_some_and(|l| l > line.timestamp_ms) {
+            return;
+        }
+        *last_ms = Some(line.timestamp_ms);
+        sent.clear();
+    }
+    sent.push((line.stream, line.line.clone()));
 }
 
 /// Turns the log stream's frames (`<RFC 3339 timestamp> <bytes>` each, per stream) into lines:
