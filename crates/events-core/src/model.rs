@@ -109,19 +109,8 @@ pub struct ApiDestination {
 /// How a connection authorizes requests to an API destination.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ConnectionAuth {
-    ApiKey {
-        name: String,
-        value: String,
-    },
-    Basic {
-        username: String,
-        password: String,
-    },
-    /// A bearer token or any header value given as-is (`OAUTH_CLIENT_CREDENTIALS` is not run).
-    Header {
-        name: String,
-        value: String,
-    },
+    ApiKey { name: String, value: String },
+    Basic { username: String, password: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lookout_event_pattern::{EventPattern, RuleSet};
+use lookout_event_pattern::{Envelope, EventPattern, RuleSet};
 use lookout_logs::LogsService;
 use lookout_tasks::TasksService;
 use parking_lot::RwLock;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::delivery::{DeliveryConfig, Outbox, TopicPublisher};
 use crate::input::{self, Reserved};
@@ -128,23 +128,8 @@ pub struct EventsService {
     pub(crate) inner: Arc<Inner>,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-/// `2026-11-23T10:20:30Z`, the envelope's `time`.
-pub fn iso8601_secs(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
+pub(crate) use lookout_tasks::events::iso8601_secs;
+pub(crate) use lookout_tasks::now_ms;
 
 fn valid_name(name: &str, max: usize) -> bool {
     (1..=max).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
@@ -732,12 +717,8 @@ impl EventsService {
         let mut deliveries = Vec::new();
         let now = now_ms();
         for e in entries {
-            match self.envelope(&e, now) {
-                Ok((bus, event)) => {
-                    let id = event["id"].as_str().unwrap_or_default().to_owned();
-                    deliveries.extend(self.inner.match_event(&bus, &event, now));
-                    results.push(EntryResult::Ok { event_id: id });
-                }
+            match self.accept_entry(&e, now, &mut deliveries) {
+                Ok(event_id) => results.push(EntryResult::Ok { event_id }),
                 Err((code, message)) => results.push(EntryResult::Failed { code, message }),
             }
         }
@@ -745,20 +726,23 @@ impl EventsService {
         Ok(results)
     }
 
-    fn envelope(&self, e: &NewEvent, now: i64) -> Result<(String, Value), (String, String)> {
+    /// Validates one PutEvents entry and matches it against its bus's rules straight from the
+    /// detail text; the event is built as a JSON value only when a rule matched (targets need it).
+    /// Returns the event id.
+    fn accept_entry(&self, e: &NewEvent, now: i64, deliveries: &mut Vec<Delivery>) -> Result<String, (String, String)> {
         let missing = |what: &str| {
             (
                 "InvalidArgument".to_owned(),
                 format!("Parameter {what} is not valid. Reason: {what} is a required argument."),
             )
         };
+        let malformed = || ("MalformedDetail".to_owned(), "Detail is malformed.".to_owned());
         let source = e.source.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| missing("Source"))?;
         let detail_type = e.detail_type.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| missing("DetailType"))?;
         let detail_text = e.detail.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| missing("Detail"))?;
-        let detail: Value = serde_json::from_str(detail_text)
-            .map_err(|_| ("MalformedDetail".to_owned(), "Detail is malformed.".to_owned()))?;
-        if !detail.is_object() {
-            return Err(("MalformedDetail".to_owned(), "Detail is malformed.".to_owned()));
+        // The detail must be a JSON object; the matcher below checks it is valid JSON.
+        if detail_text.trim_start().as_bytes().first() != Some(&b'{') {
+            return Err(malformed());
         }
         let size =
             source.len() + detail_type.len() + detail_text.len() + e.resources.iter().map(String::len).sum::<usize>();
@@ -769,18 +753,29 @@ impl EventsService {
             ));
         }
         let bus = self.bus_name(e.bus.as_deref()).map_err(|err| ("NotFoundException".to_owned(), err.to_string()))?;
-        let event = json!({
-            "version": "0",
-            "id": uuid::Uuid::new_v4().to_string(),
-            "detail-type": detail_type,
-            "source": source,
-            "account": self.inner.identity.account_id,
-            "time": iso8601_secs(e.time_ms.unwrap_or(now)),
-            "region": self.inner.identity.region,
-            "resources": e.resources,
-            "detail": detail,
-        });
-        Ok((bus, event))
+        let id = uuid::Uuid::new_v4().to_string();
+        let time = iso8601_secs(e.time_ms.unwrap_or(now));
+        let identity = &self.inner.identity;
+        let envelope = Envelope {
+            version: "0",
+            id: &id,
+            detail_type,
+            source,
+            account: &identity.account_id,
+            time: &time,
+            region: &identity.region,
+            resources: &e.resources,
+        };
+        let matcher = self.inner.state.read().matchers.get(&bus).cloned();
+        // Every bus has a matcher (rebuilt with its rules); none means no rule to match.
+        let Some(matcher) = matcher else { return Ok(id) };
+        let names = matcher.matching_rules_event(&envelope, detail_text).map_err(|_| malformed())?;
+        if !names.is_empty() {
+            let detail: Value = serde_json::from_str(detail_text).map_err(|_| malformed())?;
+            let event = envelope.to_value(detail);
+            deliveries.extend(self.inner.deliveries_for_rules(&bus, names, &event, now));
+        }
+        Ok(id)
     }
 
     /// Puts an event built inside lookout (e.g. an ECS task state change) on a bus.
@@ -873,10 +868,13 @@ impl EventsService {
 impl Inner {
     /// The deliveries an event causes on `bus`: one per target of every enabled rule it matches.
     pub(crate) fn match_event(&self, bus: &str, event: &Value, now: i64) -> Vec<Delivery> {
-        let st = self.state.read();
-        let Some(matcher) = st.matchers.get(bus).cloned() else { return vec![] };
-        drop(st);
+        let Some(matcher) = self.state.read().matchers.get(bus).cloned() else { return vec![] };
         let names = matcher.matching_rules(event);
+        self.deliveries_for_rules(bus, names, event, now)
+    }
+
+    /// The deliveries of `event` to every target of the named rules of `bus`.
+    fn deliveries_for_rules(&self, bus: &str, names: Vec<String>, event: &Value, now: i64) -> Vec<Delivery> {
         let st = self.state.read();
         let mut out = Vec::new();
         for name in names {
@@ -941,4 +939,32 @@ impl Inner {
 /// Retry timing of deliveries, from the server's configuration.
 pub fn default_delivery_config() -> DeliveryConfig {
     DeliveryConfig { retry_base: Duration::from_secs(1), max_backoff: Duration::from_secs(300), concurrency: 32 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PutEvents relies on the matcher to reject a malformed detail, even on a bus without rules.
+    #[test]
+    fn the_matcher_validates_the_detail_even_without_rules() {
+        let empty: RuleSet<String> = RuleSet::new(Vec::<(String, EventPattern)>::new());
+        let resources: Vec<String> = vec![];
+        let envelope = Envelope {
+            version: "0",
+            id: "1",
+            detail_type: "t",
+            source: "s",
+            account: "000000000000",
+            time: "2026-11-23T00:00:00Z",
+            region: "us-east-1",
+            resources: &resources,
+        };
+        for bad in ["{not json", "{\"a\": 1} trailing", "{\"a\": [1, }", "{\"a\": \"\\ud800\"}"] {
+            assert!(empty.matching_rules_event(&envelope, bad).is_err(), "{bad}");
+        }
+        for good in ["{}", " {\"a\": [1, {\"b\": null}], \"c\": \"\\u00e9\"} "] {
+            assert_eq!(empty.matching_rules_event(&envelope, good).unwrap(), Vec::<String>::new(), "{good}");
+        }
+    }
 }
