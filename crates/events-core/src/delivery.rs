@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use parking_lot::Mutex;
 use serde_json::Value;
 
@@ -356,22 +358,21 @@ async fn deliver_http(inner: &Arc<Inner>, d: &Delivery, name: &str) -> Result<()
     tokio::task::spawn_blocking(move || {
         let agent =
             ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout(Duration::from_secs(10)).build();
-        let mut url = dest.endpoint.clone();
-        for (i, (k, v)) in http.query_string_parameters.iter().enumerate() {
-            url.push(if i == 0 && !url.contains('?') { '?' } else { '&' });
-            url.push_str(&format!("{}={}", urlencode(k), urlencode(v)));
-        }
         let mut req = agent
-            .request(&dest.http_method, &url)
+            .request(&dest.http_method, &dest.endpoint)
             .set("Content-Type", "application/json; charset=utf-8")
             .set("User-Agent", "Amazon/EventBridge/ApiDestinations");
+        for (k, v) in &http.query_string_parameters {
+            req = req.query(k, v);
+        }
         for (k, v) in &http.header_parameters {
             req = req.set(k, v);
         }
         req = match &conn.auth {
-            ConnectionAuth::ApiKey { name, value } | ConnectionAuth::Header { name, value } => req.set(name, value),
-            ConnectionAuth::Basic { username, password } => req
-                .set("Authorization", &format!("Basic {}", base64_encode(format!("{username}:{password}").as_bytes()))),
+            ConnectionAuth::ApiKey { name, value } => req.set(name, value),
+            ConnectionAuth::Basic { username, password } => {
+                req.set("Authorization", &format!("Basic {}", BASE64.encode(format!("{username}:{password}"))))
+            }
         };
         match req.send_string(&payload) {
             Ok(_) => Ok(()),
@@ -386,36 +387,6 @@ async fn deliver_http(inner: &Arc<Inner>, d: &Delivery, name: &str) -> Result<()
     })
     .await
     .map_err(|e| DeliveryError::retryable("InternalException", e.to_string()))?
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -436,13 +407,5 @@ mod tests {
             assert!(b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400), "{b3:?}");
             assert!(backoff(&c, 30) <= Duration::from_secs(1));
         }
-    }
-
-    #[test]
-    fn basic_auth_encoding() {
-        assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(base64_encode(b"a"), "YQ==");
-        assert_eq!(base64_encode(b"ab"), "YWI=");
-        assert_eq!(urlencode("a b&c"), "a%20b%26c");
     }
 }
