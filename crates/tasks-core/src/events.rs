@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::model::Task;
+use crate::now_ms;
 
 pub const SOURCE: &str = "aws.ecs";
 pub const DETAIL_TYPE: &str = "ECS Task State Change";
@@ -29,6 +30,11 @@ pub fn iso8601_ms(ms: i64) -> String {
         t.second(),
         t.millisecond()
     )
+}
+
+/// Milliseconds since the epoch as `2026-11-23T10:20:30Z`, an EventBridge envelope's `time`.
+pub fn iso8601_secs(ms: i64) -> String {
+    format!("{}Z", &iso8601_ms(ms.div_euclid(1000) * 1000)[..19])
 }
 
 /// The `detail` of an "ECS Task State Change" event for this task as it is now.
@@ -126,15 +132,11 @@ pub fn state_change_event(task: &Task, account: &str, region: &str) -> Value {
         "detail-type": DETAIL_TYPE,
         "source": SOURCE,
         "account": account,
-        "time": format!("{}Z", &iso8601_ms(now_ms())[..19]),
+        "time": iso8601_secs(now_ms()),
         "region": region,
         "resources": [task.arn],
         "detail": state_change_detail(task),
     })
-}
-
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 #[cfg(test)]
@@ -145,5 +147,7 @@ mod tests {
     fn iso_times_have_milliseconds_and_z() {
         assert_eq!(iso8601_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601_ms(1_763_856_030_123), "2025-11-23T00:00:30.123Z");
+        assert_eq!(iso8601_secs(1_763_856_030_999), "2025-11-23T00:00:30Z");
+        assert_eq!(iso8601_secs(-1), "1969-12-31T23:59:59Z");
     }
 }

@@ -15,6 +15,11 @@ pub mod service;
 pub mod store;
 mod supervisor;
 
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 pub use service::{
     ClusterCounts, DefinitionExtras, Identity, ListTasksQuery, RunTaskRequest, TasksError, TasksService,
     DEFAULT_STOPPED_TASK_RETENTION,

@@ -13,6 +13,7 @@ use lookout_logs::{GetEvents, LogsError, LogsService};
 use tokio::sync::mpsc;
 
 use crate::model::LogTarget;
+use crate::now_ms;
 use crate::runtime::OutputLine;
 
 /// Largest message of one log event (CloudWatch: 256 KiB including 26 bytes of overhead).
@@ -58,10 +59,6 @@ fn sink_error(e: LogsError) -> SinkError {
         LogsError::Throttling(m) | LogsError::ServiceUnavailable(m) => SinkError::Retry(m),
         other => SinkError::Failed(other.to_string()),
     }
-}
-
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 #[async_trait]

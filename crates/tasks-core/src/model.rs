@@ -120,20 +120,6 @@ impl Status {
             Status::Stopped => "STOPPED",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Some(match s {
-            "PROVISIONING" => Status::Provisioning,
-            "PENDING" => Status::Pending,
-            "ACTIVATING" => Status::Activating,
-            "RUNNING" => Status::Running,
-            "DEACTIVATING" => Status::Deactivating,
-            "STOPPING" => Status::Stopping,
-            "DEPROVISIONING" => Status::Deprovisioning,
-            "STOPPED" => Status::Stopped,
-            _ => return None,
-        })
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::events::TaskEventSink;
 use crate::logsink::LogSink;
 use crate::model::*;
+use crate::now_ms;
 use crate::runtime::ContainerRuntime;
 use crate::store::TaskStore;
 use crate::supervisor;
@@ -109,7 +110,6 @@ pub(crate) struct Inner {
     /// Serializes apply → persist → publish, so that stored and published versions never go back.
     pub change_lock: tokio::sync::Mutex<()>,
     pub sinks: Mutex<Vec<Arc<dyn TaskEventSink>>>,
-    pub changes: broadcast::Sender<Arc<Task>>,
 }
 
 /// Whether a change is a state change worth an event (and a new `version`), or bookkeeping.
@@ -163,7 +163,6 @@ impl Inner {
         for sink in self.sinks.lock().iter() {
             sink.task_state_changed(task);
         }
-        let _ = self.changes.send(Arc::new(task.clone()));
     }
 
     pub fn task(&self, id: &str) -> Option<Task> {
@@ -175,10 +174,6 @@ impl Inner {
 #[derive(Clone)]
 pub struct TasksService {
     pub(crate) inner: Arc<Inner>,
-}
-
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn valid_name(name: &str) -> bool {
@@ -205,7 +200,6 @@ impl TasksService {
             tasks: snap.tasks.into_iter().map(|t| (t.id.clone(), t)).collect(),
             stop_signals: HashMap::new(),
         };
-        let (changes, _) = broadcast::channel(1024);
         Ok(TasksService {
             inner: Arc::new(Inner {
                 identity,
@@ -215,7 +209,6 @@ impl TasksService {
                 state: Mutex::new(state),
                 change_lock: tokio::sync::Mutex::new(()),
                 sinks: Mutex::new(Vec::new()),
-                changes,
             }),
         })
     }
@@ -224,18 +217,9 @@ impl TasksService {
         &self.inner.identity
     }
 
-    pub fn runtime_kind(&self) -> &'static str {
-        self.inner.runtime.kind()
-    }
-
     /// Every later state change also goes to `sink` (the event bus).
     pub fn add_event_sink(&self, sink: Arc<dyn TaskEventSink>) {
         self.inner.sinks.lock().push(sink);
-    }
-
-    /// Live feed of published state changes (may lag and drop under load: not for delivery).
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Task>> {
-        self.inner.changes.subscribe()
     }
 
     /// Reattaches to the tasks that were not stopped when lookout last ran.

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::logsink::{pump_output, ReplaySkip, SinkError};
 use crate::model::*;
+use crate::now_ms;
 use crate::runtime::{
     runtime_name, ContainerSpec, ContainerState, ExitStatus, RuntimeError, LABEL_CONTAINER_NAME, LABEL_TASK_ARN,
 };
@@ -22,10 +23,6 @@ use crate::service::{Inner, Publish, StopRequest};
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for a container's output to drain after it exited.
 const OUTPUT_DRAIN: Duration = Duration::from_secs(10);
-
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
 
 /// Runs a task that was just created (PROVISIONING).
 pub(crate) async fn run(inner: Arc<Inner>, id: String, stop: watch::Receiver<Option<StopRequest>>) {

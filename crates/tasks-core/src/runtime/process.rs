@@ -14,6 +14,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::now_ms;
 use async_trait::async_trait;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -62,10 +63,6 @@ impl ProcessRuntime {
     async fn get(&self, id: &str) -> Option<Arc<Mutex<Proc>>> {
         self.procs.lock().await.get(id).cloned()
     }
-}
-
-fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
 
 /// Field 22 of `/proc/<pid>/stat`: the process's start time in clock ticks since boot.
