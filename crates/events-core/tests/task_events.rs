@@ -66,44 +66,48 @@ async fn run_until_stopped(tasks: &TasksService) -> Task {
     panic!("the task never stopped");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_that_never_reached_the_bus_is_put_once_at_start() {
-    let dir = tempfile::tempdir().unwrap();
+/// A log store, a task service with one definition `job` (`true`, local processes), in `dir`.
+async fn logs_and_tasks(dir: &std::path::Path) -> (LogsService, TasksService) {
     let logs = LogsService::new(
-        Arc::new(EmbeddedStore::open(StoreConfig::new(dir.path().join("logs"))).unwrap()),
+        Arc::new(EmbeddedStore::open(StoreConfig::new(dir.join("logs"))).unwrap()),
         lookout_logs::Identity { account_id: "000000000000".into(), region: "us-east-1".into() },
     );
-    logs.create_group("/alerts", None, Default::default(), 0).unwrap();
     let tasks = TasksService::open(
         lookout_tasks::Identity { account_id: "000000000000".into(), region: "us-east-1".into() },
-        Arc::new(RedbTaskStore::open(&dir.path().join("tasks")).unwrap()),
-        Arc::new(ProcessRuntime::new(dir.path().join("procs")).unwrap()),
+        Arc::new(RedbTaskStore::open(&dir.join("tasks")).unwrap()),
+        Arc::new(ProcessRuntime::new(dir.join("procs")).unwrap()),
         Arc::new(lookout_tasks::logsink::LogsServiceSink::new(logs.clone())),
     )
     .unwrap();
-    tasks
-        .register_definition(
-            "job",
-            vec![ContainerDefinition {
-                name: "main".into(),
-                image: "i".into(),
-                command: Some(vec!["true".into()]),
-                ..Default::default()
-            }],
-            DefinitionExtras::default(),
-        )
-        .await
-        .unwrap();
-    // An event store that existed before this start (not a data directory from before the bus).
-    drop(RedbEventStore::open(&dir.path().join("events")).unwrap());
-    let events = EventsService::start(
+    let job = ContainerDefinition {
+        name: "main".into(),
+        image: "i".into(),
+        command: Some(vec!["true".into()]),
+        ..Default::default()
+    };
+    tasks.register_definition("job", vec![job], DefinitionExtras::default()).await.unwrap();
+    (logs, tasks)
+}
+
+fn start_events(dir: &std::path::Path, logs: &LogsService, tasks: &TasksService) -> EventsService {
+    EventsService::start(
         Identity { account_id: "000000000000".into(), region: "us-east-1".into() },
-        Arc::new(RedbEventStore::open(&dir.path().join("events")).unwrap()),
+        Arc::new(RedbEventStore::open(&dir.join("events")).unwrap()),
         logs.clone(),
         tasks.clone(),
         lookout_events::service::default_delivery_config(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_never_reached_the_bus_is_put_once_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, tasks) = logs_and_tasks(dir.path()).await;
+    logs.create_group("/alerts", None, Default::default(), 0).unwrap();
+    // An event store that existed before this start (not a data directory from before the bus).
+    drop(RedbEventStore::open(&dir.path().join("events")).unwrap());
+    let events = start_events(dir.path(), &logs, &tasks);
     assert!(!events.store_created_now());
     events
         .put_rule(RuleSpec {
@@ -141,40 +145,10 @@ async fn a_change_that_never_reached_the_bus_is_put_once_at_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_from_before_the_event_bus_are_not_replayed() {
     let dir = tempfile::tempdir().unwrap();
-    let logs = LogsService::new(
-        Arc::new(EmbeddedStore::open(StoreConfig::new(dir.path().join("logs"))).unwrap()),
-        lookout_logs::Identity { account_id: "000000000000".into(), region: "us-east-1".into() },
-    );
-    let tasks = TasksService::open(
-        lookout_tasks::Identity { account_id: "000000000000".into(), region: "us-east-1".into() },
-        Arc::new(RedbTaskStore::open(&dir.path().join("tasks")).unwrap()),
-        Arc::new(ProcessRuntime::new(dir.path().join("procs")).unwrap()),
-        Arc::new(lookout_tasks::logsink::LogsServiceSink::new(logs.clone())),
-    )
-    .unwrap();
-    tasks
-        .register_definition(
-            "job",
-            vec![ContainerDefinition {
-                name: "main".into(),
-                image: "i".into(),
-                command: Some(vec!["true".into()]),
-                ..Default::default()
-            }],
-            DefinitionExtras::default(),
-        )
-        .await
-        .unwrap();
+    let (logs, tasks) = logs_and_tasks(dir.path()).await;
     let old = run_until_stopped(&tasks).await;
     // First start with an event bus.
-    let events = EventsService::start(
-        Identity { account_id: "000000000000".into(), region: "us-east-1".into() },
-        Arc::new(RedbEventStore::open(&dir.path().join("events")).unwrap()),
-        logs.clone(),
-        tasks.clone(),
-        lookout_events::service::default_delivery_config(),
-    )
-    .unwrap();
+    let events = start_events(dir.path(), &logs, &tasks);
     assert!(events.store_created_now());
     task_events::catch_up(&events, &tasks).await;
     assert_eq!(events.source_position(&old.arn), Some(old.version), "recorded as already seen");

@@ -6,7 +6,6 @@ pub mod dto;
 pub mod error;
 
 use axum::body::Bytes;
-use base64::Engine;
 use lookout_tasks::model;
 use lookout_tasks::{DefinitionExtras, ListTasksQuery};
 use serde::de::DeserializeOwned;
@@ -94,19 +93,7 @@ fn max_results(value: Option<i64>, max: i64) -> Result<usize, EcsApiError> {
 
 /// One page of a listing; tokens are the offset of the next item.
 fn page<T: Clone>(items: &[T], limit: usize, token: Option<&str>) -> Result<(Vec<T>, Option<String>), EcsApiError> {
-    let start = match token {
-        None => 0,
-        Some(t) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(t)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse::<usize>().ok()))
-            .ok_or_else(|| EcsApiError::invalid("Invalid nextToken."))?,
-    };
-    let start = start.min(items.len());
-    let end = (start + limit).min(items.len());
-    let next = (end < items.len()).then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{end}")));
-    Ok((items[start..end].to_vec(), next))
+    super::offset_page(items, limit, token).ok_or_else(|| EcsApiError::invalid("Invalid nextToken."))
 }
 
 fn secs(ms: i64) -> f64 {

@@ -6,7 +6,6 @@ pub mod dto;
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
-use base64::Engine;
 use lookout_events::model::{self, ConnectionAuth, RuleState};
 use lookout_events::{EntryResult, EventsError, NewEvent, RuleSpec};
 use serde::de::DeserializeOwned;
@@ -154,19 +153,7 @@ fn page<T: Clone>(
         Some(l) if (1..=100).contains(&l) => l as usize,
         Some(l) => return Err(EventsApiError::validation(format!("Limit must be between 1 and 100 (got {l})."))),
     };
-    let start = match token {
-        None => 0,
-        Some(t) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(t)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse::<usize>().ok()))
-            .ok_or_else(|| EventsApiError::validation("The nextToken is not valid."))?,
-    }
-    .min(items.len());
-    let end = (start + limit).min(items.len());
-    let next = (end < items.len()).then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{end}")));
-    Ok((items[start..end].to_vec(), next))
+    super::offset_page(items, limit, token).ok_or_else(|| EventsApiError::validation("The nextToken is not valid."))
 }
 
 fn tags_in(tags: &[Tag]) -> Vec<(String, String)> {
@@ -563,7 +550,7 @@ pub async fn handle(app: App, operation: &str, body: Bytes) -> Result<Vec<u8>, E
 fn connection_out(c: &model::Connection) -> serde_json::Value {
     let t = c.created_ms as f64 / 1000.0;
     let kind = match c.auth {
-        ConnectionAuth::ApiKey { .. } | ConnectionAuth::Header { .. } => "API_KEY",
+        ConnectionAuth::ApiKey { .. } => "API_KEY",
         ConnectionAuth::Basic { .. } => "BASIC",
     };
     json!({ "ConnectionArn": c.arn, "Name": c.name, "ConnectionState": "AUTHORIZED", "AuthorizationType": kind,
