@@ -11,6 +11,8 @@ Environment:
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import shutil
@@ -19,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -282,3 +285,49 @@ def error_of(excinfo) -> tuple[str, str]:
     """(code, message) of a botocore ClientError caught by pytest.raises."""
     err = excinfo.value.response["Error"]
     return err.get("Code"), err.get("Message")
+
+# ----- a real SMTP server (aiosmtpd) -------------------------------------------------------------
+
+class Mailbox:
+    """aiosmtpd handler: keeps every mail it accepts, parsed."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.mails: list[tuple[list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.mails.append((list(envelope.rcpt_tos), msg))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        with self.lock:
+            return [m for rcpts, m in self.mails if address in rcpts]
+
+    def wait(self, address: str, count: int, timeout: float = 10.0) -> list[email.message.EmailMessage]:
+        return _wait_for(lambda: len(self.to(address)) >= count and self.to(address), timeout,
+                        f"{count} mail(s) to {address}")
+
+
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not reached within {timeout} s")
+
+
+def start_smtp():
+    """A real SMTP server on a free loopback port; returns (mailbox with `.port`, controller to stop)."""
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    box.port = controller.port
+    return box, controller

@@ -10,18 +10,14 @@ its exit code; the successful task causes none.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import re
-import threading
 import time
 
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 
-from lookout_harness import free_port, make_server, unique
+from lookout_harness import make_server, start_smtp, unique
 
 ALERT_PATTERN = {
     "source": ["aws.ecs"],
@@ -33,22 +29,6 @@ ALERT_PATTERN = {
         "containers": {"exitCode": [1, 137, 139, 255]},
     },
 }
-
-
-class Mailbox:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.mails: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.lock:
-            self.mails.append((list(envelope.rcpt_tos), msg))
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        with self.lock:
-            return [m for rcpts, m in self.mails if address in rcpts]
 
 
 def wait_for(fn, timeout=30.0, interval=0.2, what="condition"):
@@ -63,10 +43,7 @@ def wait_for(fn, timeout=30.0, interval=0.2, what="condition"):
 
 @pytest.fixture(scope="module")
 def smtp():
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    box.port = controller.port
+    box, controller = start_smtp()
     yield box
     controller.stop()
 

@@ -27,12 +27,11 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from lookout_harness import error_of, free_port, make_server, unique
+from lookout_harness import error_of, free_port, make_server, start_smtp, unique
 
 # Retries shrunk so that the retry tests take about a second.
 FAST_RETRIES = ["--sns-http-retries", "3", "--sns-http-min-delay", "300ms", "--sns-http-max-delay", "300ms",
@@ -56,34 +55,9 @@ def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
 
 # ----- a real SMTP server ------------------------------------------------------------------------
 
-class Mailbox:
-    """aiosmtpd handler: keeps every mail it accepts, parsed."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.mails: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.lock:
-            self.mails.append((list(envelope.rcpt_tos), msg))
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        with self.lock:
-            return [m for rcpts, m in self.mails if address in rcpts]
-
-    def wait(self, address: str, count: int, timeout: float = 10.0) -> list[email.message.EmailMessage]:
-        return wait_for(lambda: len(self.to(address)) >= count and self.to(address), timeout,
-                        f"{count} mail(s) to {address}")
-
-
 @pytest.fixture(scope="module")
 def smtp():
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    box.port = controller.port
+    box, controller = start_smtp()
     yield box
     controller.stop()
 
