@@ -219,4 +219,18 @@ pub trait LogStore: Send + Sync + 'static {
     fn enforce_retention(&self, now_ms: i64) -> Result<usize, StoreError>;
     /// Makes everything in memory part of immutable parts (used at shutdown and by tests).
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// What the store holds and has taken in since it opened (for the console and metrics).
+    fn usage(&self) -> StoreUsage;
+}
+
+/// A store's size and intake: `raw_bytes` of messages held in `stored_bytes` on disk (parts) and
+/// `memory_bytes` not yet flushed; `appended_*` count since the store opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreUsage {
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub memory_bytes: u64,
+    pub appended_events: u64,
+    pub appended_bytes: u64,
 }

@@ -146,6 +146,25 @@ pub fn appends_are_durable_and_ordered(dir: &Path, open: Factory<'_>) {
     assert!(before.iter().all(|e| e.key.seq < first));
 }
 
+/// `usage()` counts what was appended and, once flushed, what the parts hold.
+pub fn usage_counts_intake_and_holdings(dir: &Path, open: Factory<'_>) {
+    let t = now_ms() - 60_000;
+    let store = open(dir);
+    let before = store.usage();
+    group(&*store, "g");
+    store.create_stream("g", "x", t).unwrap();
+    let message = "a message that compresses well ".repeat(20);
+    let events: Vec<(i64, &str)> = (0..200).map(|i| (t + i, message.as_str())).collect();
+    put(&*store, "g", "x", &events);
+    let after = store.usage();
+    assert_eq!(after.appended_events - before.appended_events, 200);
+    assert!(after.appended_bytes - before.appended_bytes >= 200 * message.len() as u64);
+    store.flush().unwrap();
+    let flushed = store.usage();
+    assert!(flushed.raw_bytes >= 200 * message.len() as u64, "{flushed:?}");
+    assert!(flushed.stored_bytes > 0 && flushed.stored_bytes < flushed.raw_bytes, "{flushed:?}");
+}
+
 pub fn deleted_streams_and_groups_vanish(dir: &Path, open: Factory<'_>) {
     let t = now_ms();
     let store = open(dir);
@@ -324,6 +343,10 @@ macro_rules! logstore_test_suite {
             #[test]
             fn appends_are_durable_and_ordered() {
                 run($crate::testsuite::appends_are_durable_and_ordered);
+            }
+            #[test]
+            fn usage_counts_intake_and_holdings() {
+                run($crate::testsuite::usage_counts_intake_and_holdings);
             }
             #[test]
             fn deleted_streams_and_groups_vanish() {

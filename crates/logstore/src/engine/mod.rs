@@ -40,7 +40,7 @@ use crate::scan::{self, BlockSource, Bounds, Candidate};
 use crate::wal::{self, WalSegment};
 use crate::{
     AppendAck, GroupId, GroupInfo, GroupUpdate, LogStore, NewGroup, PendingAppend, ScanPage, ScanRequest, StoreError,
-    StreamId, StreamInfo, StreamSelection, DAY_MS,
+    StoreUsage, StreamId, StreamInfo, StreamSelection, DAY_MS,
 };
 use flush::run_flusher;
 use maintenance::{drop_expired, run_merger, run_ticker};
@@ -682,5 +682,16 @@ impl LogStore for EmbeddedStore {
             .blocking_send(WriterMsg::Flush { force: true, reply: Some(reply) })
             .map_err(|_| StoreError::ShutDown)?;
         done.blocking_recv().map_err(|_| StoreError::ShutDown)?
+    }
+
+    fn usage(&self) -> StoreUsage {
+        let summary = self.storage_summary();
+        StoreUsage {
+            raw_bytes: summary.part_raw_bytes,
+            stored_bytes: summary.part_file_bytes,
+            memory_bytes: summary.memtable_bytes,
+            appended_events: self.inner.stats.appended_events.load(Ordering::Relaxed),
+            appended_bytes: self.inner.stats.appended_bytes.load(Ordering::Relaxed),
+        }
     }
 }

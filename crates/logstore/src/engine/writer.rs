@@ -103,13 +103,13 @@ impl Writer {
                 }
             }
         }
-        let mut events = 0u64;
-        for (req, ack) in batch.drain(..).zip(acks) {
-            events += req.events.len() as u64;
-            let _ = req.reply.send(Ok(ack));
-        }
+        // Counted before the acknowledgements, so a writer that saw its ack sees its events counted.
+        let events: u64 = batch.iter().map(|req| req.events.len() as u64).sum();
         self.inner.stats.appended_events.fetch_add(events, Ordering::Relaxed);
         self.inner.stats.appended_bytes.fetch_add(batch_bytes as u64, Ordering::Relaxed);
+        for (req, ack) in batch.drain(..).zip(acks) {
+            let _ = req.reply.send(Ok(ack));
+        }
     }
 
     /// Freezes the memtable behind a fresh WAL segment and hands it to the flusher.
