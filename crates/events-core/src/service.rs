@@ -121,6 +121,72 @@ pub(crate) struct Inner {
     pub schedule_changed: tokio::sync::Notify,
     /// Serializes rule changes with their persistence.
     pub rule_lock: tokio::sync::Mutex<()>,
+    /// The last events put on any bus (newest last), for the console's pattern playground.
+    pub recent: parking_lot::Mutex<std::collections::VecDeque<RecentEvent>>,
+}
+
+/// How many recent events `EventsService::recent_events` keeps (in memory only).
+pub const RECENT_EVENTS: usize = 50;
+
+/// An event as it was put on a bus: its envelope fields and detail text, kept without building
+/// a JSON value (PutEvents' hot path); `event()` builds the whole event when someone looks.
+#[derive(Debug, Clone)]
+pub struct RecentEvent {
+    pub bus: String,
+    pub id: String,
+    pub source: String,
+    pub detail_type: String,
+    pub time: String,
+    pub account: String,
+    pub region: String,
+    pub resources: Vec<String>,
+    pub detail_text: String,
+}
+
+impl RecentEvent {
+    /// The event as targets and patterns see it.
+    pub fn event(&self) -> Value {
+        serde_json::json!({
+            "version": "0",
+            "id": self.id,
+            "detail-type": self.detail_type,
+            "source": self.source,
+            "account": self.account,
+            "time": self.time,
+            "region": self.region,
+            "resources": self.resources,
+            "detail": serde_json::from_str::<Value>(&self.detail_text).unwrap_or(Value::Null),
+        })
+    }
+
+    fn of_value(bus: &str, event: &Value) -> RecentEvent {
+        let text = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        RecentEvent {
+            bus: bus.to_owned(),
+            id: text("id"),
+            source: text("source"),
+            detail_type: text("detail-type"),
+            time: text("time"),
+            account: text("account"),
+            region: text("region"),
+            resources: event
+                .get("resources")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
+            detail_text: event.get("detail").map(Value::to_string).unwrap_or_else(|| "{}".into()),
+        }
+    }
+}
+
+impl Inner {
+    fn remember(&self, event: RecentEvent) {
+        let mut recent = self.recent.lock();
+        if recent.len() == RECENT_EVENTS {
+            recent.pop_front();
+        }
+        recent.push_back(event);
+    }
 }
 
 #[derive(Clone)]
@@ -217,6 +283,7 @@ impl EventsService {
                 topics: RwLock::new(None),
                 schedule_changed: tokio::sync::Notify::new(),
                 rule_lock: tokio::sync::Mutex::new(()),
+                recent: parking_lot::Mutex::new(std::collections::VecDeque::with_capacity(RECENT_EVENTS)),
             }),
         };
         let bus_names: Vec<String> = svc.inner.state.read().buses.keys().cloned().collect();
@@ -770,6 +837,17 @@ impl EventsService {
         // Every bus has a matcher (rebuilt with its rules); none means no rule to match.
         let Some(matcher) = matcher else { return Ok(id) };
         let names = matcher.matching_rules_event(&envelope, detail_text).map_err(|_| malformed())?;
+        self.inner.remember(RecentEvent {
+            bus: bus.clone(),
+            id: id.clone(),
+            source: source.to_owned(),
+            detail_type: detail_type.to_owned(),
+            time: time.clone(),
+            account: identity.account_id.clone(),
+            region: identity.region.clone(),
+            resources: e.resources.clone(),
+            detail_text: detail_text.to_owned(),
+        });
         if !names.is_empty() {
             let detail: Value = serde_json::from_str(detail_text).map_err(|_| malformed())?;
             let event = envelope.to_value(detail);
@@ -860,6 +938,11 @@ impl EventsService {
     }
 
     /// Deliveries waiting for their next attempt.
+    /// The last events put on any bus, newest first (at most `RECENT_EVENTS`; not persisted).
+    pub fn recent_events(&self) -> Vec<RecentEvent> {
+        self.inner.recent.lock().iter().rev().cloned().collect()
+    }
+
     pub fn pending_deliveries(&self) -> Vec<Delivery> {
         self.inner.outbox.snapshot()
     }
@@ -868,6 +951,7 @@ impl EventsService {
 impl Inner {
     /// The deliveries an event causes on `bus`: one per target of every enabled rule it matches.
     pub(crate) fn match_event(&self, bus: &str, event: &Value, now: i64) -> Vec<Delivery> {
+        self.remember(RecentEvent::of_value(bus, event));
         let Some(matcher) = self.state.read().matchers.get(bus).cloned() else { return vec![] };
         let names = matcher.matching_rules(event);
         self.deliveries_for_rules(bus, names, event, now)

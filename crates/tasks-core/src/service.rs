@@ -680,6 +680,11 @@ impl TasksService {
     }
 
     /// Every known task (for the CLI and console), newest first.
+    /// One task by id (running or stopped within the retention).
+    pub fn task(&self, id: &str) -> Option<Task> {
+        self.inner.task(id)
+    }
+
     pub fn all_tasks(&self) -> Vec<Task> {
         let mut v: Vec<Task> = self.inner.state.lock().tasks.values().cloned().collect();
         v.sort_by_key(|t| std::cmp::Reverse(t.created_at_ms));
