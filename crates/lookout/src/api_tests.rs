@@ -72,7 +72,8 @@ impl Harness {
             })
             .unwrap();
         events.set_topic_publisher(std::sync::Arc::new(crate::SnsTopics(notify.clone())));
-        let app = App { logs, tasks, notify: notify.clone(), events, identity };
+        let ingest = std::sync::Arc::new(crate::console::IngestHistory::default());
+        let app = App { logs, tasks, notify: notify.clone(), events, identity, ingest };
         Harness { router: crate::server::router(app), runtime, notify, _dir: dir }
     }
 

@@ -12,4 +12,6 @@ pub struct App {
     pub notify: NotifyService,
     pub events: EventsService,
     pub identity: Identity,
+    /// The log store's intake over the last hour, for the console's overview.
+    pub ingest: std::sync::Arc<crate::console::IngestHistory>,
 }

@@ -10,6 +10,7 @@ mod cli_logs;
 mod cli_tasks;
 mod client;
 mod config;
+mod console;
 mod server;
 mod time_util;
 mod tls;
@@ -102,7 +103,8 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
         tasks.add_event_sink(Arc::new(lookout_events::task_events::TaskEventsToBus::start(events.clone())));
         tasks.resume().await;
         tasks.spawn_janitor(config.stopped_task_retention);
-        let app = app::App { logs, tasks, notify, events, identity };
+        let ingest = console::IngestHistory::start(logs.clone());
+        let app = app::App { logs, tasks, notify, events, identity, ingest };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (is another lookout running?)", config.listen))?;

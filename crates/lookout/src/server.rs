@@ -31,6 +31,7 @@ pub fn router(app: App) -> Router {
         .route("/_lookout/events/deliveries", get(api::admin::deliveries))
         .route("/_lookout/events/explain", axum::routing::post(api::admin::explain))
         .route("/", get(root).post(aws_entry))
+        .merge(crate::console::routes())
         .fallback(fallback)
         .layer(middleware::from_fn(request_id))
         .with_state(app)
@@ -51,15 +52,19 @@ async fn health() -> Response {
 }
 
 /// `GET /`: the Query protocol when the URL names an Action (SNS's SubscribeURL and
-/// UnsubscribeURL are GETs that subscribers open), else a short text.
+/// UnsubscribeURL are GETs that subscribers open), the console's overview for a browser, else a
+/// short text.
 async fn root(app: State<App>, rid: Extension<RequestId>, headers: HeaderMap, uri: Uri) -> Response {
     if uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("Action="))) {
         return aws_entry(app, rid, headers, uri, Body::empty()).await;
     }
+    if crate::console::wants_html(&headers) {
+        return crate::console::home(app).await;
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "lookout is running. Point AWS clients here (AWS_ENDPOINT_URL); GET /ready for readiness, GET /health for liveness.\n",
+        "lookout is running. Point AWS clients here (AWS_ENDPOINT_URL); open this address in a browser for the console; GET /ready for readiness, GET /health for liveness.\n",
     )
         .into_response()
 }
