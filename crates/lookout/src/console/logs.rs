@@ -38,8 +38,8 @@ pub struct LogsQuery {
     tzo: i32,
     /// Tail: events at or after this time (ms).
     since: Option<i64>,
-    /// Which way `token` pages: `older` or `newer`.
-    dir: String,
+    /// Streams: `name` sorts by name; otherwise by last event, newest first.
+    sort: String,
 }
 
 impl LogsQuery {
@@ -150,7 +150,10 @@ pub async fn group(State(app): State<App>, Query(q): Query<LogsQuery>) -> Respon
         Err(e) => return error_page(logs_error(&e).0, Section::Logs, &q.group, &e.to_string()),
     };
     streams.retain(|s| s.name.starts_with(&q.prefix));
-    streams.sort_by_key(|s| std::cmp::Reverse((s.last_event_timestamp.unwrap_or(i64::MIN), s.creation_time)));
+    let by_name = q.sort == "name";
+    if !by_name {
+        streams.sort_by_key(|s| std::cmp::Reverse((s.last_event_timestamp.unwrap_or(i64::MIN), s.creation_time)));
+    }
     let total = streams.len();
     streams.truncate(500);
     page(
@@ -169,13 +172,18 @@ pub async fn group(State(app): State<App>, Query(q): Query<LogsQuery>) -> Respon
             form #stream-filter .bar method="get" action="/console/logs/group" {
                 input type="hidden" name="group" value=(q.group);
                 input type="search" name="prefix" value=(q.prefix) placeholder="Stream name prefix";
+                @if by_name { input type="hidden" name="sort" value="name"; }
                 button type="submit" { "Filter streams" }
             }
             @if streams.is_empty() {
                 p.empty { "No streams." }
             } @else {
                 table #streams {
-                    thead { tr { th { "Stream" } th { "Last event" } th { "First event" } } }
+                    thead { tr {
+                        th { @if by_name { "Stream ▲" } @else { a #sort-name href=(url("/console/logs/group", &[("group", &q.group), ("prefix", &q.prefix), ("sort", "name")])) { "Stream" } } }
+                        th { @if by_name { a #sort-last href=(url("/console/logs/group", &[("group", &q.group), ("prefix", &q.prefix)])) { "Last event" } } @else { "Last event ▼" } }
+                        th { "First event" }
+                    } }
                     tbody {
                         @for s in &streams {
                             tr {
@@ -266,19 +274,26 @@ pub async fn stream(State(app): State<App>, Query(q): Query<LogsQuery>) -> Respo
     let logs = app.logs.clone();
     let (group, stream, token, at) = (q.group.clone(), q.stream.clone(), q.token.clone(), q.at);
     let got = blocking(move || {
-        logs.get_events(GetEvents {
-            group: &group,
-            stream: &stream,
-            start_time: at.or(start),
-            end_time: end.map(|e| e.saturating_add(1)),
-            limit: Some(PAGE_EVENTS),
-            start_from_head: at.is_some(),
-            next_token: (!token.is_empty()).then_some(token.as_str()),
-        })
+        let read = |token: Option<&str>, limit: usize| {
+            logs.get_events(GetEvents {
+                group: &group,
+                stream: &stream,
+                start_time: at.or(start),
+                end_time: end.map(|e| e.saturating_add(1)),
+                limit: Some(limit),
+                start_from_head: at.is_some(),
+                next_token: token,
+            })
+        };
+        let page = read((!token.is_empty()).then_some(token.as_str()), PAGE_EVENTS)?;
+        // Whether anything is older: one event through the page's backward token (cheap), so the
+        // last page back has no "older" link leading to an empty page.
+        let older = !page.events.is_empty() && !read(Some(&page.next_backward_token), 1)?.events.is_empty();
+        Ok::<_, LogsError>((page, older))
     })
     .await;
     match got {
-        Ok(p) => stream_page(&q, StatusCode::OK, None, Some(p)),
+        Ok((p, older)) => stream_page(&q, StatusCode::OK, None, Some((p, older))),
         Err(e) => {
             let (status, message) = logs_error(&e);
             stream_page(&q, status, Some(&message), None)
@@ -290,9 +305,9 @@ fn stream_page(
     q: &LogsQuery,
     status: StatusCode,
     error: Option<&str>,
-    p: Option<lookout_logs::GetEventsPage>,
+    p: Option<(lookout_logs::GetEventsPage, bool)>,
 ) -> Response {
-    let link = |token: &str, dir: &str| {
+    let link = |token: &str| {
         url(
             "/console/logs/stream",
             &[
@@ -302,16 +317,11 @@ fn stream_page(
                 ("end", &q.end),
                 ("tzo", &q.tzo.to_string()),
                 ("token", token),
-                ("dir", dir),
             ],
         )
     };
-    // The newest page (no token, no permalink) has nothing newer yet (live tail is for that);
-    // a page read backwards that came back short reached the start of the stream.
-    let newest = q.token.is_empty() && q.at.is_none();
-    let full = p.as_ref().is_some_and(|p| p.events.len() >= PAGE_EVENTS);
-    let has_older = full || !(newest || q.dir == "older");
-    let has_newer = !newest;
+    // The newest page (no token, no permalink) has nothing newer yet (live tail is for that).
+    let has_newer = !(q.token.is_empty() && q.at.is_none());
     let latest = url("/console/logs/stream", &[("group", &q.group), ("stream", &q.stream)]);
     page(
         status,
@@ -332,15 +342,15 @@ fn stream_page(
                 a #tail-link href=(url("/console/logs/tail", &[("group", &q.group), ("stream", &q.stream)])) { "Live tail ▶" }
             }
             @if let Some(e) = error { p.error #range-error { (e) } }
-            @if let Some(p) = p {
+            @if let Some((p, has_older)) = p {
                 @if p.events.is_empty() {
                     p.empty #no-events { "No events here. " a href=(latest) { "Go to the latest events" } }
                 } @else {
-                    @if has_older { a #older .pager href=(link(&p.next_backward_token, "older")) { "↑ Older events" } }
+                    @if has_older { a #older .pager href=(link(&p.next_backward_token)) { "↑ Older events" } }
                     div #events .events data-scroll="both" {
                         @for e in &p.events { (event_row(&q.group, e, false, &[])) }
                     }
-                    @if has_newer { a #newer .pager href=(link(&p.next_forward_token, "newer")) { "↓ Newer events" } }
+                    @if has_newer { a #newer .pager href=(link(&p.next_forward_token)) { "↓ Newer events" } }
                 }
             }
         },

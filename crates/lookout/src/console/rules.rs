@@ -196,6 +196,10 @@ pub struct PlaygroundForm {
 
 /// `GET /console/playground[?rule=bus/name][&recent=id]`.
 pub async fn playground(State(app): State<App>, Query(mut f): Query<PlaygroundForm>) -> Response {
+    // Rule names cannot contain `/`: a bare name is a rule of the default bus.
+    if !f.rule.is_empty() && !f.rule.contains('/') {
+        f.rule = format!("default/{}", f.rule);
+    }
     if !f.recent.is_empty() {
         if let Some(e) = app.events.recent_events().into_iter().find(|e| e.id == f.recent) {
             f.event = serde_json::to_string_pretty(&e.event()).unwrap_or_default();
