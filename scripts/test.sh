@@ -8,7 +8,9 @@
 #   2. Python: a venv with the real clients (boto3, AWS CLI v1, watchtower, Apache Airflow's amazon
 #      provider, moto as a peer).
 #   3. The benchmark harnesses in quick mode (print figures, assert nothing about speed).
-#   4. Black-box compatibility tests: the real `lookout` binary driven by those clients.
+#   4. The web console end to end: headless Debian Chromium driven by playwright-core (npm) against
+#      the real binary (scripts/setup-browser.sh installs both).
+#   5. Black-box compatibility tests: the real `lookout` binary driven by those clients.
 # Opt-in heavy tier: LOOKOUT_HEAVY=1 runs the full-size benchmark too.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -40,14 +42,25 @@ step "benchmark harness (quick mode; figures only)"
 "$PY" bench/suite.py --quick
 "$PY" bench/tasks_bench.py --quick
 cargo run --release --locked -q -p lookout-event-pattern --example bench -- --quick
+"$PY" bench/console_bench.py --quick
 if [[ "${LOOKOUT_HEAVY:-0}" == "1" ]]; then
     step "heavy tier: full-size benchmarks (W1 1M events, W3 ~1 GB)"
     "$PY" bench/logs_bench.py
     "$PY" bench/suite.py
     "$PY" bench/tasks_bench.py
     cargo run --release --locked -q -p lookout-event-pattern --example bench
+    "$PY" bench/console_bench.py
 fi
+
+step "web console: end-to-end in headless Chromium"
+scripts/setup-browser.sh
+console_rc=0
+node --test tests/console/ || console_rc=$?
 
 step "compatibility: real clients against the real binary (its summary is the last line)"
 "$PY" -m pytest tests/compat -q -p no:cacheprovider
+if [[ $console_rc -ne 0 ]]; then
+    echo "the web console's end-to-end tests failed (above, before the compatibility tests)" >&2
+    exit "$console_rc"
+fi
 
