@@ -73,7 +73,9 @@ impl Harness {
             .unwrap();
         events.set_topic_publisher(std::sync::Arc::new(crate::SnsTopics(notify.clone())));
         let ingest = std::sync::Arc::new(crate::console::IngestHistory::default());
-        let app = App { logs, tasks, notify: notify.clone(), events, identity, ingest };
+        let console = crate::console::ConsoleState::new(ingest);
+        let app =
+            App { logs, tasks, notify: notify.clone(), events, identity, console, auth: crate::auth::AuthMode::Open };
         Harness { router: crate::server::router(app), runtime, notify, _dir: dir }
     }
 

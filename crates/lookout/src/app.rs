@@ -12,6 +12,8 @@ pub struct App {
     pub notify: NotifyService,
     pub events: EventsService,
     pub identity: Identity,
-    /// The log store's intake over the last hour, for the console's overview.
-    pub ingest: std::sync::Arc<crate::console::IngestHistory>,
+    /// The console's ingest history and session key.
+    pub console: std::sync::Arc<crate::console::ConsoleState>,
+    /// Whether requests must be signed, and by which keys.
+    pub auth: crate::auth::AuthMode,
 }

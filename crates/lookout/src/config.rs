@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+pub mod auth;
 pub mod sns;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
@@ -71,6 +72,8 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
     #[command(flatten)]
     pub sns: Box<sns::SnsArgs>,
+    #[command(flatten)]
+    pub auth: auth::AuthArgs,
     /// First delay, in milliseconds, before an EventBridge delivery is retried; it doubles (with
     /// jitter) at each retry, up to 5 minutes, within each target's RetryPolicy.
     #[arg(long, env = "LOOKOUT_DELIVERY_RETRY_BASE_MS", value_name = "MS")]
@@ -96,6 +99,9 @@ struct FileConfig {
     public_url: Option<String>,
     sns: Option<sns::SnsFileConfig>,
     delivery_retry_base_ms: Option<u64>,
+    /// `sigv4` (the default) or `none`.
+    auth: Option<String>,
+    access_keys: Option<Vec<auth::AccessKeyFile>>,
 }
 
 /// Which container runtime runs tasks.
@@ -134,6 +140,9 @@ pub struct ServeConfig {
     pub public_url: String,
     pub sns: sns::SnsSettings,
     pub delivery_retry_base: Duration,
+    pub auth: crate::auth::AuthMode,
+    /// No key was configured: the default `test` key is accepted.
+    pub default_key: bool,
 }
 
 fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -207,7 +216,15 @@ impl ServeConfig {
             None => format!("http://{listen}"),
         };
         let sns = sns::SnsSettings::resolve(*args.sns, file.sns)?;
+        let auth_settings = auth::resolve(args.auth, file.auth, file.access_keys)?;
+        let default_key = auth_settings.default_key;
+        let auth = match auth_settings.keys {
+            None => crate::auth::AuthMode::Open,
+            Some(keys) => crate::auth::AuthMode::SigV4(std::sync::Arc::new(crate::auth::Keyring::new(keys))),
+        };
         Ok(ServeConfig {
+            auth,
+            default_key,
             public_url,
             sns,
             delivery_retry_base: Duration::from_millis(retry_base_ms),
@@ -247,6 +264,7 @@ mod tests {
             public_url: None,
             sns: Default::default(),
             delivery_retry_base_ms: None,
+            auth: Default::default(),
         }
     }
 

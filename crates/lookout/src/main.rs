@@ -5,6 +5,7 @@ mod api;
 #[cfg(test)]
 mod api_tests;
 mod app;
+mod auth;
 mod cli_events;
 mod cli_logs;
 mod cli_tasks;
@@ -104,7 +105,8 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
         tasks.resume().await;
         tasks.spawn_janitor(config.stopped_task_retention);
         let ingest = console::IngestHistory::start(logs.clone());
-        let app = app::App { logs, tasks, notify, events, identity, ingest };
+        let console = console::ConsoleState::new(ingest);
+        let app = app::App { logs, tasks, notify, events, identity, console, auth: config.auth.clone() };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (is another lookout running?)", config.listen))?;
@@ -120,6 +122,28 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
                 }
             ),
             None => tracing::info!("TLS is off (--no-tls): plain HTTP only"),
+        }
+        let loopback = config.listen.ip().is_loopback();
+        match (&config.auth, config.default_key) {
+            (auth::AuthMode::Open, _) if !loopback => tracing::warn!(
+                listen = %config.listen,
+                "AUTHENTICATION IS OFF (--no-auth) ON A NON-LOOPBACK ADDRESS: anyone who reaches this port can read \
+                 every log, start containers and change rules"
+            ),
+            (auth::AuthMode::Open, _) => {
+                tracing::warn!("authentication is off (--no-auth): every request is accepted unsigned")
+            }
+            (auth::AuthMode::SigV4(_), true) if !loopback => tracing::warn!(
+                listen = %config.listen,
+                "ONLY THE DEFAULT ACCESS KEY test/test IS CONFIGURED ON A NON-LOOPBACK ADDRESS: anyone who knows it \
+                 can do anything; configure access_keys in lookout.toml or LOOKOUT_ACCESS_KEYS"
+            ),
+            (auth::AuthMode::SigV4(_), true) => tracing::info!(
+                "SigV4 signatures are verified; no key is configured, so the default key test / test (full access) is accepted"
+            ),
+            (auth::AuthMode::SigV4(keys), false) => {
+                tracing::info!(keys = keys.len(), "SigV4 signatures are verified against the configured access keys")
+            }
         }
         tracing::info!(
             listen = %config.listen,

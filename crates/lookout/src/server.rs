@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,6 +16,7 @@ use axum::{Extension, Router};
 
 use crate::api;
 use crate::app::App;
+use crate::auth::{self, Action, Principal};
 
 /// Largest request body accepted: a 1 MiB PutLogEvents batch, JSON-escaped, with room to spare.
 pub const MAX_BODY_BYTES: usize = 8 << 20;
@@ -28,10 +29,15 @@ pub fn router(app: App) -> Router {
         .route("/health", get(health))
         .route("/ready", get(crate::ready))
         .merge(api::sns::routes())
-        .route("/_lookout/events/deliveries", get(api::admin::deliveries))
-        .route("/_lookout/events/explain", axum::routing::post(api::admin::explain))
+        .merge(
+            Router::new()
+                .route("/_lookout/events/deliveries", get(api::admin::deliveries))
+                .route("/_lookout/events/explain", axum::routing::post(api::admin::explain))
+                .merge(api::sns::admin_routes())
+                .route_layer(middleware::from_fn_with_state(app.clone(), admin_auth)),
+        )
         .route("/", get(root).post(aws_entry))
-        .merge(crate::console::routes())
+        .merge(crate::console::routes(app.clone()))
         .fallback(fallback)
         .layer(middleware::from_fn(request_id))
         .with_state(app)
@@ -47,6 +53,31 @@ async fn request_id(mut req: Request, next: Next) -> Response {
     resp
 }
 
+/// lookout's own JSON endpoints under `/_lookout/` take the same SigV4 signatures as the APIs (the
+/// CLI signs them) and need read access to the service they show (`events` or `sns`).
+async fn admin_auth(State(app): State<App>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return admin_error(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large"),
+    };
+    let principal = match auth::authenticate(&app.auth, parts.method.as_str(), &parts.uri, &parts.headers, &body) {
+        Ok((p, _)) => p,
+        Err(e) => return admin_error(StatusCode::UNAUTHORIZED, &sig_error_text(&e)),
+    };
+    let service = if parts.uri.path().starts_with("/_lookout/sns/") { "sns" } else { "events" };
+    let operation = if parts.uri.path().ends_with("/explain") { "TestEventPattern" } else { "ListDeliveries" };
+    if let Some(denied) = authorize(&app, &principal, service, operation, &[]) {
+        return admin_error(StatusCode::FORBIDDEN, &denied);
+    }
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
+fn admin_error(status: StatusCode, message: &str) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "error": message }).to_string())
+        .into_response()
+}
+
 async fn health() -> Response {
     json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
 }
@@ -56,10 +87,10 @@ async fn health() -> Response {
 /// short text.
 async fn root(app: State<App>, rid: Extension<RequestId>, headers: HeaderMap, uri: Uri) -> Response {
     if uri.query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("Action="))) {
-        return aws_entry(app, rid, headers, uri, Body::empty()).await;
+        return aws_entry(app, rid, Method::GET, headers, uri, Body::empty()).await;
     }
     if crate::console::wants_html(&headers) {
-        return crate::console::home(app).await;
+        return crate::console::home(app, &headers).await;
     }
     (
         StatusCode::OK,
@@ -87,7 +118,8 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     resp
 }
 
-/// The SigV4 credential of a request: (access key id, service), from the Authorization header.
+/// The SigV4 credential of a request: (access key id, service), from the Authorization header
+/// (unverified: for choosing the error format, and the key id when auth is off).
 fn credential(headers: &HeaderMap) -> Option<(String, String)> {
     let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let cred = auth.split("Credential=").nth(1)?.split([',', ' ']).next()?;
@@ -101,6 +133,7 @@ fn credential(headers: &HeaderMap) -> Option<(String, String)> {
 async fn aws_entry(
     State(app): State<App>,
     Extension(RequestId(rid)): Extension<RequestId>,
+    method: Method,
     headers: HeaderMap,
     uri: Uri,
     body: Body,
@@ -116,8 +149,24 @@ async fn aws_entry(
             )
         }
     };
+    let authenticated = auth::authenticate(&app.auth, method.as_str(), &uri, &headers, &body);
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
+        let principal = match authenticated {
+            Ok((p, _)) => p,
+            Err(e) => return json_auth_error(&e, &rid),
+        };
+        let service = match prefix {
+            api::logs::TARGET_PREFIX => "logs",
+            api::events::TARGET_PREFIX => "events",
+            api::ecs::TARGET_PREFIX => "ecs",
+            _ => "",
+        };
+        if !service.is_empty() {
+            if let Some(denied) = authorize(&app, &principal, service, operation, &body) {
+                return json_error(StatusCode::BAD_REQUEST, "AccessDeniedException", &denied);
+            }
+        }
         let resp = match prefix {
             api::logs::TARGET_PREFIX => match api::logs::handle(app, operation, body).await {
                 Ok(bytes) => json_response(StatusCode::OK, bytes),
@@ -171,13 +220,35 @@ async fn aws_entry(
     if let Ok(form) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
         params.extend(form);
     }
-    let cred = credential(&headers);
-    let service = cred.as_ref().map(|(_, s)| s.as_str());
     let action = params.get("Action").cloned().unwrap_or_default();
+    // Subscribers open SubscribeURL and UnsubscribeURL links without credentials, as with AWS
+    // (the token or the subscription's random id is the secret).
+    let link_action = method == Method::GET && (action == "ConfirmSubscription" || action == "Unsubscribe");
+    let (principal, service) = match authenticated {
+        Ok(ok) => ok,
+        Err(lookout_sigv4::SigError::Missing) if link_action => (Principal::Anyone, None),
+        Err(e) => {
+            let sts = credential(&headers).is_some_and(|(_, s)| s == "sts") || action == "GetCallerIdentity";
+            return query_auth_error(&e, sts, &rid);
+        }
+    };
+    let service = service.as_deref();
     let is_sts = service == Some("sts") || (service.is_none() && action == "GetCallerIdentity");
     let is_sns = service == Some("sns") || (service.is_none() && api::sns::is_sns_action(&action));
+    let iam_service = if is_sts { "sts" } else { "sns" };
+    if (is_sts || is_sns) && !link_action {
+        if let Some(denied) = authorize(&app, &principal, iam_service, &action, &body) {
+            let (status, code) = if is_sts { (403, "AccessDenied") } else { (403, "AuthorizationError") };
+            let r = api::sts::error(status, code, &denied, &rid);
+            return (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/xml")], r.body).into_response();
+        }
+    }
     let (status, body) = if is_sts {
-        let r = api::sts::handle(&params, &app.identity.account_id, cred.as_ref().map(|(k, _)| k.as_str()), &rid);
+        let key_id = match &principal {
+            Principal::Key(k) => Some(k.id.clone()),
+            Principal::Anyone => credential(&headers).map(|(k, _)| k),
+        };
+        let r = api::sts::handle(&params, &app.identity.account_id, key_id.as_deref(), &rid);
         (r.status, r.body)
     } else if is_sns {
         let r = api::sns::handle(&app, &params, &rid).await;
@@ -193,6 +264,61 @@ async fn aws_entry(
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     (status, [(header::CONTENT_TYPE, "text/xml")], body).into_response()
+}
+
+/// Whether `principal` may perform `operation` of `service`; `Some(AWS's denial text)` if not.
+/// The request body is read for the log group only when the key's grants depend on it.
+fn authorize(app: &App, principal: &Principal, service: &str, operation: &str, body: &[u8]) -> Option<String> {
+    let needs_group =
+        service == "logs" && matches!(principal, Principal::Key(k) if matches!(k.policy, auth::Policy::Grants(_)));
+    let group = if needs_group { auth::log_group_of(body) } else { None };
+    let action = Action { service, operation, log_group: group.as_deref() };
+    (!principal.allows(&action))
+        .then(|| auth::denied_message(principal, &app.identity.account_id, &app.identity.region, &action))
+}
+
+const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
+
+/// What a person reads about a signature failure.
+fn sig_error_text(e: &lookout_sigv4::SigError) -> String {
+    use lookout_sigv4::SigError;
+    match e {
+        SigError::Missing => "the request is not signed (SigV4): sign it with an access key of this server".into(),
+        SigError::Malformed(m) | SigError::Expired(m) => m.clone(),
+        SigError::UnknownKey(_) => INVALID_TOKEN.into(),
+        SigError::Mismatch => SIGNATURE_MISMATCH.into(),
+    }
+}
+
+/// A signature failure as the JSON services (CloudWatch Logs, EventBridge, ECS) answer it.
+fn json_auth_error(e: &lookout_sigv4::SigError, rid: &str) -> Response {
+    use lookout_sigv4::SigError;
+    let (code, text) = match e {
+        SigError::Missing => ("MissingAuthenticationTokenException", "Missing Authentication Token".to_owned()),
+        SigError::Malformed(m) => ("IncompleteSignatureException", m.clone()),
+        SigError::UnknownKey(_) => ("UnrecognizedClientException", INVALID_TOKEN.to_owned()),
+        SigError::Mismatch => ("InvalidSignatureException", SIGNATURE_MISMATCH.to_owned()),
+        SigError::Expired(m) => ("InvalidSignatureException", m.clone()),
+    };
+    tracing::info!(request_id = %rid, code, "request refused: {text}");
+    json_error(StatusCode::BAD_REQUEST, code, &text)
+}
+
+/// A signature failure as the Query services (SNS, STS) answer it.
+fn query_auth_error(e: &lookout_sigv4::SigError, _sts: bool, rid: &str) -> Response {
+    use lookout_sigv4::SigError;
+    let (status, code, text) = match e {
+        SigError::Missing => (403, "MissingAuthenticationToken", "Request is missing Authentication Token".to_owned()),
+        SigError::Malformed(m) => (400, "IncompleteSignature", m.clone()),
+        SigError::UnknownKey(_) => (403, "InvalidClientTokenId", INVALID_TOKEN.to_owned()),
+        SigError::Mismatch => (403, "SignatureDoesNotMatch", SIGNATURE_MISMATCH.to_owned()),
+        SigError::Expired(m) => (403, "SignatureDoesNotMatch", m.clone()),
+    };
+    tracing::info!(request_id = %rid, code, "request refused: {text}");
+    let r = api::sts::error(status, code, &text, rid);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    (status, [(header::CONTENT_TYPE, "text/xml")], r.body).into_response()
 }
 
 #[cfg(test)]

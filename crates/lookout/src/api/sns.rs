@@ -348,13 +348,18 @@ async fn run(app: &App, op: SnsOperation, p: &Params<'_>) -> Result<Option<Strin
 
 // ----- what subscribers open --------------------------------------------------------------------
 
-/// The routes subscribers and operators reach outside the Query API.
+/// The pages subscribers open outside the Query API (no credentials: the token or the
+/// subscription's random id is the secret).
 pub fn routes() -> Router<App> {
     Router::new()
         .route(CONFIRM_PAGE_PATH, get(confirm_page))
         .route(UNSUBSCRIBE_PAGE_PATH, get(unsubscribe_page))
         .route(SIGNING_CERT_PATH, get(signing_cert))
-        .route(FAILED_DELIVERIES_PATH, get(failed_deliveries))
+}
+
+/// What operators read (signed requests: the server puts it behind its admin check).
+pub fn admin_routes() -> Router<App> {
+    Router::new().route(FAILED_DELIVERIES_PATH, get(failed_deliveries))
 }
 
 fn page(status: StatusCode, title: &str, paragraphs: &[String]) -> Response {

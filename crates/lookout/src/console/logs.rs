@@ -13,9 +13,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::timefmt::{parse_bound, time};
-use super::{blocking, error_page, human_bytes, json, page, url, Section};
+use super::{blocking, check, error_page, human_bytes, json, page, url, Section};
 use crate::app::App;
+use crate::auth::{Action, Principal};
 use crate::time_util::now_ms;
+use axum::Extension;
 
 /// Events per page of a stream or a search.
 const PAGE_EVENTS: usize = 100;
@@ -64,7 +66,11 @@ fn logs_error(e: &LogsError) -> (StatusCode, String) {
 }
 
 /// `GET /console/logs?prefix=`: the log groups.
-pub async fn groups(State(app): State<App>, Query(q): Query<LogsQuery>) -> Response {
+pub async fn groups(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Query(q): Query<LogsQuery>,
+) -> Response {
     let logs = app.logs.clone();
     let prefix = q.prefix.clone();
     let token = q.token.clone();
@@ -73,10 +79,14 @@ pub async fn groups(State(app): State<App>, Query(q): Query<LogsQuery>) -> Respo
         logs.describe_groups(filter, None, 200, (!token.is_empty()).then_some(token.as_str()))
     })
     .await;
-    let (groups, next) = match listed {
+    let (mut groups, next) = match listed {
         Ok(v) => v,
         Err(e) => return error_page(logs_error(&e).0, Section::Logs, "Log groups", &e.to_string()),
     };
+    // Only the groups this reader may open.
+    groups.retain(|g| {
+        principal.allows(&Action { service: "logs", operation: "DescribeLogStreams", log_group: Some(&g.name) })
+    });
     page(
         StatusCode::OK,
         "Log groups",
@@ -136,7 +146,19 @@ fn range_inputs(q: &LogsQuery) -> Markup {
 }
 
 /// `GET /console/logs/group?group=&prefix=`: a group's streams, newest activity first.
-pub async fn group(State(app): State<App>, Query(q): Query<LogsQuery>) -> Response {
+pub async fn group(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Query(q): Query<LogsQuery>,
+) -> Response {
+    if let Some(denied) = check(
+        &app,
+        &principal,
+        Section::Logs,
+        Action { service: "logs", operation: "DescribeLogStreams", log_group: Some(&q.group) },
+    ) {
+        return denied;
+    }
     let logs = app.logs.clone();
     let name = q.group.clone();
     let found = blocking(move || -> Result<_, LogsError> {
@@ -265,7 +287,19 @@ fn highlighted(message: &str, terms: &[String]) -> Markup {
 
 /// `GET /console/logs/stream?group=&stream=[&start=&end=][&token=][&at=]`: a page of a stream,
 /// the newest of the range unless a token or a permalink time says otherwise.
-pub async fn stream(State(app): State<App>, Query(q): Query<LogsQuery>) -> Response {
+pub async fn stream(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Query(q): Query<LogsQuery>,
+) -> Response {
+    if let Some(denied) = check(
+        &app,
+        &principal,
+        Section::Logs,
+        Action { service: "logs", operation: "GetLogEvents", log_group: Some(&q.group) },
+    ) {
+        return denied;
+    }
     let now = now_ms();
     let (start, end) = match q.range(now) {
         Ok(r) => r,
@@ -358,7 +392,19 @@ fn stream_page(
 }
 
 /// `GET /console/logs/search?group=&pattern=[&stream=][&start=&end=][&token=]`.
-pub async fn search(State(app): State<App>, Query(q): Query<LogsQuery>) -> Response {
+pub async fn search(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Query(q): Query<LogsQuery>,
+) -> Response {
+    if let Some(denied) = check(
+        &app,
+        &principal,
+        Section::Logs,
+        Action { service: "logs", operation: "FilterLogEvents", log_group: Some(&q.group) },
+    ) {
+        return denied;
+    }
     let now = now_ms();
     let (start, end) = match q.range(now) {
         Ok(r) => r,
@@ -437,7 +483,19 @@ fn search_page(
 
 /// `GET /console/logs/tail?group=[&stream=][&pattern=]`: the live tail page (the script polls
 /// `/console/api/tail`).
-pub async fn tail_page(State(app): State<App>, Query(q): Query<LogsQuery>) -> Response {
+pub async fn tail_page(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Query(q): Query<LogsQuery>,
+) -> Response {
+    if let Some(denied) = check(
+        &app,
+        &principal,
+        Section::Logs,
+        Action { service: "logs", operation: "FilterLogEvents", log_group: Some(&q.group) },
+    ) {
+        return denied;
+    }
     let logs = app.logs.clone();
     let name = q.group.clone();
     if let Err(e) = blocking(move || logs.group(&name)).await {
@@ -476,7 +534,16 @@ pub async fn tail_page(State(app): State<App>, Query(q): Query<LogsQuery>) -> Re
 
 /// `GET /console/api/tail?group=&stream=&pattern=&since=`: events at or after `since`, oldest
 /// first (at most `TAIL_EVENTS`), as JSON; the script drops ids it already showed.
-pub async fn tail_api(State(app): State<App>, Query(q): Query<LogsQuery>) -> Response {
+pub async fn tail_api(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Query(q): Query<LogsQuery>,
+) -> Response {
+    let action = Action { service: "logs", operation: "FilterLogEvents", log_group: Some(&q.group) };
+    if !principal.allows(&action) {
+        let message = crate::auth::denied_message(&principal, &app.identity.account_id, &app.identity.region, &action);
+        return json(StatusCode::FORBIDDEN, json!({ "error": message }));
+    }
     if let Err(e) = FilterPattern::parse(&q.pattern) {
         return json(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() }));
     }

@@ -8,8 +8,11 @@ mod assets;
 mod logs;
 mod overview;
 mod rules;
+mod session;
 mod tasks;
 mod timefmt;
+
+use std::sync::Arc;
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,12 +21,33 @@ use axum::Router;
 use maud::{html, Markup, DOCTYPE};
 
 use crate::app::App;
+use crate::auth::{self, Action, Principal};
 
 pub use overview::IngestHistory;
 
+/// The console's own state: the ingest history and the key that signs session cookies.
+pub struct ConsoleState {
+    pub ingest: Arc<IngestHistory>,
+    session: session::SessionKey,
+}
+
+impl ConsoleState {
+    pub fn new(ingest: Arc<IngestHistory>) -> Arc<ConsoleState> {
+        Arc::new(ConsoleState { ingest, session: session::SessionKey::default() })
+    }
+}
+
+tokio::task_local! {
+    /// The signed-in key id of the request being rendered (for the navigation bar).
+    static VIEWER: Option<String>;
+}
+
 /// The console's routes (merged into the server's router; `/` is the overview for browsers).
-pub fn routes() -> Router<App> {
+/// Every route but the sign-in page and the assets needs a session when auth is on.
+pub fn routes(app: App) -> Router<App> {
     Router::new()
+        .route("/console/login", get(session::login_form).post(session::login))
+        .route("/console/logout", post(session::logout))
         .route("/console", get(overview::page))
         .route("/console/", get(overview::page))
         .route("/console/assets/{file}", get(assets::serve))
@@ -42,11 +66,33 @@ pub fn routes() -> Router<App> {
         .route("/console/rules/{bus}/{name}", get(rules::page_handler))
         .route("/console/playground", get(rules::playground).post(rules::playground_submit))
         .route("/console/topics", get(rules::topics))
+        .route_layer(axum::middleware::from_fn_with_state(app, session::require))
 }
 
-/// `GET /` for a browser: the overview.
-pub async fn home(app: axum::extract::State<App>) -> Response {
-    overview::page(app).await
+/// `GET /` for a browser: the overview (or the sign-in page).
+pub async fn home(app: axum::extract::State<App>, headers: &HeaderMap) -> Response {
+    match session::principal(&app, headers) {
+        Some(p) => with_viewer(&p, overview::page(app)).await,
+        None => session::to_login("/"),
+    }
+}
+
+/// Runs a page handler with the viewer known to the layout.
+async fn with_viewer(p: &Principal, f: impl std::future::Future<Output = Response>) -> Response {
+    let id = match p {
+        Principal::Key(k) => Some(k.id.clone()),
+        Principal::Anyone => None,
+    };
+    VIEWER.scope(id, f).await
+}
+
+/// `Some(403 page)` unless `principal` may perform the action.
+fn check(app: &App, principal: &Principal, section: Section, action: Action<'_>) -> Option<Response> {
+    if principal.allows(&action) {
+        return None;
+    }
+    let message = auth::denied_message(principal, &app.identity.account_id, &app.identity.region, &action);
+    Some(error_page(StatusCode::FORBIDDEN, section, "Not allowed", &message))
 }
 
 /// The sections of the navigation bar.
@@ -90,6 +136,11 @@ fn layout(title: &str, section: Section, content: Markup) -> Markup {
                         }
                     }
                     span.tz { "Times in " span #tz { "UTC" } }
+                    @if let Some(id) = VIEWER.try_with(Clone::clone).ok().flatten() {
+                        form.signout method="post" action="/console/logout" {
+                            span #viewer { (id) } " " button type="submit" { "Sign out" }
+                        }
+                    }
                 }
                 main { (content) }
             }

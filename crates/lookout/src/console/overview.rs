@@ -121,8 +121,8 @@ pub async fn page(State(app): State<App>) -> Response {
     let dead_24h = dead.iter().filter(|d| d.finished_ms.unwrap_or(d.created_ms) >= now - DAY_MS).count();
     let retrying = app.events.pending_deliveries().iter().filter(|d| d.attempts > 0).count();
     let sns_failed = app.notify.failed_deliveries().await.map(|v| v.len()).unwrap_or(0);
-    let rate = app.ingest.rate(60_000);
-    let series = app.ingest.per_minute(now);
+    let rate = app.console.ingest.rate(60_000);
+    let series = app.console.ingest.per_minute(now);
     let held = usage.raw_bytes + usage.memory_bytes;
     page_markup(html! {
         div #overview {

@@ -14,9 +14,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::timefmt::time;
-use super::{error_page, page, url, Section};
+use super::{check, error_page, page, url, Section};
 use crate::app::App;
+use crate::auth::{Action, Principal};
 use crate::time_util::now_ms;
+use axum::Extension;
 
 /// Deliveries of a rule shown on its page.
 const RULE_DELIVERIES: usize = 50;
@@ -43,7 +45,12 @@ fn pretty(text: &str) -> String {
 }
 
 /// `GET /console/rules`: every rule of every bus.
-pub async fn list(State(app): State<App>) -> Response {
+pub async fn list(State(app): State<App>, Extension(principal): Extension<Principal>) -> Response {
+    if let Some(denied) =
+        check(&app, &principal, Section::Rules, Action { service: "events", operation: "ListRules", log_group: None })
+    {
+        return denied;
+    }
     let now = now_ms();
     let mut rules: Vec<Rule> = Vec::new();
     for bus in app.events.list_buses(None) {
@@ -88,7 +95,19 @@ pub async fn list(State(app): State<App>) -> Response {
 }
 
 /// `GET /console/rules/{bus}/{name}`.
-pub async fn page_handler(State(app): State<App>, Path((bus, name)): Path<(String, String)>) -> Response {
+pub async fn page_handler(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Path((bus, name)): Path<(String, String)>,
+) -> Response {
+    if let Some(denied) = check(
+        &app,
+        &principal,
+        Section::Rules,
+        Action { service: "events", operation: "DescribeRule", log_group: None },
+    ) {
+        return denied;
+    }
     let r = match app.events.rule(&name, Some(&bus)) {
         Ok(r) => r,
         Err(e) => return error_page(StatusCode::NOT_FOUND, Section::Rules, "Rule not found", &e.to_string()),
@@ -195,7 +214,19 @@ pub struct PlaygroundForm {
 }
 
 /// `GET /console/playground[?rule=bus/name][&recent=id]`.
-pub async fn playground(State(app): State<App>, Query(mut f): Query<PlaygroundForm>) -> Response {
+pub async fn playground(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Query(mut f): Query<PlaygroundForm>,
+) -> Response {
+    if let Some(denied) = check(
+        &app,
+        &principal,
+        Section::Playground,
+        Action { service: "events", operation: "TestEventPattern", log_group: None },
+    ) {
+        return denied;
+    }
     // Rule names cannot contain `/`: a bare name is a rule of the default bus.
     if !f.rule.is_empty() && !f.rule.contains('/') {
         f.rule = format!("default/{}", f.rule);
@@ -212,7 +243,19 @@ pub async fn playground(State(app): State<App>, Query(mut f): Query<PlaygroundFo
 }
 
 /// `POST /console/playground`: explain the pattern against the event.
-pub async fn playground_submit(State(app): State<App>, Form(f): Form<PlaygroundForm>) -> Response {
+pub async fn playground_submit(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Form(f): Form<PlaygroundForm>,
+) -> Response {
+    if let Some(denied) = check(
+        &app,
+        &principal,
+        Section::Playground,
+        Action { service: "events", operation: "TestEventPattern", log_group: None },
+    ) {
+        return denied;
+    }
     let pattern_text = if f.rule.is_empty() {
         f.pattern.clone()
     } else {
@@ -368,7 +411,12 @@ fn playground_page(
 }
 
 /// `GET /console/topics`: SNS topics, their subscriptions and the deliveries that gave up.
-pub async fn topics(State(app): State<App>) -> Response {
+pub async fn topics(State(app): State<App>, Extension(principal): Extension<Principal>) -> Response {
+    if let Some(denied) =
+        check(&app, &principal, Section::Topics, Action { service: "sns", operation: "ListTopics", log_group: None })
+    {
+        return denied;
+    }
     let mut arns: Vec<String> = Vec::new();
     let mut token: Option<String> = None;
     while let Ok((page_arns, next)) = app.notify.list_topics(token.as_deref()) {

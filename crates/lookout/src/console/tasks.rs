@@ -13,9 +13,11 @@ use serde_json::json;
 
 use super::logs::event_row;
 use super::timefmt::time;
-use super::{blocking, error_page, human_duration, json, page, same_origin, url, Section};
+use super::{blocking, check, error_page, human_duration, json, page, same_origin, url, Section};
 use crate::app::App;
+use crate::auth::{Action, Principal};
 use crate::time_util::now_ms;
+use axum::Extension;
 
 /// Lines of each container's log shown on a task page (the stream page has the rest).
 const TASK_LOG_LINES: usize = 1000;
@@ -48,7 +50,12 @@ fn status_class(t: &Task) -> &'static str {
 }
 
 /// `GET /console/tasks`: every task lookout remembers, newest first.
-pub async fn list(State(app): State<App>) -> Response {
+pub async fn list(State(app): State<App>, Extension(principal): Extension<Principal>) -> Response {
+    if let Some(denied) =
+        check(&app, &principal, Section::Tasks, Action { service: "ecs", operation: "ListTasks", log_group: None })
+    {
+        return denied;
+    }
     let tasks = app.tasks.all_tasks();
     let now = now_ms();
     page(
@@ -83,7 +90,7 @@ pub async fn list(State(app): State<App>) -> Response {
 }
 
 /// `GET /console/tasks/{id}`.
-pub async fn page_handler(app: &App, id: &str) -> Response {
+pub async fn page_handler(app: &App, principal: &Principal, id: &str) -> Response {
     let Some(t) = app.tasks.task(id) else {
         return error_page(
             StatusCode::NOT_FOUND,
@@ -97,7 +104,14 @@ pub async fn page_handler(app: &App, id: &str) -> Response {
     let targets: Vec<(String, Option<(String, String)>)> = t
         .containers
         .iter()
-        .map(|c| (c.name.clone(), c.log_target.as_ref().map(|l| (l.group.clone(), l.stream.clone()))))
+        .map(|c| {
+            let readable =
+                |g: &str| principal.allows(&Action { service: "logs", operation: "GetLogEvents", log_group: Some(g) });
+            (
+                c.name.clone(),
+                c.log_target.as_ref().filter(|l| readable(&l.group)).map(|l| (l.group.clone(), l.stream.clone())),
+            )
+        })
         .collect();
     let lines = blocking(move || {
         targets
@@ -193,7 +207,7 @@ fn container_logs(
                 }
             }
             @match (target, events) {
-                (None, _) => p.empty { "This container has no awslogs log configuration; its output is not kept." },
+                (None, _) => p.empty { "No log stream to show: the container has no awslogs configuration, or your key may not read its log group." },
                 (Some(_), Some(Err(_))) => p.empty { "No log stream yet." },
                 (Some((g, _)), Some(Ok(events))) => {
                     div.events {
@@ -208,8 +222,17 @@ fn container_logs(
     }
 }
 
-pub async fn task_page(State(app): State<App>, Path(id): Path<String>) -> Response {
-    page_handler(&app, &id).await
+pub async fn task_page(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(denied) =
+        check(&app, &principal, Section::Tasks, Action { service: "ecs", operation: "DescribeTasks", log_group: None })
+    {
+        return denied;
+    }
+    page_handler(&app, &principal, &id).await
 }
 
 fn see_other(location: &str) -> Response {
@@ -227,7 +250,17 @@ fn forbidden() -> Response {
 
 /// `POST /console/tasks/{id}/run-again`: RunTask with the same definition, cluster, overrides
 /// and group; redirects to the new task.
-pub async fn run_again(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn run_again(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) =
+        check(&app, &principal, Section::Tasks, Action { service: "ecs", operation: "RunTask", log_group: None })
+    {
+        return denied;
+    }
     if !same_origin(&headers) {
         return forbidden();
     }
@@ -262,7 +295,17 @@ pub async fn run_again(State(app): State<App>, Path(id): Path<String>, headers: 
 }
 
 /// `POST /console/tasks/{id}/stop`: StopTask (SIGTERM, then SIGKILL after the stop timeout).
-pub async fn stop(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn stop(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) =
+        check(&app, &principal, Section::Tasks, Action { service: "ecs", operation: "StopTask", log_group: None })
+    {
+        return denied;
+    }
     if !same_origin(&headers) {
         return forbidden();
     }
@@ -281,7 +324,14 @@ pub async fn stop(State(app): State<App>, Path(id): Path<String>, headers: Heade
 }
 
 /// `GET /console/api/tasks/{id}`: the status the task page's script polls.
-pub async fn status_api(State(app): State<App>, Path(id): Path<String>) -> Response {
+pub async fn status_api(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    if !principal.allows(&Action { service: "ecs", operation: "DescribeTasks", log_group: None }) {
+        return json(StatusCode::FORBIDDEN, json!({ "error": "this key may not describe tasks" }));
+    }
     match app.tasks.task(&id) {
         None => json(StatusCode::NOT_FOUND, json!({ "error": format!("no task {id}") })),
         Some(t) => json(
