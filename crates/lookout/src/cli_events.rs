@@ -64,12 +64,23 @@ fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(60)).build()
 }
 
-fn call(endpoint: &str, req: ureq::Request, body: Option<Value>) -> anyhow::Result<Value> {
+/// A signed request to lookout's own JSON endpoints (`path` with its encoded query).
+fn call(endpoint: &str, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    let creds = crate::client::Credentials::from_env();
+    let url = format!("{endpoint}{path}");
     let result = match body {
-        Some(b) => req.send_json(b),
-        None => req.call(),
+        Some(b) => crate::client::send_signed(
+            &agent(),
+            &creds,
+            "events",
+            method,
+            &url,
+            &[("content-type", "application/json")],
+            b.to_string().as_bytes(),
+        ),
+        None => crate::client::send_signed(&agent(), &creds, "events", method, &url, &[], &[]),
     };
-    match result {
+    match result.map_err(|e| *e) {
         Ok(r) => Ok(r.into_json()?),
         Err(ureq::Error::Status(_, r)) => {
             let v: Value = r.into_json().unwrap_or(Value::Null);
@@ -102,7 +113,7 @@ pub fn run(args: EventsArgs) -> anyhow::Result<std::process::ExitCode> {
                     if let Some(b) = bus {
                         body["bus"] = json!(b);
                     }
-                    call(&endpoint, agent().post(&format!("{endpoint}/_lookout/events/explain")), Some(body))?
+                    call(&endpoint, "POST", "/_lookout/events/explain", Some(body))?
                 }
                 (None, None) => bail!("give --pattern FILE or --rule NAME"),
             };
@@ -125,11 +136,8 @@ pub fn run(args: EventsArgs) -> anyhow::Result<std::process::ExitCode> {
 }
 
 fn list(endpoint: &str, state: &str, limit: usize, out: &mut impl Write) -> anyhow::Result<()> {
-    let req = agent()
-        .get(&format!("{endpoint}/_lookout/events/deliveries"))
-        .query("state", state)
-        .query("limit", &limit.to_string());
-    let v = call(endpoint, req, None)?;
+    let query = serde_urlencoded::to_string([("state", state), ("limit", &limit.to_string())])?;
+    let v = call(endpoint, "GET", &format!("/_lookout/events/deliveries?{query}"), None)?;
     let list = v["deliveries"].as_array().cloned().unwrap_or_default();
     if list.is_empty() {
         eprintln!("(no {state} deliveries)");
