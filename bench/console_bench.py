@@ -119,7 +119,7 @@ def main() -> None:
     try:
         port = free_port()
         srv = Server("lookout", [args.lookout_bin, "serve", "--listen", f"127.0.0.1:{port}", "--no-tls",
-                                 "--runtime", "process", "--data-dir", str(work / "data")],
+                                 "--runtime", "process", "--no-auth", "--data-dir", str(work / "data")],
                      port, "/ready", True, work / "lookout.log", work / "data")
         srv.start()
         try:

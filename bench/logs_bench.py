@@ -804,7 +804,7 @@ def main() -> int:
                 data_dir = work / "lookout-data"
                 data_dir.mkdir()
                 srv = Server(name, [str(binary), "serve", "--listen", f"127.0.0.1:{port}",
-                                    "--data-dir", str(data_dir)],
+                                    "--data-dir", str(data_dir), "--no-auth"],
                              port, "/health", True, work / f"{name}.log", data_dir)
             else:
                 srv = Server(name, [binary, "-H", "127.0.0.1", "-p", str(port)], port, "/moto-api/",

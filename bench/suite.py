@@ -101,7 +101,8 @@ def run_lookout(args, bench: Path, lookout: Path, work: Path, results: dict) -> 
     data.mkdir()
     results["fsync_ms"] = fsync_probe(data)
     port = free_port()
-    srv = Server("lookout", [str(lookout), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data)],
+    srv = Server("lookout", [str(lookout), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data),
+                               "--no-auth"],
                  port, "/health", True, work / "lookout.log")
     ok = True
     srv.start()

@@ -105,7 +105,7 @@ def main() -> int:
     targets = [("lookout, containers (Podman)", "docker"), ("lookout, local processes", "process")]
     for label, runtime in targets:
         port = free_port()
-        srv = Server(label, [args.lookout_bin, "serve", "--listen", f"127.0.0.1:{port}", "--no-tls",
+        srv = Server(label, [args.lookout_bin, "serve", "--listen", f"127.0.0.1:{port}", "--no-tls", "--no-auth",
                              "--data-dir", str(work / runtime), "--runtime", runtime],
                      port, "/ready", True, work / f"{runtime}.log")
         srv.start()

@@ -211,6 +211,15 @@ class LookoutServer:
     def stream_arn(self, group: str, stream: str) -> str:
         return f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{group}:log-stream:{stream}"
 
+    def admin_get(self, path: str, params: dict | None = None, service: str = "events") -> requests.Response:
+        """GET one of lookout's own `/_lookout/...` endpoints, signed like the CLI signs it."""
+        url = self.endpoint + path
+        req = AWSRequest(method="GET", url=url, params=params or {})
+        prepared = req.prepare()
+        signed = AWSRequest(method="GET", url=prepared.url)
+        SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), service, self.region).add_auth(signed)
+        return requests.get(prepared.url, headers=dict(signed.headers.items()), timeout=10)
+
     def raw(self, operation: str | None, body: bytes | str | dict, *, target: str | None = None,
             headers: dict | None = None, sign: bool = True, region: str | None = None,
             service: str = "logs") -> requests.Response:

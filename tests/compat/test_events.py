@@ -62,8 +62,7 @@ def group_messages(logs, group: str) -> list[str]:
 
 
 def deliveries(s, state="finished"):
-    return requests.get(f"{s.endpoint}/_lookout/events/deliveries", params={"state": state, "limit": 1000},
-                        timeout=10).json()["deliveries"]
+    return s.admin_get("/_lookout/events/deliveries", {"state": state, "limit": 1000}).json()["deliveries"]
 
 
 class Webhook:

@@ -188,7 +188,7 @@ def confirm_http(sns, hook: Hook, topic_arn: str, path: str) -> str:
 
 
 def failed_deliveries(server) -> list[dict]:
-    r = requests.get(server.endpoint + "/_lookout/sns/failed-deliveries", timeout=10)
+    r = server.admin_get("/_lookout/sns/failed-deliveries", service="sns")
     assert r.status_code == 200
     return r.json()["failedDeliveries"]
 

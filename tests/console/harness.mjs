@@ -78,8 +78,10 @@ export class LookoutServer {
     this.port = await freePort();
     this.base = `http://127.0.0.1:${this.port}`;
     const out = fs.openSync(this.logPath, 'a');
+    // Seeding below sends unsigned requests: auth is off unless a test configures access keys.
+    const auth = this.extraArgs.includes('--access-keys') ? [] : ['--no-auth'];
     const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir,
-      '--runtime', 'process', ...this.extraArgs];
+      '--runtime', 'process', ...auth, ...this.extraArgs];
     // cwd is the temp dir so that no ./lookout.toml of the caller is picked up; `detached` gives the
     // server its own process group, so stop() also ends task processes it may have left running.
     this.proc = spawn(LOOKOUT_BIN, args, {
