@@ -225,7 +225,7 @@ pub trait LogStore: Send + Sync + 'static {
 }
 
 /// A store's size and intake: `raw_bytes` of messages held in `stored_bytes` on disk (parts) and
-/// `memory_bytes` not yet flushed; `appended_*` count since the store opened.
+/// `memory_bytes` not yet flushed; `appended_*` and `wal_syncs` count since the store opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreUsage {
     pub raw_bytes: u64,
@@ -233,4 +233,6 @@ pub struct StoreUsage {
     pub memory_bytes: u64,
     pub appended_events: u64,
     pub appended_bytes: u64,
+    /// Write-ahead-log fsyncs since the store opened (one per group commit).
+    pub wal_syncs: u64,
 }

@@ -158,6 +158,7 @@ pub fn usage_counts_intake_and_holdings(dir: &Path, open: Factory<'_>) {
     put(&*store, "g", "x", &events);
     let after = store.usage();
     assert_eq!(after.appended_events - before.appended_events, 200);
+    assert!(after.wal_syncs > before.wal_syncs, "an acknowledged append was synced");
     assert!(after.appended_bytes - before.appended_bytes >= 200 * message.len() as u64);
     store.flush().unwrap();
     let flushed = store.usage();

@@ -74,8 +74,16 @@ impl Harness {
         events.set_topic_publisher(std::sync::Arc::new(crate::SnsTopics(notify.clone())));
         let ingest = std::sync::Arc::new(crate::console::IngestHistory::default());
         let console = crate::console::ConsoleState::new(ingest);
-        let app =
-            App { logs, tasks, notify: notify.clone(), events, identity, console, auth: crate::auth::AuthMode::Open };
+        let app = App {
+            logs,
+            tasks,
+            notify: notify.clone(),
+            events,
+            identity,
+            console,
+            auth: crate::auth::AuthMode::Open,
+            metrics: Default::default(),
+        };
         Harness { router: crate::server::router(app), runtime, notify, _dir: dir }
     }
 

@@ -16,4 +16,6 @@ pub struct App {
     pub console: std::sync::Arc<crate::console::ConsoleState>,
     /// Whether requests must be signed, and by which keys.
     pub auth: crate::auth::AuthMode,
+    /// Request counters and latencies for `/metrics`.
+    pub metrics: std::sync::Arc<crate::metrics::RequestMetrics>,
 }

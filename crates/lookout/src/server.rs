@@ -17,6 +17,7 @@ use axum::{Extension, Router};
 use crate::api;
 use crate::app::App;
 use crate::auth::{self, Action, Principal};
+use crate::metrics::OperationLabel;
 
 /// Largest request body accepted: a 1 MiB PutLogEvents batch, JSON-escaped, with room to spare.
 pub const MAX_BODY_BYTES: usize = 8 << 20;
@@ -28,6 +29,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(crate::ready))
+        .route("/metrics", get(crate::metrics::serve))
         .merge(api::sns::routes())
         .merge(
             Router::new()
@@ -149,6 +151,52 @@ async fn aws_entry(
             )
         }
     };
+    let label = operation_label(&headers, &uri, &body);
+    let metrics = app.metrics.clone();
+    let resp = answer_aws(app, rid, method, headers, uri, body, started).await;
+    if let Some(label) = label {
+        metrics.record(&label, resp.status().as_u16(), started.elapsed());
+    }
+    resp
+}
+
+/// The service and operation a request names, for the metrics (None when it names none).
+fn operation_label(headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Option<OperationLabel> {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let (prefix, operation) = target.split_once('.')?;
+        let service = match prefix {
+            api::logs::TARGET_PREFIX => "logs",
+            api::events::TARGET_PREFIX => "events",
+            api::ecs::TARGET_PREFIX => "ecs",
+            _ => "other",
+        };
+        return Some(OperationLabel { service, operation: operation.to_owned() });
+    }
+    let find = |pairs: Vec<(String, String)>| pairs.into_iter().find(|(k, _)| k == "Action").map(|(_, v)| v);
+    let action = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()
+        .and_then(find)
+        .or_else(|| uri.query().and_then(|q| serde_urlencoded::from_str(q).ok()).and_then(find))?;
+    let scope = credential(headers).map(|(_, s)| s);
+    let service = match scope.as_deref() {
+        Some("sts") => "sts",
+        Some("sns") => "sns",
+        _ if action == "GetCallerIdentity" => "sts",
+        _ if api::sns::is_sns_action(&action) => "sns",
+        _ => "other",
+    };
+    Some(OperationLabel { service, operation: action })
+}
+
+async fn answer_aws(
+    app: App,
+    rid: String,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+    started: Instant,
+) -> Response {
     let authenticated = auth::authenticate(&app.auth, method.as_str(), &uri, &headers, &body);
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));

@@ -692,6 +692,7 @@ impl LogStore for EmbeddedStore {
             memory_bytes: summary.memtable_bytes,
             appended_events: self.inner.stats.appended_events.load(Ordering::Relaxed),
             appended_bytes: self.inner.stats.appended_bytes.load(Ordering::Relaxed),
+            wal_syncs: self.inner.stats.wal_syncs.load(Ordering::Relaxed),
         }
     }
 }
