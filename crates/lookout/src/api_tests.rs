@@ -391,3 +391,79 @@ proptest! {
         })?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Query-protocol forms (SNS, STS) with random actions and parameters: never a 5xx or a
+    /// crash; every refusal is an `<ErrorResponse>` with a code.
+    #[test]
+    fn random_query_forms_get_xml_errors_not_crashes(
+        op in 0..16usize,
+        params in proptest::collection::vec(
+            (prop_oneof![
+                Just("Name".to_string()), Just("TopicArn".to_string()), Just("Protocol".to_string()),
+                Just("Endpoint".to_string()), Just("Message".to_string()), Just("Subject".to_string()),
+                Just("SubscriptionArn".to_string()), Just("Token".to_string()), Just("NextToken".to_string()),
+                Just("AttributeName".to_string()), Just("AttributeValue".to_string()),
+                Just("Attributes.entry.1.key".to_string()), Just("MessageStructure".to_string()),
+                "[A-Za-z.0-9]{1,12}",
+            ], "\\PC{0,40}"),
+            0..6,
+        ),
+        raw in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        thread_local!(static H: Harness = Harness::new());
+        let ops = &crate::api::sns::SnsOperation::ALL;
+        let action = if op < ops.len() { ops[op].0 } else if op == ops.len() { "GetCallerIdentity" } else { "NoSuchAction" };
+        let mut form: Vec<(String, String)> = vec![("Action".into(), action.into())];
+        form.extend(params);
+        let encoded = serde_urlencoded::to_string(&form).unwrap();
+        let mut bodies = vec![encoded.into_bytes()];
+        let mut raw_with_action = b"Action=".to_vec();
+        raw_with_action.extend_from_slice(action.as_bytes());
+        raw_with_action.push(b'&');
+        raw_with_action.extend_from_slice(&raw);
+        bodies.push(raw_with_action);
+        H.with(|h| {
+            for body in bodies {
+                let req = Request::post("/")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Body::from(body))
+                    .unwrap();
+                let (status, headers, out) = h.send(req);
+                prop_assert!(status.as_u16() < 500, "{action} -> {status}: {}", String::from_utf8_lossy(&out));
+                prop_assert!(headers.contains_key("x-amzn-requestid"));
+                if !status.is_success() {
+                    let text = String::from_utf8_lossy(&out);
+                    prop_assert!(text.contains("<ErrorResponse") && text.contains("<Code>"), "{action}: {text}");
+                }
+            }
+            Ok(())
+        })?;
+    }
+
+    /// The console's pages with random query strings: never a 5xx, and a page comes back.
+    #[test]
+    fn random_console_queries_never_fail_the_server(
+        page in 0..7usize,
+        params in proptest::collection::vec(
+            (prop_oneof![
+                Just("group"), Just("stream"), Just("pattern"), Just("start"), Just("end"), Just("token"),
+                Just("at"), Just("tzo"), Just("since"), Just("prefix"), Just("sort"), Just("rule"), Just("recent"),
+            ], "\\PC{0,30}"),
+            0..6,
+        ),
+    ) {
+        thread_local!(static H: Harness = Harness::new());
+        let path = ["/console/logs", "/console/logs/group", "/console/logs/stream", "/console/logs/search",
+                    "/console/logs/tail", "/console/api/tail", "/console/playground"][page];
+        let query = serde_urlencoded::to_string(&params).unwrap();
+        H.with(|h| {
+            let req = Request::get(format!("{path}?{query}")).body(Body::empty()).unwrap();
+            let (status, _, out) = h.send(req);
+            prop_assert!(status.as_u16() < 500, "{path}?{query} -> {status}: {}", String::from_utf8_lossy(&out));
+            Ok(())
+        })?;
+    }
+}

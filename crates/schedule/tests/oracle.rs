@@ -353,3 +353,26 @@ fn exercise(s: &str, after: i64, anchor: i64) {
         let _ = lookout_schedule::catch_up(&schedule, anchor, Some(after), after.saturating_add(DAY));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// Any text (as a PutRule ScheduleExpression from the network) parses or is refused without a
+    /// panic, and a parsed schedule's next fire time is found (or known absent) quickly.
+    #[test]
+    fn arbitrary_expressions_never_panic_or_hang(
+        text in prop_oneof![
+            "\\PC{0,40}",
+            "(cron|rate)\\([-0-9A-Za-z,/*?#LW ]{0,40}\\)",
+            "cron\\(([-0-9*/,?LW#]{1,6} ){5}[-0-9*/,?]{1,9}\\)",
+        ],
+        after in 0i64..4_102_444_800_000,
+    ) {
+        if let Ok(s) = lookout_schedule::Schedule::parse(&text) {
+            let started = std::time::Instant::now();
+            let _ = s.next_after(after, 0);
+            let _ = s.describe();
+            prop_assert!(started.elapsed() < std::time::Duration::from_secs(1), "{text}: next_after took {:?}", started.elapsed());
+        }
+    }
+}
