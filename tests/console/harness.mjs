@@ -1,5 +1,6 @@
 // Harness of the console's end-to-end browser tests: starts a real `lookout serve`, seeds it through
-// lookout's own AWS APIs (plain fetch, unsigned), and drives Debian's Chromium with playwright-core.
+// lookout's own AWS APIs (plain fetch; unsigned with --no-auth, SigV4-signed when the server is
+// given credentials), and drives Debian's Chromium with playwright-core.
 //
 // Environment:
 //   LOOKOUT_BIN          binary under test (default <repo>/target/release/lookout); never built here
@@ -14,6 +15,7 @@
 // the server's output.
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
@@ -58,12 +60,71 @@ export class AwsError extends Error {
   }
 }
 
+// ----- SigV4 ------------------------------------------------------------------------------------
+
+const sha256hex = (data) => crypto.createHash('sha256').update(data).digest('hex');
+const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest();
+
+/** `20261123T103000Z` for a Date (SigV4's x-amz-date). */
+export function amzDate(date) {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+/**
+ * AWS Signature Version 4 of one request (node:crypto only). Signs `host`, `x-amz-date` and every
+ * header of `headers` (names lower-cased, values trimmed and inner spaces squeezed); the payload
+ * hash is the hex SHA-256 of `body`. `path` and `query` must already be canonical (here always `/`
+ * and empty). Returns the headers to add: `{ 'X-Amz-Date', Authorization }`.
+ */
+export function signV4({
+  method = 'POST', host, path: uri = '/', query = '', headers = {}, body = '',
+  credentials, region = 'us-east-1', service, now = new Date(),
+}) {
+  const date = amzDate(now);
+  const all = { host, 'x-amz-date': date };
+  for (const [name, value] of Object.entries(headers)) all[name.toLowerCase()] = value;
+  const names = Object.keys(all).sort();
+  const canonicalHeaders = names.map((n) => `${n}:${String(all[n]).trim().replace(/\s+/g, ' ')}\n`).join('');
+  const signedHeaders = names.join(';');
+  const canonicalRequest = [method, uri, query, canonicalHeaders, signedHeaders, sha256hex(body)].join('\n');
+  const scope = `${date.slice(0, 8)}/${region}/${service}/aws4_request`;
+  const stringToSign = ['AWS4-HMAC-SHA256', date, scope, sha256hex(canonicalRequest)].join('\n');
+  let key = hmac(`AWS4${credentials.secret}`, date.slice(0, 8));
+  for (const part of [region, service, 'aws4_request']) key = hmac(key, part);
+  const signature = crypto.createHmac('sha256', key).update(stringToSign).digest('hex');
+  return {
+    'X-Amz-Date': date,
+    Authorization: `AWS4-HMAC-SHA256 Credential=${credentials.id}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
+  };
+}
+
+/** The SigV4 service of a JSON 1.1 `X-Amz-Target`. */
+function serviceOfTarget(target) {
+  const prefix = target.split('.')[0];
+  const service = { Logs_20140328: 'logs', AmazonEC2ContainerServiceV20141113: 'ecs', AWSEvents: 'events' }[prefix];
+  if (!service) throw new Error(`no SigV4 service known for X-Amz-Target ${target}`);
+  return service;
+}
+
 // ----- the server -------------------------------------------------------------------------------
 
-/** One `lookout serve --runtime process` on a free port with its own data directory. */
+/**
+ * One `lookout serve --runtime process` on a free port with its own data directory.
+ *
+ * Options:
+ *   extraArgs    more `lookout serve` arguments
+ *   credentials  `{ id, secret }`: every request of the API helpers is SigV4-signed with this key
+ *                (region us-east-1; service from the X-Amz-Target, `sns` for the Query form posts)
+ *   auth         whether lookout checks signatures and puts the console behind a sign-in; false
+ *                starts it with `--no-auth`. Default: true exactly when `credentials` are given
+ *   config       text of a lookout.toml, written into the server's temp dir and passed as --config
+ */
 export class LookoutServer {
-  constructor({ extraArgs = [] } = {}) {
+  constructor({ extraArgs = [], credentials = null, auth = Boolean(credentials), config = null } = {}) {
     this.extraArgs = extraArgs;
+    this.credentials = credentials;
+    this.auth = auth;
+    this.config = config;
     this.proc = null;
     this.exited = null;
   }
@@ -78,15 +139,26 @@ export class LookoutServer {
     this.port = await freePort();
     this.base = `http://127.0.0.1:${this.port}`;
     const out = fs.openSync(this.logPath, 'a');
-    // Seeding below sends unsigned requests: auth is off unless a test configures access keys.
-    const auth = this.extraArgs.includes('--access-keys') ? [] : ['--no-auth'];
+    // Without `auth` (and so without credentials) the helpers send unsigned requests: --no-auth.
+    const auth = this.auth ? [] : ['--no-auth'];
+    const config = [];
+    if (this.config !== null) {
+      this.configPath = path.join(this.dir, 'lookout.toml');
+      await fsp.writeFile(this.configPath, this.config);
+      config.push('--config', this.configPath);
+    }
     const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir,
-      '--runtime', 'process', ...auth, ...this.extraArgs];
+      '--runtime', 'process', ...auth, ...config, ...this.extraArgs];
+    // The caller's LOOKOUT_NO_AUTH / LOOKOUT_ACCESS_KEYS / LOOKOUT_CONFIG would override what the
+    // test asked for (auth on or off, its keys, its lookout.toml).
+    const env = { ...process.env, RUST_BACKTRACE: '1' };
+    delete env.LOOKOUT_NO_AUTH;
+    delete env.LOOKOUT_ACCESS_KEYS;
+    delete env.LOOKOUT_CONFIG;
     // cwd is the temp dir so that no ./lookout.toml of the caller is picked up; `detached` gives the
     // server its own process group, so stop() also ends task processes it may have left running.
     this.proc = spawn(LOOKOUT_BIN, args, {
-      cwd: this.dir, stdio: ['ignore', out, out], detached: true,
-      env: { ...process.env, RUST_BACKTRACE: '1' },
+      cwd: this.dir, stdio: ['ignore', out, out], detached: true, env,
     });
     fs.closeSync(out);
     this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => resolve({ code, signal })));
@@ -145,14 +217,21 @@ export class LookoutServer {
     return this.base + pathAndQuery;
   }
 
+  /** `headers` plus, when the server was given credentials, the SigV4 headers for POST / `body`. */
+  signed(service, headers, body) {
+    if (!this.credentials) return headers;
+    const host = new URL(this.base).host; // what fetch sends as Host
+    return { ...headers, ...signV4({ host, headers, body, credentials: this.credentials, service }) };
+  }
+
   // ----- AWS JSON protocol (CloudWatch Logs, ECS, EventBridge) ---------------------------------
 
   /** POST / with `X-Amz-Target: target`; returns the parsed JSON, throws AwsError on 4xx/5xx. */
   async awsJson(target, body) {
+    const payload = JSON.stringify(body);
+    const headers = { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': target };
     const r = await fetch(`${this.base}/`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': target },
-      body: JSON.stringify(body),
+      method: 'POST', headers: this.signed(serviceOfTarget(target), headers, payload), body: payload,
     });
     const text = await r.text();
     let json = {};
@@ -233,6 +312,18 @@ export class LookoutServer {
     throw new Error(`task ${arn} not STOPPED after ${timeoutMs} ms (lastStatus ${task?.lastStatus})`);
   }
 
+  /** The ARNs of every task lookout knows (any status), all pages. */
+  async listAllTasks() {
+    const arns = [];
+    let nextToken;
+    do {
+      const r = await this.ecs('ListTasks', nextToken ? { nextToken } : {});
+      arns.push(...(r.taskArns || []));
+      nextToken = r.nextToken;
+    } while (nextToken);
+    return arns;
+  }
+
   /** Stops every task still running (best effort, waits up to 10 s for them to stop). */
   async stopAllTasks() {
     const { taskArns = [] } = await this.ecs('ListTasks', { desiredStatus: 'RUNNING' });
@@ -261,10 +352,9 @@ export class LookoutServer {
 
   /** POST / form-encoded; returns the XML text, throws with the error's Message on 4xx/5xx. */
   async snsQuery(params) {
-    const body = new URLSearchParams({ Version: '2010-03-31', ...params });
-    const r = await fetch(`${this.base}/`, {
-      method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body,
-    });
+    const body = new URLSearchParams({ Version: '2010-03-31', ...params }).toString();
+    const headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
+    const r = await fetch(`${this.base}/`, { method: 'POST', headers: this.signed('sns', headers, body), body });
     const text = await r.text();
     if (!r.ok) {
       const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] || 'unknown';
@@ -411,6 +501,44 @@ export async function open(page, server, pathAndQuery, status = 200) {
   return resp;
 }
 
+// ----- the console's sign-in -------------------------------------------------------------------
+
+/**
+ * On the sign-in page the browser shows, fills in `form#login` (key_id, secret) and submits it;
+ * returns the HTTP status of the POST (303 when accepted, 401 when refused).
+ */
+export async function submitSignIn(page, keyId, secret) {
+  await expectVisible(page, 'form#login', 'the sign-in form form#login');
+  await page.locator('form#login input[name="key_id"]').fill(keyId);
+  await page.locator('form#login input[name="secret"]').fill(secret);
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/console/login'),
+    page.locator('form#login button[type="submit"]').click(),
+  ]);
+  return resp.status();
+}
+
+/**
+ * Signs in as `keyId`: on the sign-in page the browser shows, else at /console/login?next=`next`;
+ * waits until the page it goes back to has loaded.
+ */
+export async function signIn(page, server, keyId, secret, next = '/console/') {
+  if (!page.url().startsWith(server.url('/console/login'))) {
+    await open(page, server, `/console/login?${new URLSearchParams({ next })}`);
+  }
+  const status = await submitSignIn(page, keyId, secret);
+  if (status !== 303) {
+    throw new Error(`signing in as ${keyId} answered HTTP ${status}, expected 303. The page shows: ${await pageText(page)}`);
+  }
+  await page.waitForURL((u) => u.pathname !== '/console/login');
+}
+
+/** The console's session cookie of a browser context, as a `Cookie` header value (or null). */
+export async function sessionCookie(context, server) {
+  const c = (await context.cookies(server.base)).find((k) => k.name === 'lookout_session');
+  return c ? `${c.name}=${c.value}` : null;
+}
+
 /** A CSS attribute selector `[attr="value"]` with value escaped. */
 export function attr(name, value) {
   return `[${name}="${String(value).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"]`;
@@ -436,9 +564,10 @@ function slug(s) {
  * runs `fn({ t, page, context, newContext })` with a fresh context/page (closed afterwards);
  * `opts.contextOptions` go to that context (e.g. `{ timezoneId: 'UTC' }`), other opts to node:test.
  * `newContext(options)` opens further contexts (e.g. without JavaScript), closed with the test.
+ * `serverOptions` are LookoutServer's (`extraArgs`, `credentials`, `auth`, `config`).
  */
-export function useConsole({ extraArgs = [] } = {}) {
-  const server = new LookoutServer({ extraArgs });
+export function useConsole(serverOptions = {}) {
+  const server = new LookoutServer(serverOptions);
   const state = { browser: null };
 
   before(async () => {

@@ -2,7 +2,8 @@
 // helpers seed every service the console tests need, and Chromium launches. When this file fails,
 // the console tests' failures are about the environment, not the console.
 import assert from 'node:assert/strict';
-import { useConsole, unique } from './harness.mjs';
+import { test as plainTest } from 'node:test';
+import { useConsole, unique, signV4 } from './harness.mjs';
 
 const { test, server } = useConsole();
 
@@ -37,4 +38,27 @@ test('harness: seeding through the AWS APIs works', async () => {
   const topic = await server.createTopic(unique('harness-topic'));
   const sub = await server.subscribe(topic, 'http', 'http://127.0.0.1:9/hook');
   assert.match(sub, /pending confirmation/i);
+});
+
+plainTest('harness: the SigV4 signer matches AWS\'s test suite (get-vanilla, post-x-www-form-urlencoded)', () => {
+  // crates/sigv4/tests/vectors/<name>/header-signature.txt
+  const common = {
+    host: 'example.amazonaws.com', service: 'service', region: 'us-east-1', now: new Date('2015-08-30T12:36:00Z'),
+    credentials: { id: 'AKIDEXAMPLE', secret: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' },
+  };
+  const get = signV4({ ...common, method: 'GET' });
+  assert.equal(get['X-Amz-Date'], '20150830T123600Z');
+  assert.equal(get.Authorization, 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, '
+    + 'SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31');
+  const post = signV4({
+    ...common,
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': '13',
+      'x-amz-content-sha256': '9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e',
+    },
+    body: 'Param1=value1',
+  });
+  assert.match(post.Authorization, / SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date, /);
+  assert.match(post.Authorization, /Signature=d3875051da38690788ef43de4db0d8f280229d82040bfac253562e56c3f20e0b$/);
 });
