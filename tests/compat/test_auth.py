@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(peer() == "moto", reason="moto verifies no signa
 ADMIN = ("admin-key", "admin-Secret-1234567890")
 READER = ("reader-key", "reader-Secret-0987654321")
 TEAM = ("team-a-key", "team-a-Secret-5555")
+SLOW = ("slow-key", "slow-Secret-7777")
 
 CONFIG = textwrap.dedent(f"""
     [[access_keys]]
@@ -46,6 +47,13 @@ CONFIG = textwrap.dedent(f"""
         {{ services = ["logs"], access = "full", log_group_prefixes = ["/team-a/"] }},
         {{ services = ["ecs"], access = "read" }},
     ]
+
+    [[access_keys]]
+    id = "{SLOW[0]}"
+    secret = "{SLOW[1]}"
+    policy = "read-only"
+    requests_per_second = 2
+    burst = 2
 """)
 
 
@@ -323,3 +331,23 @@ def test_open_mode_says_so_loudly_off_loopback(tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_a_keys_rate_limit_throttles_with_retry_after(authed):
+    answers = [signed_post(authed, "Logs_20140328.DescribeLogGroups", b"{}", key=SLOW) for _ in range(8)]
+    throttled = [r for r in answers if r.status_code != 200]
+    assert 2 <= len(answers) - len(throttled) <= 4, [r.status_code for r in answers]
+    assert throttled, "8 requests at once should exceed 2 per second with a burst of 2"
+    for r in throttled:
+        assert r.status_code == 400 and r.json() == {"__type": "ThrottlingException", "message": "Rate exceeded"}
+        assert int(r.headers["Retry-After"]) >= 1
+    # Other keys are not affected, and botocore's retries get through once tokens refill.
+    assert signed_post(authed, "Logs_20140328.DescribeLogGroups", b"{}").status_code == 200
+    session = boto3.session.Session(aws_access_key_id=SLOW[0], aws_secret_access_key=SLOW[1],
+                                    region_name=authed.region)
+    patient = session.client("logs", endpoint_url=authed.endpoint,
+                             config=Config(retries={"total_max_attempts": 10, "mode": "standard"}))
+    for _ in range(6):
+        patient.describe_log_groups(limit=1)
+    r = requests.post(authed.endpoint + "/", data={"Action": "ListTopics"}, timeout=10)
+    assert r.status_code == 403  # unsigned: refused before any rate accounting

@@ -204,6 +204,11 @@ async fn answer_aws(
             Ok((p, _)) => p,
             Err(e) => return json_auth_error(&e, &rid),
         };
+        if let Some(wait) = over_rate(&app, &principal) {
+            let mut resp = json_error(StatusCode::BAD_REQUEST, "ThrottlingException", "Rate exceeded");
+            retry_after(&mut resp, wait);
+            return resp;
+        }
         let service = match prefix {
             api::logs::TARGET_PREFIX => "logs",
             api::events::TARGET_PREFIX => "events",
@@ -222,7 +227,12 @@ async fn answer_aws(
                     if e.http_status().is_server_error() {
                         tracing::error!(request_id = %rid, operation, code = e.code, message = %e.message, "request failed");
                     }
-                    json_error(e.http_status(), e.code, &e.message)
+                    let mut resp = json_error(e.http_status(), e.code, &e.message);
+                    if e.code == "ThrottlingException" {
+                        // The store is shedding load until its flush catches up: about a second.
+                        retry_after(&mut resp, 1.0);
+                    }
+                    resp
                 }
             },
             api::events::TARGET_PREFIX => match api::events::handle(app, operation, body).await {
@@ -280,6 +290,12 @@ async fn answer_aws(
             return query_auth_error(&e, sts, &rid);
         }
     };
+    if let Some(wait) = over_rate(&app, &principal) {
+        let r = api::sts::error(400, "Throttling", "Rate exceeded", &rid);
+        let mut resp = (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/xml")], r.body).into_response();
+        retry_after(&mut resp, wait);
+        return resp;
+    }
     let service = service.as_deref();
     let is_sts = service == Some("sts") || (service.is_none() && action == "GetCallerIdentity");
     let is_sns = service == Some("sns") || (service.is_none() && api::sns::is_sns_action(&action));
@@ -312,6 +328,22 @@ async fn answer_aws(
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     (status, [(header::CONTENT_TYPE, "text/xml")], body).into_response()
+}
+
+/// `Some(seconds to wait)` when the principal's key is over its configured rate.
+fn over_rate(app: &App, principal: &Principal) -> Option<f64> {
+    match (principal, app.auth.keyring()) {
+        (Principal::Key(k), Some(keys)) => keys.admit(k).err(),
+        _ => None,
+    }
+}
+
+/// `Retry-After` in whole seconds (at least 1), as throttled clients may honour it.
+fn retry_after(resp: &mut Response, wait_secs: f64) {
+    let secs = wait_secs.ceil().max(1.0) as u64;
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
 }
 
 /// Whether `principal` may perform `operation` of `service`; `Some(AWS's denial text)` if not.

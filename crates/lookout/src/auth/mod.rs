@@ -58,17 +58,64 @@ pub struct AccessKey {
     pub id: String,
     pub secret: Secret,
     pub policy: Policy,
+    /// Requests per second this key may make (a token bucket), if limited.
+    pub rate: Option<RateLimit>,
 }
 
-/// The configured keys by id.
+/// A token bucket's settings: `per_second` refill, up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+/// One key's bucket: tokens left and when they were counted.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl RateLimit {
+    /// Takes one token at `now`; `Err(seconds until one is there)` when the bucket is empty.
+    fn take(&self, bucket: &mut Bucket, now: std::time::Instant) -> Result<(), f64> {
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((1.0 - bucket.tokens) / self.per_second)
+        }
+    }
+}
+
+/// The configured keys by id, and the rate-limit buckets of those that have one.
 #[derive(Debug, Default)]
 pub struct Keyring {
     keys: HashMap<String, Arc<AccessKey>>,
+    buckets: HashMap<String, parking_lot::Mutex<Bucket>>,
 }
 
 impl Keyring {
     pub fn new(keys: Vec<AccessKey>) -> Keyring {
-        Keyring { keys: keys.into_iter().map(|k| (k.id.clone(), Arc::new(k))).collect() }
+        let now = std::time::Instant::now();
+        let buckets = keys
+            .iter()
+            .filter_map(|k| {
+                k.rate.map(|r| (k.id.clone(), parking_lot::Mutex::new(Bucket { tokens: r.burst, at: now })))
+            })
+            .collect();
+        Keyring { keys: keys.into_iter().map(|k| (k.id.clone(), Arc::new(k))).collect(), buckets }
+    }
+
+    /// Counts one request of `key` against its rate limit: `Err(seconds to wait)` when over it.
+    pub fn admit(&self, key: &AccessKey) -> Result<(), f64> {
+        match (key.rate, self.buckets.get(&key.id)) {
+            (Some(rate), Some(bucket)) => rate.take(&mut bucket.lock(), std::time::Instant::now()),
+            _ => Ok(()),
+        }
     }
     pub fn get(&self, id: &str) -> Option<Arc<AccessKey>> {
         self.keys.get(id).cloned()
@@ -325,7 +372,7 @@ mod tests {
 
     #[test]
     fn denial_names_the_user_action_and_resource() {
-        let key = AccessKey { id: "reader".into(), secret: Secret::new("x"), policy: Policy::ReadOnly };
+        let key = AccessKey { id: "reader".into(), secret: Secret::new("x"), policy: Policy::ReadOnly, rate: None };
         let m = denied_message(
             &Principal::Key(Arc::new(key)),
             "000000000000",
@@ -336,5 +383,25 @@ mod tests {
             m,
             "User: arn:aws:iam::000000000000:user/reader is not authorized to perform: logs:PutLogEvents on resource: arn:aws:logs:us-east-1:000000000000:log-group:/g"
         );
+    }
+
+    #[test]
+    fn rate_limits_refill_and_say_how_long_to_wait() {
+        let r = RateLimit { per_second: 2.0, burst: 3.0 };
+        let t0 = std::time::Instant::now();
+        let mut b = Bucket { tokens: 3.0, at: t0 };
+        for _ in 0..3 {
+            assert!(r.take(&mut b, t0).is_ok());
+        }
+        let wait = r.take(&mut b, t0).unwrap_err();
+        assert!((wait - 0.5).abs() < 1e-9, "{wait}");
+        assert!(r.take(&mut b, t0 + std::time::Duration::from_millis(500)).is_ok());
+        assert!(r.take(&mut b, t0 + std::time::Duration::from_millis(500)).is_err());
+        // A long pause refills only up to the burst.
+        let later = t0 + std::time::Duration::from_secs(60);
+        for _ in 0..3 {
+            assert!(r.take(&mut b, later).is_ok());
+        }
+        assert!(r.take(&mut b, later).is_err());
     }
 }

@@ -6,7 +6,7 @@
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
-use crate::auth::{Access, AccessKey, Grant, Policy, Secret};
+use crate::auth::{Access, AccessKey, Grant, Policy, RateLimit, Secret};
 
 /// The key lookout accepts when none is configured.
 pub const DEFAULT_KEY_ID: &str = "test";
@@ -34,6 +34,10 @@ pub struct AccessKeyFile {
     /// `full` or `read-only`; not with `grants`.
     policy: Option<String>,
     grants: Option<Vec<GrantFile>>,
+    /// Requests per second this key may make; over it, ThrottlingException (clients retry).
+    requests_per_second: Option<f64>,
+    /// Requests allowed at once before the rate applies (default: one second's worth, at least 1).
+    burst: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,7 +96,17 @@ impl AccessKeyFile {
                 Policy::Grants(out)
             }
         };
-        Ok(AccessKey { id: self.id, secret: Secret::new(self.secret), policy })
+        let rate = match (self.requests_per_second, self.burst) {
+            (None, None) => None,
+            (None, Some(_)) => bail!("access key {:?}: burst needs requests_per_second", self.id),
+            (Some(rps), _) if !(rps > 0.0 && rps.is_finite()) => {
+                bail!("access key {:?}: requests_per_second must be a positive number", self.id)
+            }
+            (Some(rps), burst) => {
+                Some(RateLimit { per_second: rps, burst: burst.map_or(rps.ceil().max(1.0), |b| f64::from(b.max(1))) })
+            }
+        };
+        Ok(AccessKey { id: self.id, secret: Secret::new(self.secret), policy, rate })
     }
 }
 
@@ -107,7 +121,7 @@ pub fn parse_key_list(text: &str) -> anyhow::Result<Vec<AccessKey>> {
         };
         check_key(id, secret)?;
         let policy = policy_named(parts.next().unwrap_or("full"), id)?;
-        keys.push(AccessKey { id: id.to_owned(), secret: Secret::new(secret), policy });
+        keys.push(AccessKey { id: id.to_owned(), secret: Secret::new(secret), policy, rate: None });
     }
     if keys.is_empty() {
         bail!("LOOKOUT_ACCESS_KEYS / --access-keys names no key");
@@ -146,8 +160,12 @@ pub fn resolve(
         bail!("access key id {:?} is configured twice", dup.id);
     }
     if keys.is_empty() {
-        let key =
-            AccessKey { id: DEFAULT_KEY_ID.into(), secret: Secret::new(DEFAULT_KEY_SECRET), policy: Policy::Full };
+        let key = AccessKey {
+            id: DEFAULT_KEY_ID.into(),
+            secret: Secret::new(DEFAULT_KEY_SECRET),
+            policy: Policy::Full,
+            rate: None,
+        };
         return Ok(AuthSettings { keys: Some(vec![key]), default_key: true });
     }
     Ok(AuthSettings { keys: Some(keys), default_key: false })

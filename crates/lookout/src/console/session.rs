@@ -219,6 +219,7 @@ mod tests {
             id: "reader".into(),
             secret: Secret::new(secret),
             policy: Policy::ReadOnly,
+            rate: None,
         }])))
     }
 
