@@ -15,7 +15,8 @@ use crate::logsink::{pump_output, ReplaySkip, SinkError};
 use crate::model::*;
 use crate::now_ms;
 use crate::runtime::{
-    runtime_name, ContainerSpec, ContainerState, ExitStatus, RuntimeError, LABEL_CONTAINER_NAME, LABEL_TASK_ARN,
+    runtime_name, ContainerRuntime, ContainerSpec, ContainerState, ExitStatus, RuntimeError, LABEL_CONTAINER_NAME,
+    LABEL_TASK_ARN,
 };
 use crate::service::{Inner, Publish, StopRequest};
 
@@ -23,6 +24,39 @@ use crate::service::{Inner, Publish, StopRequest};
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for a container's output to drain after it exited.
 const OUTPUT_DRAIN: Duration = Duration::from_secs(10);
+/// How long a running task waits for its container engine to answer again (a restarted Podman
+/// service, a socket briefly gone) before it is stopped as lost.
+const ENGINE_OUTAGE_GRACE: Duration = Duration::from_secs(30);
+
+/// `runtime.wait`, riding out an engine that is briefly unreachable: its containers keep running
+/// meanwhile, and the wait resumes when it answers again.
+async fn wait_through_outages(
+    runtime: &Arc<dyn ContainerRuntime>,
+    id: &str,
+    task: &str,
+) -> Result<ExitStatus, RuntimeError> {
+    let mut outage_since: Option<std::time::Instant> = None;
+    loop {
+        match runtime.wait(id).await {
+            Err(RuntimeError::Unavailable(message)) => {
+                let since = *outage_since.get_or_insert_with(|| {
+                    tracing::warn!(task, error = %message, "the container engine is unreachable; waiting for it to come back");
+                    std::time::Instant::now()
+                });
+                if since.elapsed() >= ENGINE_OUTAGE_GRACE {
+                    return Err(RuntimeError::Unavailable(message));
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => {
+                if outage_since.is_some() {
+                    tracing::info!(task, "the container engine answers again");
+                }
+                return other;
+            }
+        }
+    }
+}
 
 /// Runs a task that was just created (PROVISIONING).
 pub(crate) async fn run(inner: Arc<Inner>, id: String, stop: watch::Receiver<Option<StopRequest>>) {
@@ -361,7 +395,8 @@ impl Supervisor {
             let runtime = inner.runtime.clone();
             let n = name.clone();
             let r = rid.clone();
-            waits.spawn(async move { (n, runtime.wait(&r).await) });
+            let task_id = self.id.clone();
+            waits.spawn(async move { (n, wait_through_outages(&runtime, &r, &task_id).await) });
             running.insert(name, rid);
         }
         // A stop requested while the task was starting (or before a restart) applies now.
@@ -391,8 +426,17 @@ impl Supervisor {
             tokio::select! {
                 joined = waits.join_next() => {
                     let Some(joined) = joined else { break };
+                    let mut engine_lost = None;
                     let (name, status) = match joined {
                         Ok((name, Ok(status))) => (name, status),
+                        Ok((name, Err(RuntimeError::Unavailable(m)))) => {
+                            let reason = format!(
+                                "The container engine has been unreachable for {} s ({m}); the container's outcome is unknown",
+                                ENGINE_OUTAGE_GRACE.as_secs()
+                            );
+                            engine_lost = Some(reason.clone());
+                            (name, exited(None, &reason))
+                        }
                         Ok((name, Err(e))) => (name, exited(None, &format!("lost track of the container: {e}"))),
                         Err(e) => {
                             tracing::error!(task = %self.id, error = %e, "a container waiter failed");
@@ -404,7 +448,8 @@ impl Supervisor {
                     self.container_exited(&name, status).await;
                     if essential && !stopping {
                         stopping = true;
-                        self.begin_stopping(StopCode::EssentialContainerExited, "Essential container in task exited").await;
+                        let reason = engine_lost.as_deref().unwrap_or("Essential container in task exited");
+                        self.begin_stopping(StopCode::EssentialContainerExited, reason).await;
                         self.stop_all(&running);
                     }
                 }
