@@ -331,6 +331,17 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"{what} not reached within {timeout} s")
 
 
+def wait_for(fn, timeout=30.0, interval=0.1, what="condition"):
+    """Polls `fn` until it returns something truthy (returned), or fails saying what it waited for."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def start_smtp():
     """A real SMTP server on a free loopback port; returns (mailbox with `.port`, controller to stop)."""
     from aiosmtpd.controller import Controller

@@ -17,7 +17,7 @@ import botocore.exceptions
 import pytest
 import requests
 
-from lookout_harness import free_port, lookout_bin, make_server, unique
+from lookout_harness import free_port, lookout_bin, make_server, unique, wait_for
 
 ALERT_PATTERN = {
     "source": ["aws.ecs"],
@@ -44,14 +44,6 @@ def clients(s):
     return s.client("events"), s.client("logs"), s.client("ecs")
 
 
-def wait_for(fn, timeout=30.0, interval=0.1, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def group_messages(logs, group: str) -> list[str]:

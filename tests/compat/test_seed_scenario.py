@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from lookout_harness import make_server, start_smtp, unique
+from lookout_harness import make_server, start_smtp, unique, wait_for
 
 ALERT_PATTERN = {
     "source": ["aws.ecs"],
@@ -31,14 +31,6 @@ ALERT_PATTERN = {
 }
 
 
-def wait_for(fn, timeout=30.0, interval=0.2, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
