@@ -213,6 +213,31 @@ test('stream page: paging links reach every event of a large stream', async ({ p
   assert.equal(seen.size, total, `following ${dir} reached ${seen.size} of ${total} events`);
 });
 
+test('stream page: scrolling to the top loads older events in place (infinite scroll)', async ({ page }) => {
+  const group = `/e2e/${unique('scroll')}`;
+  const total = 250;
+  const now = Date.now();
+  const lines = Array.from({ length: total }, (_, i) => ({ timestamp: now - (total - i) * 50, message: `scroll line ${String(i).padStart(4, '0')}` }));
+  await server.seedStream(group, 's', lines);
+  await page.setViewportSize({ width: 1200, height: 600 });
+  await open(page, server, `/console/logs/stream?${q({ group, stream: 's' })}`);
+  await expectVisible(page, '#events .event .msg', 'events of the stream');
+  const first = await texts(page, '#events .event .msg');
+  assert.equal(first.length, 100, `the newest page should hold 100 events, not ${first.length}`);
+  assert.equal(first.at(-1), 'scroll line 0249', 'the newest page ends with the newest event');
+  const url = page.url();
+  // The newest page opens scrolled to its bottom; scroll up to the top, step by step, like a reader.
+  for (let i = 0; i < 40 && (await page.locator('#events .event').count()) < total; i++) {
+    await page.mouse.wheel(0, -2500);
+    await sleep(150);
+  }
+  const all = await texts(page, '#events .event .msg');
+  assert.equal(page.url(), url, 'older events should load in place, without navigating');
+  assert.equal(all.length, total, `scrolling up should have loaded all ${total} events in place; the page has ${all.length}`);
+  assert.deepEqual(all, lines.map((l) => l.message), 'events stay in order, none twice');
+  assert.equal(await page.locator('a#older').count(), 0, 'at the start of the stream there is no older link left');
+});
+
 test('search: valid pattern, no results, and an invalid pattern', async ({ page }) => {
   const group = `/e2e/${unique('search')}`;
   const now = Date.now();
