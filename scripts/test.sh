@@ -43,6 +43,7 @@ step "benchmark harness (quick mode; figures only)"
 "$PY" bench/tasks_bench.py --quick
 cargo run --release --locked -q -p lookout-event-pattern --example bench -- --quick
 "$PY" bench/console_bench.py --quick
+"$PY" bench/crash_campaign.py --quick   # 10 kill -9 under mixed load; fails if anything acknowledged is lost
 if [[ "${LOOKOUT_HEAVY:-0}" == "1" ]]; then
     step "heavy tier: full-size benchmarks (W1 1M events, W3 ~1 GB)"
     "$PY" bench/logs_bench.py
@@ -50,6 +51,7 @@ if [[ "${LOOKOUT_HEAVY:-0}" == "1" ]]; then
     "$PY" bench/tasks_bench.py
     cargo run --release --locked -q -p lookout-event-pattern --example bench
     "$PY" bench/console_bench.py
+    "$PY" bench/crash_campaign.py   # 50 kills
 fi
 
 step "web console: end-to-end in headless Chromium"
