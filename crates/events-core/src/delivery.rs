@@ -356,9 +356,7 @@ async fn deliver_http(inner: &Arc<Inner>, d: &Delivery, name: &str) -> Result<()
     let payload = d.payload.clone();
     let http = d.target.http_parameters.clone().unwrap_or_default();
     tokio::task::spawn_blocking(move || {
-        let agent =
-            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout(Duration::from_secs(10)).build();
-        let mut req = agent
+        let mut req = http_agent()
             .request(&dest.http_method, &dest.endpoint)
             .set("Content-Type", "application/json; charset=utf-8")
             .set("User-Agent", "Amazon/EventBridge/ApiDestinations");
@@ -387,6 +385,14 @@ async fn deliver_http(inner: &Arc<Inner>, d: &Delivery, name: &str) -> Result<()
     })
     .await
     .map_err(|e| DeliveryError::retryable("InternalException", e.to_string()))?
+}
+
+/// One HTTP client for every API-destination delivery (it pools connections), not one per attempt.
+fn http_agent() -> &'static ureq::Agent {
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout(Duration::from_secs(10)).build()
+    })
 }
 
 #[cfg(test)]

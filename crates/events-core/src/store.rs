@@ -95,7 +95,8 @@ impl RedbEventStore {
         std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("events.redb");
         let created_now = !path.exists();
-        let db = Database::create(path)?;
+        // redb's default page cache may grow to 1 GiB; this store's working set is small.
+        let db = redb::Builder::new().set_cache_size(8 << 20).create(path)?;
         let tx = db.begin_write()?;
         for t in [BUSES, RULES, CONNECTIONS, DESTINATIONS, OUTBOX, FINISHED] {
             tx.open_table(t)?;

@@ -93,7 +93,8 @@ fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, StoreError> {
 
 impl CatalogDb {
     pub fn open(path: &Path) -> Result<CatalogDb, StoreError> {
-        let db = Database::create(path)?;
+        // redb's default page cache may grow to 1 GiB; the catalog is read into memory at open.
+        let db = redb::Builder::new().set_cache_size(16 << 20).create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(GROUPS)?;
         txn.open_table(STREAMS)?;

@@ -81,7 +81,8 @@ impl RedbNotifyStore {
     /// Opens (or creates) `dir/notify.redb`.
     pub fn open(dir: &Path) -> Result<RedbNotifyStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
-        let db = Database::create(dir.join("notify.redb"))?;
+        // redb's default page cache may grow to 1 GiB; this store's working set is small.
+        let db = redb::Builder::new().set_cache_size(8 << 20).create(dir.join("notify.redb"))?;
         let tx = db.begin_write()?;
         tx.open_table(TOPICS)?;
         tx.open_table(SUBSCRIPTIONS)?;

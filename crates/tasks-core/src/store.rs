@@ -62,7 +62,8 @@ pub struct RedbTaskStore {
 impl RedbTaskStore {
     pub fn open(dir: &Path) -> Result<RedbTaskStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
-        let db = Database::create(dir.join("tasks.redb"))?;
+        // redb's default page cache may grow to 1 GiB; this store's working set is small.
+        let db = redb::Builder::new().set_cache_size(8 << 20).create(dir.join("tasks.redb"))?;
         let tx = db.begin_write()?;
         tx.open_table(CLUSTERS)?;
         tx.open_table(DEFINITIONS)?;
