@@ -52,6 +52,7 @@ if [[ "${LOOKOUT_HEAVY:-0}" == "1" ]]; then
     cargo run --release --locked -q -p lookout-event-pattern --example bench
     "$PY" bench/console_bench.py
     "$PY" bench/crash_campaign.py   # 50 kills
+    "$PY" bench/soak.py --minutes 10   # memory over time under steady mixed load
 fi
 
 step "web console: end-to-end in headless Chromium"
