@@ -58,5 +58,6 @@ def test_requests_intake_and_state_are_counted(server, logs):
     assert delta("lookout_ingest_events_total") >= 25
     assert delta("lookout_wal_syncs_total") >= 1
     for family in ("lookout_store_disk_bytes", "lookout_store_memory_bytes",
-                   'lookout_event_deliveries_pending{state="retrying"}', 'lookout_sns_deliveries{state="failed"}'):
+                   'lookout_event_deliveries_pending{state="retrying"}', 'lookout_sns_deliveries{state="failed"}',
+                   'lookout_event_deliveries_total{outcome="dead_lettered"}', 'lookout_event_delivery_failed_attempts_total'):
         assert family in after, family

@@ -153,12 +153,14 @@ async fn attempt(inner: &Arc<Inner>, mut d: Delivery) {
     let now = now_ms();
     match result {
         Ok(()) => {
+            inner.counts.succeeded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             d.state = DeliveryState::Succeeded;
             d.finished_ms = Some(now);
             d.last_error = None;
             finish(inner, d).await;
         }
         Err(e) => {
+            inner.counts.failed_attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let policy = d.target.retry_policy.clone().unwrap_or_default();
             let retries_done = d.attempts - 1;
             let exhausted = if !e.retryable {
@@ -177,6 +179,7 @@ async fn attempt(inner: &Arc<Inner>, mut d: Delivery) {
             d.last_error = Some(e);
             match exhausted {
                 Some(why) => {
+                    inner.counts.dead_lettered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     d.state = DeliveryState::DeadLettered;
                     d.exhausted_condition = Some(why.to_owned());
                     d.finished_ms = Some(now);

@@ -123,6 +123,17 @@ pub(crate) struct Inner {
     pub rule_lock: tokio::sync::Mutex<()>,
     /// The last events put on any bus (newest last), for the console's pattern playground.
     pub recent: parking_lot::Mutex<std::collections::VecDeque<RecentEvent>>,
+    /// Deliveries finished since start, and attempts that failed (for metrics, without reading
+    /// the finished store).
+    pub counts: DeliveryCounts,
+}
+
+/// Delivery outcomes counted since start.
+#[derive(Debug, Default)]
+pub struct DeliveryCounts {
+    pub succeeded: std::sync::atomic::AtomicU64,
+    pub dead_lettered: std::sync::atomic::AtomicU64,
+    pub failed_attempts: std::sync::atomic::AtomicU64,
 }
 
 /// How many recent events `EventsService::recent_events` keeps (in memory only).
@@ -284,6 +295,7 @@ impl EventsService {
                 schedule_changed: tokio::sync::Notify::new(),
                 rule_lock: tokio::sync::Mutex::new(()),
                 recent: parking_lot::Mutex::new(std::collections::VecDeque::with_capacity(RECENT_EVENTS)),
+                counts: DeliveryCounts::default(),
             }),
         };
         let bus_names: Vec<String> = svc.inner.state.read().buses.keys().cloned().collect();
@@ -938,6 +950,13 @@ impl EventsService {
     }
 
     /// Deliveries waiting for their next attempt.
+    /// Deliveries since start: (succeeded, dead-lettered, failed attempts).
+    pub fn delivery_counts(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.inner.counts;
+        (c.succeeded.load(Relaxed), c.dead_lettered.load(Relaxed), c.failed_attempts.load(Relaxed))
+    }
+
     /// The last events put on any bus, newest first (at most `RECENT_EVENTS`; not persisted).
     pub fn recent_events(&self) -> Vec<RecentEvent> {
         self.inner.recent.lock().iter().rev().cloned().collect()

@@ -198,14 +198,21 @@ pub async fn serve(State(app): State<App>) -> Response {
         "gauge",
         &[("state=\"new\"", pending.len() as u64 - retrying), ("state=\"retrying\"", retrying)],
     );
-    let finished = app.events.finished_deliveries(10_000, false).await.unwrap_or_default();
-    let dead = finished.iter().filter(|d| d.state == lookout_events::model::DeliveryState::DeadLettered).count() as u64;
+    // Counted as they happen: reading the finished store at every scrape made memory grow.
+    let (succeeded, dead, failed_attempts) = app.events.delivery_counts();
     gauge(
         &mut out,
-        "lookout_event_deliveries_finished",
-        "EventBridge deliveries kept in the finished store (the last 10,000), by outcome.",
-        "gauge",
-        &[("outcome=\"succeeded\"", finished.len() as u64 - dead), ("outcome=\"dead_lettered\"", dead)],
+        "lookout_event_deliveries_total",
+        "EventBridge deliveries finished since start, by outcome.",
+        "counter",
+        &[("outcome=\"succeeded\"", succeeded), ("outcome=\"dead_lettered\"", dead)],
+    );
+    gauge(
+        &mut out,
+        "lookout_event_delivery_failed_attempts_total",
+        "EventBridge delivery attempts that failed since start (retried or dead-lettered).",
+        "counter",
+        &[("", failed_attempts)],
     );
     let sns_failed = app.notify.failed_deliveries().await.map(|v| v.len() as u64).unwrap_or(0);
     gauge(

@@ -117,8 +117,8 @@ pub async fn page(State(app): State<App>) -> Response {
     let running = tasks.iter().filter(|t| t.last_status != Status::Stopped).count();
     let recent: Vec<_> = tasks.iter().filter(|t| t.created_at_ms >= now - DAY_MS).collect();
     let failed_tasks: Vec<_> = recent.iter().filter(|t| failed(t)).collect();
-    let dead = app.events.finished_deliveries(10_000, true).await.unwrap_or_default();
-    let dead_24h = dead.iter().filter(|d| d.finished_ms.unwrap_or(d.created_ms) >= now - DAY_MS).count();
+    // Counted as they happen (reading the finished store on every view made memory grow).
+    let dead = app.events.delivery_counts().1 as usize;
     let retrying = app.events.pending_deliveries().iter().filter(|d| d.attempts > 0).count();
     let sns_failed = app.notify.failed_deliveries().await.map(|v| v.len()).unwrap_or(0);
     let rate = app.console.ingest.rate(60_000);
@@ -150,8 +150,8 @@ pub async fn page(State(app): State<App>) -> Response {
                 }
                 div.card {
                     h2 { "Deliveries" }
-                    p.big { span data-stat="failed-deliveries" class=[(dead_24h + sns_failed > 0).then_some("error")] { (dead_24h + sns_failed) } " failed" }
-                    p { (dead_24h) " event deliveries dead-lettered in 24 h · " (sns_failed) " SNS deliveries gave up · " (retrying) " retrying" }
+                    p.big { span data-stat="failed-deliveries" class=[(dead + sns_failed > 0).then_some("error")] { (dead + sns_failed) } " failed" }
+                    p { (dead) " event deliveries dead-lettered since lookout started · " (sns_failed) " SNS deliveries gave up · " (retrying) " retrying" }
                 }
             }
             h2 { "Events ingested per minute" }
