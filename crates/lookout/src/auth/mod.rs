@@ -164,6 +164,18 @@ pub struct Action<'a> {
     pub log_group: Option<&'a str>,
 }
 
+impl<'a> Action<'a> {
+    /// An operation that names no log group.
+    pub fn of(service: &'a str, operation: &'a str) -> Action<'a> {
+        Action { service, operation, log_group: None }
+    }
+
+    /// A CloudWatch Logs operation on one group.
+    pub fn logs(operation: &'a str, group: &'a str) -> Action<'a> {
+        Action { service: "logs", operation, log_group: Some(group) }
+    }
+}
+
 /// Reading operations: they change nothing.
 pub fn is_read(operation: &str) -> bool {
     ["Describe", "Get", "List", "Filter", "Test"].iter().any(|p| operation.starts_with(p))

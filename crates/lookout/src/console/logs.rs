@@ -84,9 +84,7 @@ pub async fn groups(
         Err(e) => return error_page(logs_error(&e).0, Section::Logs, "Log groups", &e.to_string()),
     };
     // Only the groups this reader may open.
-    groups.retain(|g| {
-        principal.allows(&Action { service: "logs", operation: "DescribeLogStreams", log_group: Some(&g.name) })
-    });
+    groups.retain(|g| principal.allows(&Action::logs("DescribeLogStreams", &g.name)));
     page(
         StatusCode::OK,
         "Log groups",
@@ -151,12 +149,7 @@ pub async fn group(
     Extension(principal): Extension<Principal>,
     Query(q): Query<LogsQuery>,
 ) -> Response {
-    if let Some(denied) = check(
-        &app,
-        &principal,
-        Section::Logs,
-        Action { service: "logs", operation: "DescribeLogStreams", log_group: Some(&q.group) },
-    ) {
+    if let Some(denied) = check(&app, &principal, Section::Logs, Action::logs("DescribeLogStreams", &q.group)) {
         return denied;
     }
     let logs = app.logs.clone();
@@ -220,6 +213,19 @@ pub async fn group(
             }
         },
     )
+}
+
+/// `Log groups / group / [stream /]` above a page about a group.
+fn crumbs(group: &str, stream: Option<&str>) -> Markup {
+    html! {
+        p.crumbs {
+            a href="/console/logs" { "Log groups" } " / "
+            a href=(url("/console/logs/group", &[("group", group)])) { (group) } " / "
+            @if let Some(s) = stream {
+                a href=(url("/console/logs/stream", &[("group", group), ("stream", s)])) { (s) } " / "
+            }
+        }
+    }
 }
 
 /// One event, as on the stream, search, task and tail pages.
@@ -292,12 +298,7 @@ pub async fn stream(
     Extension(principal): Extension<Principal>,
     Query(q): Query<LogsQuery>,
 ) -> Response {
-    if let Some(denied) = check(
-        &app,
-        &principal,
-        Section::Logs,
-        Action { service: "logs", operation: "GetLogEvents", log_group: Some(&q.group) },
-    ) {
+    if let Some(denied) = check(&app, &principal, Section::Logs, Action::logs("GetLogEvents", &q.group)) {
         return denied;
     }
     let now = now_ms();
@@ -362,10 +363,7 @@ fn stream_page(
         &q.stream,
         Section::Logs,
         html! {
-            p.crumbs {
-                a href="/console/logs" { "Log groups" } " / "
-                a href=(url("/console/logs/group", &[("group", &q.group)])) { (q.group) } " / "
-            }
+            (crumbs(&q.group, None))
             h1 { (q.stream) }
             form #range .bar method="get" action="/console/logs/stream" {
                 input type="hidden" name="group" value=(q.group);
@@ -397,12 +395,7 @@ pub async fn search(
     Extension(principal): Extension<Principal>,
     Query(q): Query<LogsQuery>,
 ) -> Response {
-    if let Some(denied) = check(
-        &app,
-        &principal,
-        Section::Logs,
-        Action { service: "logs", operation: "FilterLogEvents", log_group: Some(&q.group) },
-    ) {
+    if let Some(denied) = check(&app, &principal, Section::Logs, Action::logs("FilterLogEvents", &q.group)) {
         return denied;
     }
     let now = now_ms();
@@ -451,10 +444,7 @@ fn search_page(
         &format!("Search {}", q.group),
         Section::Logs,
         html! {
-            p.crumbs {
-                a href="/console/logs" { "Log groups" } " / "
-                a href=(url("/console/logs/group", &[("group", &q.group)])) { (q.group) } " / "
-            }
+            (crumbs(&q.group, None))
             h1 { "Search" @if !q.stream.is_empty() { " " (q.stream) } }
             (search_form(q))
             @if let Some((id, message)) = error { p.error id=(id) { (message) } }
@@ -488,12 +478,7 @@ pub async fn tail_page(
     Extension(principal): Extension<Principal>,
     Query(q): Query<LogsQuery>,
 ) -> Response {
-    if let Some(denied) = check(
-        &app,
-        &principal,
-        Section::Logs,
-        Action { service: "logs", operation: "FilterLogEvents", log_group: Some(&q.group) },
-    ) {
+    if let Some(denied) = check(&app, &principal, Section::Logs, Action::logs("FilterLogEvents", &q.group)) {
         return denied;
     }
     let logs = app.logs.clone();
@@ -507,13 +492,7 @@ pub async fn tail_page(
         &format!("Tail {}", q.group),
         Section::Logs,
         html! {
-            p.crumbs {
-                a href="/console/logs" { "Log groups" } " / "
-                a href=(url("/console/logs/group", &[("group", &q.group)])) { (q.group) } " / "
-                @if !q.stream.is_empty() {
-                    a href=(url("/console/logs/stream", &[("group", &q.group), ("stream", &q.stream)])) { (q.stream) } " / "
-                }
-            }
+            (crumbs(&q.group, Some(q.stream.as_str()).filter(|s| !s.is_empty())))
             h1 { "Live tail" }
             div #tail data-group=(q.group) data-stream=(q.stream) data-since=(since) {
                 div.bar {
@@ -539,7 +518,7 @@ pub async fn tail_api(
     Extension(principal): Extension<Principal>,
     Query(q): Query<LogsQuery>,
 ) -> Response {
-    let action = Action { service: "logs", operation: "FilterLogEvents", log_group: Some(&q.group) };
+    let action = Action::logs("FilterLogEvents", &q.group);
     if !principal.allows(&action) {
         let message = crate::auth::denied_message(&principal, &app.identity.account_id, &app.identity.region, &action);
         return json(StatusCode::FORBIDDEN, json!({ "error": message }));

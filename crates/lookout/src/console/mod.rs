@@ -91,7 +91,10 @@ fn check(app: &App, principal: &Principal, section: Section, action: Action<'_>)
     if principal.allows(&action) {
         return None;
     }
-    let message = auth::denied_message(principal, &app.identity.account_id, &app.identity.region, &action);
+    let message = format!(
+        "{}. Sign out and sign in with a key whose policy allows it (policies are set in lookout.toml).",
+        auth::denied_message(principal, &app.identity.account_id, &app.identity.region, &action)
+    );
     Some(error_page(StatusCode::FORBIDDEN, section, "Not allowed", &message))
 }
 

@@ -51,9 +51,7 @@ fn status_class(t: &Task) -> &'static str {
 
 /// `GET /console/tasks`: every task lookout remembers, newest first.
 pub async fn list(State(app): State<App>, Extension(principal): Extension<Principal>) -> Response {
-    if let Some(denied) =
-        check(&app, &principal, Section::Tasks, Action { service: "ecs", operation: "ListTasks", log_group: None })
-    {
+    if let Some(denied) = check(&app, &principal, Section::Tasks, Action::of("ecs", "ListTasks")) {
         return denied;
     }
     let tasks = app.tasks.all_tasks();
@@ -91,22 +89,14 @@ pub async fn list(State(app): State<App>, Extension(principal): Extension<Princi
 
 /// `GET /console/tasks/{id}`.
 pub async fn page_handler(app: &App, principal: &Principal, id: &str) -> Response {
-    let Some(t) = app.tasks.task(id) else {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            Section::Tasks,
-            "Task not found",
-            &format!("lookout has no task {id} (stopped tasks are forgotten after the retention period)."),
-        );
-    };
+    let Some(t) = app.tasks.task(id) else { return task_not_found(id) };
     // Each container's log, read from the head.
     let logs = app.logs.clone();
     let targets: Vec<(String, Option<(String, String)>)> = t
         .containers
         .iter()
         .map(|c| {
-            let readable =
-                |g: &str| principal.allows(&Action { service: "logs", operation: "GetLogEvents", log_group: Some(g) });
+            let readable = |g: &str| principal.allows(&Action::logs("GetLogEvents", g));
             (
                 c.name.clone(),
                 c.log_target.as_ref().filter(|l| readable(&l.group)).map(|l| (l.group.clone(), l.stream.clone())),
@@ -227,12 +217,37 @@ pub async fn task_page(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Some(denied) =
-        check(&app, &principal, Section::Tasks, Action { service: "ecs", operation: "DescribeTasks", log_group: None })
-    {
+    if let Some(denied) = check(&app, &principal, Section::Tasks, Action::of("ecs", "DescribeTasks")) {
         return denied;
     }
     page_handler(&app, &principal, &id).await
+}
+
+fn task_not_found(id: &str) -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        Section::Tasks,
+        "Task not found",
+        &format!("lookout has no task {id} (stopped tasks are forgotten after the retention period)."),
+    )
+}
+
+/// What the forms that act on a task check first: the key may perform `operation`, the form
+/// comes from this site, and the task exists.
+fn acting_on(
+    app: &App,
+    principal: &Principal,
+    operation: &str,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Task, Box<Response>> {
+    if let Some(denied) = check(app, principal, Section::Tasks, Action::of("ecs", operation)) {
+        return Err(Box::new(denied));
+    }
+    if !same_origin(headers) {
+        return Err(Box::new(forbidden()));
+    }
+    app.tasks.task(id).ok_or_else(|| Box::new(task_not_found(id)))
 }
 
 fn see_other(location: &str) -> Response {
@@ -256,21 +271,9 @@ pub async fn run_again(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(denied) =
-        check(&app, &principal, Section::Tasks, Action { service: "ecs", operation: "RunTask", log_group: None })
-    {
-        return denied;
-    }
-    if !same_origin(&headers) {
-        return forbidden();
-    }
-    let Some(t) = app.tasks.task(&id) else {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            Section::Tasks,
-            "Task not found",
-            &format!("lookout has no task {id}."),
-        );
+    let t = match acting_on(&app, &principal, "RunTask", &id, &headers) {
+        Ok(t) => t,
+        Err(refused) => return *refused,
     };
     let req = RunTaskRequest {
         cluster: Some(t.cluster.clone()),
@@ -301,21 +304,9 @@ pub async fn stop(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(denied) =
-        check(&app, &principal, Section::Tasks, Action { service: "ecs", operation: "StopTask", log_group: None })
-    {
-        return denied;
-    }
-    if !same_origin(&headers) {
-        return forbidden();
-    }
-    let Some(t) = app.tasks.task(&id) else {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            Section::Tasks,
-            "Task not found",
-            &format!("lookout has no task {id}."),
-        );
+    let t = match acting_on(&app, &principal, "StopTask", &id, &headers) {
+        Ok(t) => t,
+        Err(refused) => return *refused,
     };
     match app.tasks.stop_task(Some(&t.cluster), &t.id, Some("Stopped from the lookout console")).await {
         Ok(_) => see_other(&format!("/console/tasks/{}", t.id)),
@@ -329,7 +320,7 @@ pub async fn status_api(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Response {
-    if !principal.allows(&Action { service: "ecs", operation: "DescribeTasks", log_group: None }) {
+    if !principal.allows(&Action::of("ecs", "DescribeTasks")) {
         return json(StatusCode::FORBIDDEN, json!({ "error": "this key may not describe tasks" }));
     }
     match app.tasks.task(&id) {
