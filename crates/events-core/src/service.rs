@@ -535,6 +535,11 @@ impl EventsService {
             .collect())
     }
 
+    /// Every rule of every bus, ordered by bus and name.
+    pub fn all_rules(&self) -> Vec<Rule> {
+        self.inner.state.read().rules.values().cloned().collect()
+    }
+
     async fn update_rule(
         &self,
         name: &str,

@@ -541,6 +541,12 @@ impl NotifyService {
     }
 
     /// ListSubscriptions (all topics) or ListSubscriptionsByTopic, 100 a page.
+    /// Every topic's ARN, and every subscription, unpaged (for the console).
+    pub fn all_topics_and_subscriptions(&self) -> (Vec<String>, Vec<Subscription>) {
+        let st = self.inner.state.lock();
+        (st.topics.values().map(|t| t.arn.clone()).collect(), st.subscriptions.values().cloned().collect())
+    }
+
     pub fn list_subscriptions(
         &self,
         topic_arn: Option<&str>,

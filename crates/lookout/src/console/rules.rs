@@ -46,16 +46,11 @@ fn pretty(text: &str) -> String {
 
 /// `GET /console/rules`: every rule of every bus.
 pub async fn list(State(app): State<App>, Extension(principal): Extension<Principal>) -> Response {
-    if let Some(denied) =
-        check(&app, &principal, Section::Rules, Action { service: "events", operation: "ListRules", log_group: None })
-    {
+    if let Some(denied) = check(&app, &principal, Section::Rules, Action::of("events", "ListRules")) {
         return denied;
     }
     let now = now_ms();
-    let mut rules: Vec<Rule> = Vec::new();
-    for bus in app.events.list_buses(None) {
-        rules.extend(app.events.list_rules(Some(&bus.name), None).unwrap_or_default());
-    }
+    let rules = app.events.all_rules();
     let pending = app.events.pending_deliveries();
     let dead = app.events.finished_deliveries(500, true).await.unwrap_or_default();
     page(
@@ -100,12 +95,7 @@ pub async fn page_handler(
     Extension(principal): Extension<Principal>,
     Path((bus, name)): Path<(String, String)>,
 ) -> Response {
-    if let Some(denied) = check(
-        &app,
-        &principal,
-        Section::Rules,
-        Action { service: "events", operation: "DescribeRule", log_group: None },
-    ) {
+    if let Some(denied) = check(&app, &principal, Section::Rules, Action::of("events", "DescribeRule")) {
         return denied;
     }
     let r = match app.events.rule(&name, Some(&bus)) {
@@ -219,12 +209,7 @@ pub async fn playground(
     Extension(principal): Extension<Principal>,
     Query(mut f): Query<PlaygroundForm>,
 ) -> Response {
-    if let Some(denied) = check(
-        &app,
-        &principal,
-        Section::Playground,
-        Action { service: "events", operation: "TestEventPattern", log_group: None },
-    ) {
+    if let Some(denied) = check(&app, &principal, Section::Playground, Action::of("events", "TestEventPattern")) {
         return denied;
     }
     // Rule names cannot contain `/`: a bare name is a rule of the default bus.
@@ -248,12 +233,7 @@ pub async fn playground_submit(
     Extension(principal): Extension<Principal>,
     Form(f): Form<PlaygroundForm>,
 ) -> Response {
-    if let Some(denied) = check(
-        &app,
-        &principal,
-        Section::Playground,
-        Action { service: "events", operation: "TestEventPattern", log_group: None },
-    ) {
+    if let Some(denied) = check(&app, &principal, Section::Playground, Action::of("events", "TestEventPattern")) {
         return denied;
     }
     let pattern_text = if f.rule.is_empty() {
@@ -332,10 +312,7 @@ fn playground_page(
     status: StatusCode,
     result: Option<Result<Verdict, String>>,
 ) -> Response {
-    let mut rules: Vec<Rule> = Vec::new();
-    for bus in app.events.list_buses(None) {
-        rules.extend(app.events.list_rules(Some(&bus.name), None).unwrap_or_default());
-    }
+    let mut rules = app.events.all_rules();
     rules.retain(|r| r.event_pattern.is_some());
     let recent = app.events.recent_events();
     page(
@@ -412,29 +389,10 @@ fn playground_page(
 
 /// `GET /console/topics`: SNS topics, their subscriptions and the deliveries that gave up.
 pub async fn topics(State(app): State<App>, Extension(principal): Extension<Principal>) -> Response {
-    if let Some(denied) =
-        check(&app, &principal, Section::Topics, Action { service: "sns", operation: "ListTopics", log_group: None })
-    {
+    if let Some(denied) = check(&app, &principal, Section::Topics, Action::of("sns", "ListTopics")) {
         return denied;
     }
-    let mut arns: Vec<String> = Vec::new();
-    let mut token: Option<String> = None;
-    while let Ok((page_arns, next)) = app.notify.list_topics(token.as_deref()) {
-        arns.extend(page_arns);
-        match next {
-            Some(t) => token = Some(t),
-            None => break,
-        }
-    }
-    let mut subs = Vec::new();
-    let mut token: Option<String> = None;
-    while let Ok((page_subs, next)) = app.notify.list_subscriptions(None, token.as_deref()) {
-        subs.extend(page_subs);
-        match next {
-            Some(t) => token = Some(t),
-            None => break,
-        }
-    }
+    let (arns, subs) = app.notify.all_topics_and_subscriptions();
     let failed = app.notify.failed_deliveries().await.unwrap_or_default();
     page(
         StatusCode::OK,
