@@ -285,10 +285,7 @@ async fn answer_aws(
     let (principal, service) = match authenticated {
         Ok(ok) => ok,
         Err(lookout_sigv4::SigError::Missing) if link_action => (Principal::Anyone, None),
-        Err(e) => {
-            let sts = credential(&headers).is_some_and(|(_, s)| s == "sts") || action == "GetCallerIdentity";
-            return query_auth_error(&e, sts, &rid);
-        }
+        Err(e) => return query_auth_error(&e, &rid),
     };
     if let Some(wait) = over_rate(&app, &principal) {
         let r = api::sts::error(400, "Throttling", "Rate exceeded", &rid);
@@ -357,47 +354,45 @@ fn authorize(app: &App, principal: &Principal, service: &str, operation: &str, b
         .then(|| auth::denied_message(principal, &app.identity.account_id, &app.identity.region, &action))
 }
 
-const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
-const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
-
-/// What a person reads about a signature failure.
+/// What a person reads about a signature failure (AWS's wording, which `SigError` displays,
+/// except for an unsigned request, where it says what to do).
 fn sig_error_text(e: &lookout_sigv4::SigError) -> String {
-    use lookout_sigv4::SigError;
     match e {
-        SigError::Missing => "the request is not signed (SigV4): sign it with an access key of this server".into(),
-        SigError::Malformed(m) | SigError::Expired(m) => m.clone(),
-        SigError::UnknownKey(_) => INVALID_TOKEN.into(),
-        SigError::Mismatch => SIGNATURE_MISMATCH.into(),
+        lookout_sigv4::SigError::Missing => {
+            "the request is not signed (SigV4): sign it with an access key of this server".into()
+        }
+        e => e.to_string(),
     }
 }
 
 /// A signature failure as the JSON services (CloudWatch Logs, EventBridge, ECS) answer it.
 fn json_auth_error(e: &lookout_sigv4::SigError, rid: &str) -> Response {
     use lookout_sigv4::SigError;
-    let (code, text) = match e {
-        SigError::Missing => ("MissingAuthenticationTokenException", "Missing Authentication Token".to_owned()),
-        SigError::Malformed(m) => ("IncompleteSignatureException", m.clone()),
-        SigError::UnknownKey(_) => ("UnrecognizedClientException", INVALID_TOKEN.to_owned()),
-        SigError::Mismatch => ("InvalidSignatureException", SIGNATURE_MISMATCH.to_owned()),
-        SigError::Expired(m) => ("InvalidSignatureException", m.clone()),
+    let code = match e {
+        SigError::Missing => "MissingAuthenticationTokenException",
+        SigError::Malformed(_) => "IncompleteSignatureException",
+        SigError::UnknownKey(_) => "UnrecognizedClientException",
+        SigError::Mismatch | SigError::Expired(_) => "InvalidSignatureException",
     };
-    tracing::info!(request_id = %rid, code, "request refused: {text}");
-    json_error(StatusCode::BAD_REQUEST, code, &text)
+    tracing::info!(request_id = %rid, code, "request refused: {e}");
+    json_error(StatusCode::BAD_REQUEST, code, &e.to_string())
 }
 
 /// A signature failure as the Query services (SNS, STS) answer it.
-fn query_auth_error(e: &lookout_sigv4::SigError, _sts: bool, rid: &str) -> Response {
+fn query_auth_error(e: &lookout_sigv4::SigError, rid: &str) -> Response {
     use lookout_sigv4::SigError;
-    let (status, code, text) = match e {
-        SigError::Missing => (403, "MissingAuthenticationToken", "Request is missing Authentication Token".to_owned()),
-        SigError::Malformed(m) => (400, "IncompleteSignature", m.clone()),
-        SigError::UnknownKey(_) => (403, "InvalidClientTokenId", INVALID_TOKEN.to_owned()),
-        SigError::Mismatch => (403, "SignatureDoesNotMatch", SIGNATURE_MISMATCH.to_owned()),
-        SigError::Expired(m) => (403, "SignatureDoesNotMatch", m.clone()),
+    let (status, code) = match e {
+        SigError::Missing => (StatusCode::FORBIDDEN, "MissingAuthenticationToken"),
+        SigError::Malformed(_) => (StatusCode::BAD_REQUEST, "IncompleteSignature"),
+        SigError::UnknownKey(_) => (StatusCode::FORBIDDEN, "InvalidClientTokenId"),
+        SigError::Mismatch | SigError::Expired(_) => (StatusCode::FORBIDDEN, "SignatureDoesNotMatch"),
+    };
+    let text = match e {
+        SigError::Missing => "Request is missing Authentication Token".to_owned(),
+        e => e.to_string(),
     };
     tracing::info!(request_id = %rid, code, "request refused: {text}");
-    let r = api::sts::error(status, code, &text, rid);
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    let r = api::sts::error(status.as_u16(), code, &text, rid);
     (status, [(header::CONTENT_TYPE, "text/xml")], r.body).into_response()
 }
 
