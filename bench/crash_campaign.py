@@ -447,8 +447,8 @@ def list_all_tasks(ecs, cluster: str, started_by: str) -> set[str]:
     return arns
 
 
-def processes_with(markers: list[str]) -> list[str]:
-    """Every process (not this one) whose command line contains one of `markers`: "pid: cmdline"."""
+def processes_with(markers: list[str]) -> list[tuple[int, str]]:
+    """Every process (not this one) whose command line contains one of `markers`: (pid, cmdline)."""
     found = []
     me = os.getpid()
     for d in os.listdir("/proc"):
@@ -459,27 +459,19 @@ def processes_with(markers: list[str]) -> list[str]:
         except OSError:
             continue
         if cmd and any(m in cmd for m in markers):
-            found.append(f"{d}: {cmd[:160]}")
+            found.append((int(d), cmd))
     return found
 
 
 def kill_leftovers(markers: list[str]) -> list[str]:
     """SIGKILL every process (not this one) whose command line contains one of `markers`."""
     killed = []
-    me = os.getpid()
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == me:
-            continue
+    for pid, cmd in processes_with(markers):
         try:
-            cmd = Path(f"/proc/{d}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if any(m in cmd for m in markers):
-            try:
-                os.kill(int(d), signal.SIGKILL)
-                killed.append(f"{d}: {cmd[:120]}")
-            except (ProcessLookupError, PermissionError):
-                pass
+            os.kill(pid, signal.SIGKILL)
+            killed.append(f"{pid}: {cmd[:120]}")
+        except (ProcessLookupError, PermissionError):
+            pass
     return killed
 
 
@@ -731,7 +723,7 @@ class Campaign:
         incomplete = [a for a in exit0 if lines[a.rsplit("/", 1)[-1]] != want]
         dup_lines = [a for a in arns if any(n > 1 for n in lines[a.rsplit("/", 1)[-1]].values())]
         # Every task is STOPPED: none of their processes may still run (the sh carries the marker).
-        alive = processes_with([self.marker])
+        alive = [f"{pid}: {cmd[:160]}" for pid, cmd in processes_with([self.marker])]
         r = {"started": len(self.starter.arns), "unanswered": self.starter.unanswered, "listed": len(listed),
              "unknown": len(set(listed) - set(self.starter.arns)), "exit0": len(exit0),
              "restarted": sum(reasons.values()), "reasons": reasons, "stuck": stuck, "missing": missing,
