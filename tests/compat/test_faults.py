@@ -213,18 +213,30 @@ needs_podman = pytest.mark.skipif(not Path(PODMAN_SOCKET).exists(),
                                   reason="needs Podman's API socket (scripts/setup-podman.sh)")
 
 
-@needs_podman
-def test_a_brief_engine_outage_is_ridden_out(new_server, tmp_path):
-    path = tmp_path / "engine.sock"
-    proxy = UnixProxy(path, PODMAN_SOCKET)
-    srv = new_server(extra_args=["--runtime", "docker", "--docker-host", f"unix://{path}"])
+def running_task_behind_proxy(new_server, tmp_path, name):
+    """A server whose container engine is reached through a `UnixProxy`, and a task of a
+    long-sleeping container, RUNNING: (proxy, server, ecs client, task ARN, the task's status)."""
+    proxy = UnixProxy(tmp_path / "engine.sock", PODMAN_SOCKET)
+    srv = new_server(extra_args=["--runtime", "docker", "--docker-host", f"unix://{proxy.path}"])
     ecs = srv.client("ecs")
-    family = unique("blip")
+    family = unique(name)
     register_sleeper(srv, family)
     arn = ecs.run_task(taskDefinition=family)["tasks"][0]["taskArn"]
     status = lambda: ecs.describe_tasks(tasks=[arn])["tasks"][0]  # noqa: E731
     try:
         wait_for(lambda: status()["lastStatus"] == "RUNNING", timeout=60, what="RUNNING")
+    except BaseException:
+        proxy.pull()
+        remove_containers(arn)
+        raise
+    return proxy, srv, ecs, arn, status
+
+
+@needs_podman
+def test_a_brief_engine_outage_is_ridden_out(new_server, tmp_path):
+    proxy, _, ecs, arn, status = running_task_behind_proxy(new_server, tmp_path, "blip")
+    path = proxy.path
+    try:
         proxy.pull()
         time.sleep(4)
         assert status()["lastStatus"] == "RUNNING", "a 4 s engine outage stopped the task"
@@ -242,15 +254,9 @@ def test_a_brief_engine_outage_is_ridden_out(new_server, tmp_path):
 
 @needs_podman
 def test_an_engine_that_stays_gone_stops_the_task_saying_why(new_server, tmp_path):
-    proxy = UnixProxy(tmp_path / "engine.sock", PODMAN_SOCKET)
-    srv = new_server(extra_args=["--runtime", "docker", "--docker-host", f"unix://{proxy.path}"])
-    ecs = srv.client("ecs")
-    family = unique("gone")
-    register_sleeper(srv, family)
-    arn = ecs.run_task(taskDefinition=family)["tasks"][0]["taskArn"]
-    status = lambda: ecs.describe_tasks(tasks=[arn])["tasks"][0]  # noqa: E731
+    proxy, srv, ecs, arn, status = running_task_behind_proxy(new_server, tmp_path, "gone")
+    family = ecs.describe_tasks(tasks=[arn])["tasks"][0]["taskDefinitionArn"]
     try:
-        wait_for(lambda: status()["lastStatus"] == "RUNNING", timeout=60, what="RUNNING")
         proxy.pull()
         started = time.monotonic()
         wait_for(lambda: status()["lastStatus"] == "STOPPED", timeout=120, what="STOPPED after the engine went away")
