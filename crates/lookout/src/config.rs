@@ -78,6 +78,28 @@ pub struct ServeArgs {
     /// jitter) at each retry, up to 5 minutes, within each target's RetryPolicy.
     #[arg(long, env = "LOOKOUT_DELIVERY_RETRY_BASE_MS", value_name = "MS")]
     pub delivery_retry_base_ms: Option<u64>,
+    #[command(flatten)]
+    pub connections: Box<ConnectionArgs>,
+}
+
+/// Slow-client protection: deadlines and the connection cap (`ConnectionLimits`).
+#[derive(Debug, Default, clap::Args)]
+pub struct ConnectionArgs {
+    /// Longest a connection may go without sending a complete request head (an idle keep-alive
+    /// connection, or a client sending its headers slowly) before it is closed [default: 60].
+    #[arg(long, env = "LOOKOUT_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Longest a request body may take to arrive, counted from its head; past it the request is
+    /// answered 408 RequestTimeoutException [default: 60].
+    #[arg(long, env = "LOOKOUT_BODY_TIMEOUT_SECS", value_name = "SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Longest a response may wait on a client that does not read it before the connection is
+    /// closed [default: 30].
+    #[arg(long, env = "LOOKOUT_WRITE_TIMEOUT_SECS", value_name = "SECS")]
+    pub write_timeout_secs: Option<u64>,
+    /// Most connections served at once; past it, new connections wait in the listen queue [default: 4096].
+    #[arg(long, env = "LOOKOUT_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 /// What `lookout.toml` may set (every key optional).
@@ -99,6 +121,10 @@ struct FileConfig {
     public_url: Option<String>,
     sns: Option<sns::SnsFileConfig>,
     delivery_retry_base_ms: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    write_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
     /// `sigv4` (the default) or `none`.
     auth: Option<String>,
     access_keys: Option<Vec<auth::AccessKeyFile>>,
@@ -143,6 +169,66 @@ pub struct ServeConfig {
     pub auth: crate::auth::AuthMode,
     /// No key was configured: the default `test` key is accepted.
     pub default_key: bool,
+    pub connections: ConnectionLimits,
+}
+
+/// How long lookout waits on a client, and how many it serves at once (slow-client protection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Until a complete request head has arrived (idle keep-alive included).
+    pub idle_timeout: Duration,
+    /// For a request's body, counted from its head.
+    pub body_timeout: Duration,
+    /// For a response write that makes no progress.
+    pub write_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    fn resolve(args: &ConnectionArgs, file: &FileConfig) -> anyhow::Result<ConnectionLimits> {
+        let default = ConnectionLimits::default();
+        let secs = |flag: &str, arg: Option<u64>, file: Option<u64>, default: Duration| match arg.or(file) {
+            None => Ok(default),
+            Some(0) => bail!("--{flag} must be at least 1"),
+            Some(s) => Ok(Duration::from_secs(s)),
+        };
+        let max_connections = args.max_connections.or(file.max_connections).unwrap_or(default.max_connections);
+        if max_connections == 0 {
+            bail!("--max-connections must be at least 1");
+        }
+        Ok(ConnectionLimits {
+            idle_timeout: secs(
+                "idle-timeout-secs",
+                args.idle_timeout_secs,
+                file.idle_timeout_secs,
+                default.idle_timeout,
+            )?,
+            body_timeout: secs(
+                "body-timeout-secs",
+                args.body_timeout_secs,
+                file.body_timeout_secs,
+                default.body_timeout,
+            )?,
+            write_timeout: secs(
+                "write-timeout-secs",
+                args.write_timeout_secs,
+                file.write_timeout_secs,
+                default.write_timeout,
+            )?,
+            max_connections,
+        })
+    }
 }
 
 fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -157,6 +243,7 @@ impl ServeConfig {
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file_config(Path::new(DEFAULT_CONFIG_FILE))?,
             None => FileConfig::default(),
         };
+        let connections = ConnectionLimits::resolve(&args.connections, &file)?;
         let listen_text = args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen: SocketAddr = listen_text
             .parse()
@@ -223,6 +310,7 @@ impl ServeConfig {
             Some(keys) => crate::auth::AuthMode::SigV4(std::sync::Arc::new(crate::auth::Keyring::new(keys))),
         };
         Ok(ServeConfig {
+            connections,
             auth,
             default_key,
             public_url,
@@ -264,6 +352,7 @@ mod tests {
             public_url: None,
             sns: Default::default(),
             delivery_retry_base_ms: None,
+            connections: Default::default(),
             auth: Default::default(),
         }
     }
@@ -306,6 +395,34 @@ mod tests {
         let mut a = args();
         a.account_id = Some("12".into());
         assert!(ServeConfig::resolve(a).unwrap_err().to_string().contains("12 digits"));
+    }
+
+    #[test]
+    fn connection_limits_default_and_come_from_flags_or_the_file() {
+        assert_eq!(ServeConfig::resolve(args()).unwrap().connections, ConnectionLimits::default());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lookout.toml");
+        std::fs::write(&file, "idle_timeout_secs = 5\nmax_connections = 10\nwrite_timeout_secs = 7\n").unwrap();
+        let mut a = args();
+        a.config = Some(file);
+        a.connections.idle_timeout_secs = Some(3);
+        a.connections.body_timeout_secs = Some(4);
+        let c = ServeConfig::resolve(a).unwrap().connections;
+        assert_eq!(
+            c,
+            ConnectionLimits {
+                idle_timeout: Duration::from_secs(3),
+                body_timeout: Duration::from_secs(4),
+                write_timeout: Duration::from_secs(7),
+                max_connections: 10,
+            }
+        );
+        let mut a = args();
+        a.connections.body_timeout_secs = Some(0);
+        assert!(ServeConfig::resolve(a).unwrap_err().to_string().contains("--body-timeout-secs must be at least 1"));
+        let mut a = args();
+        a.connections.max_connections = Some(0);
+        assert!(ServeConfig::resolve(a).unwrap_err().to_string().contains("--max-connections"));
     }
 
     #[test]

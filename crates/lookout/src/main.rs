@@ -41,7 +41,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: every API on one port, all state in one data directory.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Read logs from a running lookout: list groups and streams, tail a group.
     Logs(cli_logs::LogsArgs),
     /// Run, list, stop and read the logs of ECS tasks on a running lookout.
@@ -53,7 +53,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Serve(args) => serve(*args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Logs(args) => cli_logs::run(args).map(|()| std::process::ExitCode::SUCCESS),
         Command::Tasks(args) => cli_tasks::run(args),
         Command::Events(args) => cli_events::run(args),
@@ -154,7 +154,7 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
             tls = tls.is_some(),
             "lookout is ready"
         );
-        tls::serve(listener, server::router(app), tls.map(|t| t.acceptor), async {
+        tls::serve(listener, server::router(app), tls.map(|t| t.acceptor), config.connections, async {
             shutdown_signal().await;
             SHUTTING_DOWN.store(true, Ordering::SeqCst);
         })

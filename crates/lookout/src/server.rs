@@ -61,7 +61,10 @@ async fn admin_auth(State(app): State<App>, req: Request, next: Next) -> Respons
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(_) => return admin_error(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large"),
+        Err(e) => {
+            let (status, _, message) = body_read_failure(&e);
+            return admin_error(status, &message);
+        }
     };
     let principal = match auth::authenticate(&app.auth, parts.method.as_str(), &parts.uri, &parts.headers, &body) {
         Ok((p, _)) => p,
@@ -143,12 +146,10 @@ async fn aws_entry(
     let started = Instant::now();
     let body: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(_) => {
-            return json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "InvalidParameterException",
-                &format!("the request body is larger than lookout accepts ({MAX_BODY_BYTES} bytes)"),
-            )
+        Err(e) => {
+            let (status, code, message) = body_read_failure(&e);
+            tracing::warn!(request_id = %rid, "request refused: {message}");
+            return json_error(status, code, &message);
         }
     };
     let label = operation_label(&headers, &uri, &body);
@@ -158,6 +159,20 @@ async fn aws_entry(
         metrics.record(&label, resp.status().as_u16(), started.elapsed());
     }
     resp
+}
+
+/// Why a request body could not be read: too slow (408), too large (413), or cut off (400).
+fn body_read_failure(e: &axum::Error) -> (StatusCode, &'static str, String) {
+    if crate::tls::BodyTimedOut::is_cause_of(e) {
+        return (StatusCode::REQUEST_TIMEOUT, "RequestTimeoutException", e.to_string());
+    }
+    let too_large = std::iter::successors(Some(e as &(dyn std::error::Error + 'static)), |e| e.source())
+        .any(|e| e.is::<http_body_util::LengthLimitError>());
+    if too_large {
+        let message = format!("the request body is larger than lookout accepts ({MAX_BODY_BYTES} bytes)");
+        return (StatusCode::PAYLOAD_TOO_LARGE, "InvalidParameterException", message);
+    }
+    (StatusCode::BAD_REQUEST, "SerializationException", format!("the request body could not be read: {e}"))
 }
 
 /// The service and operation a request names, for the metrics (None when it names none).

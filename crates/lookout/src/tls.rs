@@ -3,6 +3,11 @@
 //! HTTP/1.1. Both serve the same axum router. Fluent Bit's `cloudwatch_logs` output always speaks
 //! TLS, so this is what lets it and plain-HTTP SDK clients share lookout's one endpoint.
 //!
+//! It also owns slow-client protection (`ConnectionLimits`): a cap on connections served at once,
+//! a deadline for each request head (which closes idle keep-alive connections too), one for each
+//! request body (`BodyTimedOut`, answered 408 by the front), and one for a response write that a
+//! client does not read.
+//!
 //! The certificate is `--tls-cert`/`--tls-key`, or a self-signed one generated on first start and
 //! kept in `<data-dir>/tls/` (`cert.pem`, and `key.pem` with mode 0600), reused on later starts.
 
@@ -10,22 +15,28 @@ use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use axum::body::{Body, Bytes};
 use axum::Router;
-use hyper_util::rt::TokioIo;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::TlsMode;
+use crate::config::{ConnectionLimits, TlsMode};
 
 /// Longest time a new connection may take to send its first byte and, for TLS, finish the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -174,26 +185,51 @@ fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> 
 }
 
 /// Accepts connections until `shutdown` completes, serving `router` over plain HTTP/1.1 or, when
-/// the connection opens with a TLS handshake and `tls` is set, over TLS. Then stops accepting and
-/// gives in-flight requests up to `DRAIN_TIMEOUT` to finish (idle keep-alive connections close at once).
+/// the connection opens with a TLS handshake and `tls` is set, over TLS, within `limits`. Then stops
+/// accepting and gives in-flight requests up to `DRAIN_TIMEOUT` to finish (idle keep-alive
+/// connections close at once).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<TlsAcceptor>,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
     // Tells connections still before their first request (peek, TLS handshake) to give up at once;
     // `graceful` takes care of the others.
     let (stop, _) = tokio::sync::watch::channel(());
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut warned_full = false;
     tokio::pin!(shutdown);
     loop {
+        // A connection slot first: at the cap, new connections wait in the kernel's listen queue.
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if !warned_full {
+                    warned_full = true;
+                    tracing::warn!(
+                        max_connections = limits.max_connections,
+                        "serving as many connections as --max-connections allows: new ones wait until one closes"
+                    );
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    () = &mut shutdown => break,
+                }
+            }
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let watcher = graceful.watcher();
-                    let conn = Conn { peer, router: router.clone(), watcher, stop: stop.subscribe() };
-                    tokio::spawn(serve_connection(stream, tls.clone(), conn));
+                    let conn = Conn { peer, router: router.clone(), watcher, stop: stop.subscribe(), limits };
+                    let tls = tls.clone();
+                    tokio::spawn(async move {
+                        serve_connection(stream, tls, conn).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little rather than spin.
@@ -220,6 +256,7 @@ struct Conn {
     router: Router,
     watcher: Watcher,
     stop: tokio::sync::watch::Receiver<()>,
+    limits: ConnectionLimits,
 }
 
 impl Conn {
@@ -269,18 +306,196 @@ async fn serve_http1<I>(io: I, conn: Conn)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Conn { peer, router, watcher, .. } = conn;
+    let Conn { peer, router, watcher, limits, .. } = conn;
+    let body_timeout = limits.body_timeout;
+    // Every request body carries its deadline, counted from the moment its head was read.
+    let service = tower::ServiceExt::map_request(router, move |req: hyper::Request<Incoming>| {
+        req.map(|body| Body::new(DeadlineBody::new(body, body_timeout)))
+    });
     let http = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
-        .serve_connection(TokioIo::new(io), TowerToHyperService::new(router));
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.idle_timeout)
+        .serve_connection(
+            TokioIo::new(WriteStallGuard::new(io, limits.write_timeout)),
+            TowerToHyperService::new(service),
+        );
     if let Err(e) = watcher.watch(http).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// The error a request body gives when it has not fully arrived within `--body-timeout-secs`.
+#[derive(Debug)]
+pub struct BodyTimedOut(pub Duration);
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the request body did not arrive within {} s (--body-timeout-secs)", self.0.as_secs())
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+impl BodyTimedOut {
+    /// Whether `error` (from reading a body, through any wrapping) is a body deadline.
+    pub fn is_cause_of(error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if e.is::<BodyTimedOut>() {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
+}
+
+/// A request body that fails with `BodyTimedOut` when it is not complete `limit` after its head.
+/// The timer is only armed when the body is not already there (the usual case on loopback).
+struct DeadlineBody {
+    inner: Incoming,
+    deadline: Instant,
+    limit: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl DeadlineBody {
+    fn new(inner: Incoming, limit: Duration) -> DeadlineBody {
+        DeadlineBody { inner, deadline: Instant::now() + limit, limit, timer: None }
+    }
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|r| r.map_err(Into::into)));
+        }
+        let deadline = this.deadline;
+        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        ready!(timer.as_mut().poll(cx));
+        Poll::Ready(Some(Err(Box::new(BodyTimedOut(this.limit)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        hyper::body::Body::is_end_stream(&self.inner)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        hyper::body::Body::size_hint(&self.inner)
+    }
+}
+
+/// A connection whose writes fail with `TimedOut` once they have made no progress for `limit`
+/// (a client that sends requests but does not read the answers). Reads pass through: the head
+/// and body deadlines cover them.
+struct WriteStallGuard<I> {
+    io: I,
+    limit: Duration,
+    /// Armed while a write is pending.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<I> WriteStallGuard<I> {
+    fn new(io: I, limit: Duration) -> WriteStallGuard<I> {
+        WriteStallGuard { io, limit, stalled: None }
+    }
+
+    /// `poll`'s result, with the stall timer disarmed on progress and armed (then checked) on Pending.
+    fn watch<T>(&mut self, cx: &mut TaskContext<'_>, poll: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let limit = self.limit;
+        let timer = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        ready!(timer.as_mut().poll(cx));
+        Poll::Ready(Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the client read nothing of the response for {} s (--write-timeout-secs)", limit.as_secs()),
+        )))
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for WriteStallGuard<I> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for WriteStallGuard<I> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.watch(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.watch(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_flush(cx);
+        this.watch(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.watch(cx, poll)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_write_the_peer_never_reads_times_out_and_progress_resets_the_clock() {
+        let (near, mut far) = tokio::io::duplex(1024);
+        let mut guarded = WriteStallGuard::new(near, Duration::from_millis(200));
+        // Progress: the peer reads, so 4 KiB get through a 1 KiB pipe however long it takes in all.
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0u8; 4096];
+            for chunk in got.chunks_mut(1024) {
+                tokio::time::sleep(Duration::from_millis(120)).await;
+                far.read_exact(chunk).await.unwrap();
+            }
+            far
+        });
+        guarded.write_all(&[7u8; 4096]).await.unwrap();
+        let _far = reader.await.unwrap();
+        // Now nobody reads: the pipe fills and the write fails once the limit passes.
+        let started = std::time::Instant::now();
+        let err = guarded.write_all(&[7u8; 4096]).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains("--write-timeout-secs"), "{err}");
+        assert!(started.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_body_deadline_is_found_through_wrapping_errors() {
+        let wrapped = axum::Error::new(BodyTimedOut(Duration::from_secs(60)));
+        assert!(BodyTimedOut::is_cause_of(&wrapped));
+        assert!(wrapped.to_string().contains("did not arrive within 60 s"));
+        assert!(!BodyTimedOut::is_cause_of(&std::io::Error::other("reset")));
+    }
 
     #[test]
     fn generated_names_cover_loopback_and_a_specific_listen_address() {
