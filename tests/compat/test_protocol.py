@@ -54,6 +54,40 @@ def test_request_id_on_error_responses(logs):
     request_id_of(meta)
 
 
+def test_request_id_header_keeps_its_case_on_the_wire(server):
+    """Fluent Bit's cloudwatch_logs output searches the raw response for the bytes
+    `x-amzn-RequestId` (case-sensitive) and resends a batch answered 200 without them."""
+    import socket
+    import ssl
+
+    from lookout_harness import peer
+    if peer() == "moto":
+        pytest.skip("lookout's wire")
+
+    def head_of(sock):
+        body = b'{}'
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n"
+                     b"X-Amz-Target: Logs_20140328.DescribeLogGroups\r\nConnection: close\r\n"
+                     b"Content-Length: 2\r\n\r\n" + body)
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = sock.recv(4096)
+            assert chunk, got
+            got += chunk
+        return got.split(b"\r\n\r\n")[0]
+
+    plain = head_of(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    tls = head_of(ctx.wrap_socket(socket.create_connection(("127.0.0.1", server.port), timeout=10)))
+    health = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    health.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    ok = health.recv(4096)
+    for head in (plain, tls, ok):
+        assert re.search(rb"\r\nx-amzn-RequestId: [0-9a-f-]{36}\r\n", head + b"\r\n"), head
+    assert ok.startswith(b"HTTP/1.1 200")
+
+
 def test_error_body_shape(server):
     r = server.raw("DescribeLogStreams", {"logGroupName": unique("/compat/missing")})
     assert r.status_code == 400

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use axum::body::{Body, Bytes};
+use axum::http::Extensions;
 use axum::Router;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -195,6 +196,7 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    let header_case = Arc::new(response_header_case().await);
     let graceful = GracefulShutdown::new();
     // Tells connections still before their first request (peek, TLS handshake) to give up at once;
     // `graceful` takes care of the others.
@@ -224,7 +226,14 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let watcher = graceful.watcher();
-                    let conn = Conn { peer, router: router.clone(), watcher, stop: stop.subscribe(), limits };
+                    let conn = Conn {
+                        peer,
+                        router: router.clone(),
+                        watcher,
+                        stop: stop.subscribe(),
+                        limits,
+                        header_case: header_case.clone(),
+                    };
                     let tls = tls.clone();
                     tokio::spawn(async move {
                         serve_connection(stream, tls, conn).await;
@@ -257,6 +266,7 @@ struct Conn {
     watcher: Watcher,
     stop: tokio::sync::watch::Receiver<()>,
     limits: ConnectionLimits,
+    header_case: Arc<Extensions>,
 }
 
 impl Conn {
@@ -306,11 +316,15 @@ async fn serve_http1<I>(io: I, conn: Conn)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Conn { peer, router, watcher, limits, .. } = conn;
+    let Conn { peer, router, watcher, limits, header_case, .. } = conn;
     let body_timeout = limits.body_timeout;
     // Every request body carries its deadline, counted from the moment its head was read.
     let service = tower::ServiceExt::map_request(router, move |req: hyper::Request<Incoming>| {
         req.map(|body| Body::new(DeadlineBody::new(body, body_timeout)))
+    });
+    let service = tower::ServiceExt::map_response(service, move |mut resp: axum::response::Response| {
+        resp.extensions_mut().extend(Extensions::clone(&header_case));
+        resp
     });
     let http = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
@@ -322,6 +336,58 @@ where
         );
     if let Err(e) = watcher.watch(http).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Response header names that go on the wire in exactly this case; hyper writes every other
+/// name in lower case. Fluent Bit's `cloudwatch_logs` output searches the raw response for the
+/// bytes `x-amzn-RequestId` (case-sensitive `strstr`) and treats a 200 without them as a failure,
+/// sending the batch again.
+const CASED_RESPONSE_HEADERS: &[&str] = &["x-amzn-RequestId"];
+
+/// Extensions that make hyper write `CASED_RESPONSE_HEADERS` in their case when attached to a
+/// response. hyper keeps a header name's case only through a private extension it records when it
+/// parses a message with `preserve_header_case`; so one tiny request naming those headers is parsed
+/// that way, once, in memory, and its extensions are kept.
+async fn response_header_case() -> Extensions {
+    let (mut client, server) = tokio::io::duplex(4096);
+    let (found, take) = tokio::sync::oneshot::channel();
+    let found = std::sync::Mutex::new(Some(found));
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        if let Some(found) = found.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = found.send(req.extensions().clone());
+        }
+        std::future::ready(Ok::<_, std::convert::Infallible>(hyper::Response::new(
+            http_body_util::Empty::<Bytes>::new(),
+        )))
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .preserve_header_case(true)
+        .serve_connection(TokioIo::new(server), service);
+    // HTTP/1.0: the connection closes after the one answer.
+    let mut request = String::from("GET / HTTP/1.0\r\n");
+    for name in CASED_RESPONSE_HEADERS {
+        request.push_str(&format!("{name}: 0\r\n"));
+    }
+    request.push_str("\r\n");
+    let talk = async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        client.write_all(request.as_bytes()).await?;
+        let mut sink = Vec::new();
+        client.read_to_end(&mut sink).await.map(|_| ())
+    };
+    let (served, talked) = tokio::join!(connection, talk);
+    match (served, talked, take.await) {
+        (Ok(()), Ok(()), Ok(extensions)) => extensions,
+        (served, talked, _) => {
+            // Only the exact case of a few names is lost: say so rather than refuse to start.
+            tracing::warn!(
+                ?served,
+                ?talked,
+                "cannot prepare header name cases; x-amzn-RequestId goes out in lower case"
+            );
+            Extensions::new()
+        }
     }
 }
 
