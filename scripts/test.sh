@@ -11,7 +11,8 @@
 #   4. The web console end to end: headless Debian Chromium driven by playwright-core (npm) against
 #      the real binary (scripts/setup-browser.sh installs both).
 #   5. Black-box compatibility tests: the real `lookout` binary driven by those clients.
-# Opt-in heavy tier: LOOKOUT_HEAVY=1 runs the full-size benchmark too.
+# Opt-in heavy tier: LOOKOUT_HEAVY=1 runs the full-size benchmarks, the 50-kill crash campaign, a
+# 10-minute soak, and builds Fluent Bit from source for tests/compat/test_fluent_bit.py.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -53,6 +54,9 @@ if [[ "${LOOKOUT_HEAVY:-0}" == "1" ]]; then
     "$PY" bench/console_bench.py
     "$PY" bench/crash_campaign.py   # 50 kills
     "$PY" bench/soak.py --minutes 10   # memory over time under steady mixed load
+    step "heavy tier: Fluent Bit built from source (tests/compat/test_fluent_bit.py runs it)"
+    LOOKOUT_FLUENT_BIT="$(scripts/build-fluent-bit.sh | tail -n 1)"
+    export LOOKOUT_FLUENT_BIT
 fi
 
 step "web console: end-to-end in headless Chromium"

@@ -76,17 +76,18 @@ class LookoutServer:
     """
 
     def __init__(self, workdir: Path, account_id: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION,
-                 port: int | None = None, extra_args: list[str] | None = None):
+                 port: int | None = None, extra_args: list[str] | None = None, host: str = "127.0.0.1"):
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.account_id = account_id
         self.region = region
+        self.host = host
         self.port = port or free_port()
         self.extra_args = list(extra_args or [])
         self.proc: subprocess.Popen | None = None
         self.starts = 0
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.endpoint = f"http://{host}:{self.port}"
         self._stderr_path: Path | None = None
         # Isolated AWS config so that nothing from the user's ~/.aws leaks into clients.
         self._aws_dir = self.workdir / "aws-config"
@@ -97,7 +98,7 @@ class LookoutServer:
         if peer() == "moto":
             moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
             return [moto, "-H", "127.0.0.1", "-p", str(self.port)]
-        return [str(lookout_bin()), "serve", "--listen", f"127.0.0.1:{self.port}",
+        return [str(lookout_bin()), "serve", "--listen", f"{self.host}:{self.port}",
                 "--data-dir", str(self.data_dir), "--account-id", self.account_id,
                 "--region", self.region, *self.extra_args]
 
