@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""lookout's benchmark suite: W1 ingest and W3 filter with the Rust load generator, moto side by side.
+"""lookout's benchmark suite, W1-W5, with the Rust load generator, moto side by side.
 
 Builds nothing. Expects `target/release/lookout` and `target/release/lookout-bench` (or
 `target/bench/release/lookout-bench`). Starts lookout (fresh temp data dir, free port, waits for
-GET /health), runs W1 ingest and then the W3 queries (with `rg -j1` on the same data), stops it,
-then runs the same W1 against `moto_server`, and prints a markdown table. `--write` also writes
-BENCHMARKS.md at the repository root. See bench/README.md.
+GET /health), runs W1 ingest (with a W4 GetLogEvents reader beside it), a kill -9 and restart (W5),
+the W3 queries (with `rg -j1` on the same data) and a second kill -9, stops it; then W2 (text and
+JSON compression) and W5 retention in fresh servers (bench/storage_ops.py); then the same W1
+against `moto_server`, and prints a markdown table. `--write` also writes BENCHMARKS.md at the
+repository root. See bench/README.md.
 
     python3 bench/suite.py --quick           # well under a minute; CI keeps the harness alive with it
     python3 bench/suite.py --write           # W1 1M events / 1,000 streams / 32 clients, W3 1 GB
@@ -27,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import storage_ops
 from servers import Server, free_port, log
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,11 +106,15 @@ def run_lookout(args, bench: Path, lookout: Path, work: Path, results: dict) -> 
     port = free_port()
     srv = Server("lookout", [str(lookout), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data),
                                "--no-auth"],
-                 port, "/health", True, work / "lookout.log")
+                 port, "/health", True, work / "lookout.log", data)
     ok = True
     srv.start()
     try:
+        # W4: a reader on the most popular stream while W1 ingests
+        reader = storage_ops.StreamReader(srv.endpoint, "/bench/w1")
+        reader.start()
         w1 = ingest(bench, srv, work, "lookout-w1", args.w1_events, args.streams, args.clients, [], args.timeout)
+        results["lookout_w4"] = reader.stop()
         results["lookout_w1"] = w1
         ok &= w1["exit_code"] == 0 and w1["server_alive"]
 
@@ -119,6 +126,12 @@ def run_lookout(args, bench: Path, lookout: Path, work: Path, results: dict) -> 
                          ["--group", "/bench/w1-open", "--seed", "2", "--rate-mb", str(rate)], args.timeout)
             results["lookout_w1_open"] = w1o
             ok &= w1o["exit_code"] == 0 and w1o["server_alive"]
+
+        # W5: kill -9 during an ingest, then time the restart to /ready (again after W3, with more stored)
+        if ok:
+            results["lookout_w5_restart"] = [
+                storage_ops.kill9_and_restart(srv, bench, work, "after-w1", args.streams, args.timeout)]
+            ok &= srv.alive()
 
         # W3: a second group with timestamps over 24 h, written raw for rg as it is generated
         raw = work / "w3-raw.log"
@@ -141,12 +154,25 @@ def run_lookout(args, bench: Path, lookout: Path, work: Path, results: dict) -> 
             results["lookout_w3"]["exit_code"] = rc
             results["lookout_w3_table"] = table
             ok &= rc == 0 and srv.alive()
+        if ok:
+            results["lookout_w5_restart"].append(
+                storage_ops.kill9_and_restart(srv, bench, work, "after-w3", args.streams, args.timeout))
+            ok &= srv.alive()
+        # W5: merges keep the parts of each (group, day) few
+        results["lookout_parts"] = storage_ops.part_stats(
+            [p for ps in storage_ops.part_files(data).values() for p in ps])
         results["fsync_ms_after"] = fsync_probe(data)
         if not srv.alive():
             log("[lookout] the server died:\n" + srv.log_tail())
             results["lookout_died"] = True
     finally:
         srv.stop()
+    # W2: compression of text and of JSON, each alone, every byte of the part files counted
+    results["lookout_w2"] = storage_ops.run_w2(bench, lookout, work, ingest, args.w2_mb, args.timeout)
+    # W5: dropping a day for retention (the store's pass runs every 60 s: not in quick mode)
+    if not args.quick:
+        results["lookout_w5_retention"] = storage_ops.run_retention(bench, lookout, work, ingest, args.w2_mb,
+                                                                    args.timeout)
     return ok
 
 
@@ -300,6 +326,55 @@ def w3_rows(w3: dict | None) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
+def w2_w4_w5_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    w2 = results.get("lookout_w2") or {}
+    for kind, label, goal, target in (("text", "text (Loghub templates)", "≥ 10x incl. indexes", 10),
+                                      ("json", "high-entropy JSON", "≥ 4.5x incl. indexes", 4.5)):
+        st = w2.get(kind)
+        if not st:
+            continue
+        if st.get("error"):
+            rows.append((f"W2 compression, {label}", goal, f"— {st['error']}", "", ""))
+            continue
+        r = st.get("ratio")
+        rows.append((f"W2 compression, {label}", goal,
+                     mark(r >= target if r else None)
+                     + f"{r:.2f}x ({st['raw'] / 1e6:,.1f} MB raw → {st['file'] / 1e6:,.2f} MB of parts)", "", ""))
+    shares = [(k, (w2.get(k) or {}).get("index_share")) for k in ("text", "json")]
+    if any(v is not None for _, v in shares):
+        worst = max(v for _, v in shares if v is not None)
+        rows.append(("W2 indexes (blooms + block index + footers)", "≤ 3 % of raw",
+                     mark(worst <= 0.03) + ", ".join(f"{k} {v * 100:.2f} %" for k, v in shares if v is not None),
+                     "", ""))
+    w4 = results.get("lookout_w4")
+    if w4 and w4.get("requests"):
+        lat = w4["latency_ms"]
+        rows.append(("W4 GetLogEvents of one stream (1 h, limit 10k) during W1", "p99 < 10 ms",
+                     mark(lat["p99"] < 10) + f"p99 {fmt_ms(lat['p99'])} (p50 {fmt_ms(lat['p50'])}, max "
+                     f"{fmt_ms(lat['max'])}; {w4['requests']:,} requests, {w4['events_mean']:,.0f} events each on "
+                     f"average, {w4['error_count']} errors)", "", ""))
+    for r in results.get("lookout_w5_restart") or []:
+        ms = r.get("ready_ms")
+        rows.append((f"W5 kill -9 during ingest → `/ready` ({r['stored_part_bytes'] / 1e6:,.0f} MB of parts, "
+                     f"{r['wal_bytes'] / 1e6:,.1f} MB of WAL)", "< 1 s with 100 GB",
+                     mark(ms < 1000 if ms is not None else None) + fmt_ms(ms), "", ""))
+    ret = results.get("lookout_w5_retention")
+    if ret:
+        if ret.get("error"):
+            rows.append(("W5 retention: dropping expired days", "a day < 100 ms", f"— {ret['error']}", "", ""))
+        else:
+            rows.append(("W5 retention: dropping expired days", "a day < 100 ms",
+                         mark(ret["ms"] < 100) + f"{fmt_ms(ret['ms'])} ({ret['partitions']} day(s), {ret['parts']} "
+                         f"parts, {(ret['bytes_before'] - ret['bytes_after']) / 1e6:,.1f} MB of parts)", "", ""))
+    parts = results.get("lookout_parts")
+    if parts and parts.get("parts"):
+        rows.append(("W5 parts per (group, day) after W1 + W3", "bounded by merges",
+                     f"max {parts['parts_per_partition_max']} ({parts['parts']} parts in {parts['partitions']} "
+                     f"partitions)", "", ""))
+    return rows
+
+
 def machine() -> dict:
     mem = "?"
     cpu = "?"
@@ -333,7 +408,7 @@ def render(args, results: dict, m: dict) -> str:
     w3i = results.get("lookout_w3_ingest") or {}
     man = (w3i.get("workload") or {}).get("expected", {})
     w1man = ((lk or {}).get("workload") or {}).get("expected", {})
-    rows = w1_rows(lk, mo) + w1_open_row(results.get("lookout_w1_open")) + w3_rows(w3)
+    rows = w1_rows(lk, mo) + w1_open_row(results.get("lookout_w1_open")) + w3_rows(w3) + w2_w4_w5_rows(results)
     out = []
     out.append("| workload | target | lookout | moto (W1) / rg -j1 (W3) | ratio |")
     out.append("|---|---|---|---|---|")
@@ -369,6 +444,27 @@ def render(args, results: dict, m: dict) -> str:
         raw = w1man.get("message_bytes", 0) + man.get("message_bytes", 0)
         notes.append(f"- lookout data dir after both ingests: {results['lookout_data_dir_bytes'] / 1e6:,.0f} MB for "
                      f"{raw / 1e6:,.0f} MB raw; RSS after them {fmt_mb(results.get('lookout_rss_after_ingest'))}.")
+    w2 = results.get("lookout_w2") or {}
+    if w2.get("text") and w2.get("json") and not w2["text"].get("error") and not w2["json"].get("error"):
+        notes.append(f"- **W2**: a fresh lookout given text only (Loghub templates, {w2['text']['raw'] / 1e6:,.0f} MB) "
+                     f"and JSON only (5-20 fields with UUIDs, IPs, numbers; {w2['json']['raw'] / 1e6:,.0f} MB), "
+                     f"200 streams each, one hour of timestamps, each flushed by a clean stop; the ratio is raw "
+                     f"message bytes over every byte of the group's part files (blocks, blooms, index, footers). "
+                     f"The write-ahead log is gone once flushed and the catalog is a few KB.")
+    if results.get("lookout_w4"):
+        w4 = results["lookout_w4"]
+        notes.append(f"- **W4**: while W1 ran, GetLogEvents on its most popular stream (`{w4.get('stream')}`), the "
+                     f"last hour, limit 10,000 (newest first, as the API reads by default), ten times a second "
+                     f"from one keep-alive connection.")
+    if results.get("lookout_w5_restart"):
+        notes.append("- **W5 restart**: an ingest of 400,000 events runs for a second, the server gets `kill -9`, "
+                     "and a new `lookout serve` (local-process runtime, so that the figure is the store's) is "
+                     "timed from spawn to `GET /ready` = 200, polled every 5 ms. Replay covers the write-ahead log "
+                     "(events not yet in parts: bounded by the flush interval and size), not the parts.")
+    if results.get("lookout_w5_retention") and not results["lookout_w5_retention"].get("error"):
+        notes.append("- **W5 retention**: a day of data three days old in a fresh lookout, flushed; then "
+                     "PutRetentionPolicy(1 day); the figure is the store's own timing of its next retention "
+                     "pass (catalog commit + file deletions), from its log.")
     if results.get("fsync_ms") is not None:
         after = results.get("fsync_ms_after")
         notes.append(f"- The disk: one 4 KiB write + fdatasync in lookout's data directory took "
@@ -391,8 +487,9 @@ def write_benchmarks(args, body: str, results: dict) -> None:
 
 Produced by `{cmd}` (see `bench/README.md`): the real `lookout serve` and `moto_server`, one after
 the other, driven by the Rust load generator `lookout-bench` (`crates/bench`) on the same 2 cores.
-The workloads are W1 (ingest) and W3 (filter) of `../shared/design/performance.md`. Benchmarks print
-figures; nothing here is asserted by a test.
+The workloads are W1 (ingest), W2 (storage), W3 (filter), W4 (reads during ingest) and W5
+(operations) of `../shared/design/performance.md`. Benchmarks print figures; nothing here is
+asserted by a test.
 
 {body}
 Raw figures: every run of `lookout-bench ingest --json` and `filter --json` (latency percentiles, a
@@ -413,6 +510,7 @@ def main() -> int:
     ap.add_argument("--streams", type=int, help="streams, Zipf popularity (default 1,000; quick 100)")
     ap.add_argument("--clients", type=int, default=32, help="keep-alive connections (default 32)")
     ap.add_argument("--w3-mb", type=float, help="W3 raw data size in MB (default 1,000; quick 30)")
+    ap.add_argument("--w2-mb", type=float, help="W2 raw data size of text and of JSON, each (default 200; quick 5)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each W3 query; the best counts")
     ap.add_argument("--open-fraction", type=float, default=0.7,
                     help="W1 open loop offers this fraction of the closed-loop MB/s (default 0.7)")
@@ -430,6 +528,7 @@ def main() -> int:
     args.moto_events = args.moto_events or (20_000 if q else 200_000)
     args.streams = args.streams or (100 if q else 1_000)
     args.w3_mb = args.w3_mb or (30.0 if q else 1_000.0)
+    args.w2_mb = args.w2_mb or (5.0 if q else 200.0)
     args.timeout = args.timeout or (120.0 if q else 900.0)
 
     lookout = Path(args.lookout_bin) if args.lookout_bin else REPO / "target" / "release" / "lookout"

@@ -127,6 +127,7 @@ pub(super) fn run_ticker(inner: &Arc<Inner>, tx: mpsc::Sender<WriterMsg>) {
 /// Drops every partition whose whole day is older than its group's retention.
 pub(super) fn drop_expired(inner: &Arc<Inner>, now: i64) -> Result<usize, StoreError> {
     let _maintenance = inner.maintenance.lock();
+    let started = Instant::now();
     let mut doomed: Vec<(GroupId, i64)> = Vec::new();
     {
         let catalog = inner.catalog.read();
@@ -161,6 +162,11 @@ pub(super) fn drop_expired(inner: &Arc<Inner>, now: i64) -> Result<usize, StoreE
         fs::remove_file(&part.path)?;
     }
     inner.stats.partitions_dropped.fetch_add(doomed.len() as u64, Ordering::Relaxed);
-    tracing::info!(partitions = doomed.len(), parts = removed.len(), "retention dropped expired partitions");
+    tracing::info!(
+        partitions = doomed.len(),
+        parts = removed.len(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "retention dropped expired partitions"
+    );
     Ok(doomed.len())
 }
