@@ -124,6 +124,17 @@ impl FilterPattern {
         }
     }
 
+    /// A string every matching message contains byte for byte (the longest one known), so that a
+    /// scan can search a whole block for it and test only the messages that hold it. `None` when
+    /// none is certain (JSON, space-delimited, alternations, several `?` terms). Sound: never a
+    /// string some match lacks.
+    pub fn required_literal(&self) -> Option<String> {
+        match &self.compiled {
+            Compiled::Terms(terms) => terms.required_literal(),
+            Compiled::Everything | Compiled::Json(_) | Compiled::Delimited(_) => None,
+        }
+    }
+
     /// The field names of a space-delimited pattern, in order and without `...`
     /// (`[ip, user, ..., status = 404]` gives `["ip", "user", "status"]`); empty for other
     /// kinds. Metric filters refer to these as `$name`.
@@ -194,6 +205,31 @@ mod tests {
         assert_eq!(kind("%ERR%"), PatternKind::Terms);
         assert_eq!(kind(" { $.a = 1 } "), PatternKind::Json);
         assert_eq!(kind("[a, b]"), PatternKind::SpaceDelimited);
+    }
+
+    proptest::proptest! {
+        /// Whatever the term pattern (words, phrases, regexes, `?` and `-` terms) and the message,
+        /// a match contains the pattern's required literal: scans may skip messages without it.
+        #[test]
+        fn every_match_contains_the_required_literal(
+            terms in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[?-]?[ab][ab1]{0,3}",
+                    "[?-]?\"[ab]{1,2} [ab1]{1,2}\"",
+                    "[?-]?%[ab1.?*+^$]{1,6}%",
+                ],
+                1..4,
+            ),
+            message in "[ab1 .:]{0,30}",
+        ) {
+            if let Ok(p) = FilterPattern::parse(&terms.join(" ")) {
+                if let Some(literal) = p.required_literal() {
+                    if p.matches(&message) {
+                        proptest::prop_assert!(message.contains(&literal), "{terms:?} matched {message:?} without {literal:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -85,6 +85,63 @@ pub(crate) fn parse_regex(cursor: &mut Cursor, context: &mut ParseContext) -> Re
         .map_err(|e| PatternError::at(open, format!("invalid regular expression: {}", summarize(&e))))
 }
 
+/// The longest run of literal characters that every match of `source` (a regex in the syntax
+/// above, as compiled: no groups, ASCII only) contains byte for byte; `None` when no run of at
+/// least two characters is certain. Sound, not complete: any `|` gives `None`; nothing after the
+/// first class `[...]` is read; `.`, an anchor or an escaped letter (`\d`, `\b`, ...) ends a run; an atom quantified by `?`,
+/// `*` or `{...}` may be absent, so it is dropped and ends the run; one quantified by `+` is kept
+/// and ends the run after it.
+pub(crate) fn required_literal(source: &str) -> Option<String> {
+    if source.contains('|') {
+        return None; // an alternation (or a `|` in a class: not worth telling apart)
+    }
+    let chars: Vec<char> = source.chars().collect();
+    let mut runs: Vec<String> = Vec::new();
+    let mut run = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let (atom, next) = match chars[i] {
+            // Classes may nest (`[[.]0]`, `[[:alpha:]]`): what follows one is not read at all.
+            '[' => break,
+            '\\' => match chars.get(i + 1) {
+                // `\x41`, `\u0041`, `\pL`, `\PL`: what follows belongs to the escape.
+                Some('x' | 'u' | 'U' | 'p' | 'P') => break,
+                Some(e) if e.is_ascii_alphanumeric() => (None, i + 2),
+                Some(&e) => (Some(e), i + 2),
+                None => (None, i + 1),
+            },
+            '.' | '^' | '$' | '{' | '}' | '*' | '+' | '?' => (None, i + 1),
+            c => (Some(c), i + 1),
+        };
+        // The quantifiers after the atom (they may stack: `a+*` is `(a+)*`).
+        let mut quantifiers = Vec::new();
+        let mut after = next;
+        while let Some(&q) = chars.get(after) {
+            match q {
+                '?' | '*' | '+' => after += 1,
+                '{' => after = chars[after..].iter().position(|&c| c == '}').map_or(chars.len(), |p| after + p + 1),
+                _ => break,
+            }
+            quantifiers.push(q);
+        }
+        // Only `+` (or lazy `+?`) certainly keeps the atom; any other quantifier may drop it.
+        let repeated = matches!(quantifiers.as_slice(), ['+'] | ['+', '?']);
+        let optional = !quantifiers.is_empty() && !repeated;
+        match atom {
+            Some(c) if !optional => {
+                run.push(c);
+                if repeated {
+                    runs.push(std::mem::take(&mut run));
+                }
+            }
+            _ => runs.push(std::mem::take(&mut run)),
+        }
+        i = after;
+    }
+    runs.push(run);
+    runs.into_iter().filter(|r| r.len() >= 2).max_by_key(String::len)
+}
+
 fn is_allowed_regex_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
@@ -153,6 +210,45 @@ mod tests {
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.message.contains(fragment), "{text}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn required_literals_are_certain_runs() {
+        let lit = |src: &str| required_literal(src);
+        assert_eq!(lit("time.?out").as_deref(), Some("time"));
+        assert_eq!(lit("AUTHORIZED").as_deref(), Some("AUTHORIZED"));
+        assert_eq!(lit("bind: address").as_deref(), Some("bind: address"));
+        assert_eq!(lit("GET|POST"), None);
+        assert_eq!(lit("ab?cd").as_deref(), Some("cd"));
+        assert_eq!(lit("abc*d").as_deref(), Some("ab"));
+        assert_eq!(lit("xyz+w").as_deref(), Some("xyz"));
+        assert_eq!(lit("a{2}bcd").as_deref(), Some("bcd"));
+        assert_eq!(lit("a{2,}?bcd").as_deref(), Some("bcd"));
+        assert_eq!(lit("^err\\d+ code[0-9]xyz").as_deref(), Some(" code"));
+        assert_eq!(lit("1\\.2\\.3").as_deref(), Some("1.2.3"));
+        assert_eq!(lit("[]ab]cd"), None);
+        assert_eq!(lit("abc[[.]0]def").as_deref(), Some("abc"));
+        assert_eq!(lit("\\bword\\b").as_deref(), Some("word"));
+        assert_eq!(lit("a.b"), None);
+        assert_eq!(lit("ab\\x41cd").as_deref(), Some("ab"));
+        assert_eq!(lit("xyz\\pLmn").as_deref(), Some("xyz"));
+    }
+
+    proptest::proptest! {
+        /// Whatever the regex and the text, a match contains the required literal.
+        #[test]
+        fn every_match_contains_the_required_literal(
+            regex in "[a-cxpuLA.?*+|^$\\[\\]{}0-4,\\\\]{1,12}",
+            text in "[a-cLA0-4 .]{0,40}",
+        ) {
+            if let Ok(re) = regex::Regex::new(&regex) {
+                if let Some(lit) = required_literal(re.as_str()) {
+                    if re.is_match(&text) {
+                        proptest::prop_assert!(text.contains(&lit), "{regex:?} matched {text:?} without {lit:?}");
+                    }
+                }
+            }
         }
     }
 

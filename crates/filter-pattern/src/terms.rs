@@ -151,6 +151,24 @@ impl TermPattern {
     }
 }
 
+impl TermPattern {
+    /// The longest string every match contains byte for byte: the longest word of a required
+    /// word or phrase (plus the single optional term's, as in `required_terms`), or the longest
+    /// certain literal run of a required regex. `None` when there is none.
+    pub(crate) fn required_literal(&self) -> Option<String> {
+        let single_optional =
+            if self.optional.len() == 1 && !self.optional_always_holds { self.optional.as_slice() } else { &[] };
+        self.required
+            .iter()
+            .chain(single_optional)
+            .filter_map(|matcher| match matcher {
+                TermMatcher::Word(finder) => words(finder.needle()).max_by_key(|w| w.len()).map(str::to_owned),
+                TermMatcher::Regex(regex) => crate::regex_literal::required_literal(regex.as_str()),
+            })
+            .max_by_key(String::len)
+    }
+}
+
 /// Parses the term after its optional prefix; `None` for a blank phrase.
 fn parse_term(
     cursor: &mut Cursor,
@@ -271,5 +289,17 @@ mod tests {
         assert_eq!(p.required_terms(), ["ERROR"]);
         let p = parse("%ERR%").unwrap();
         assert!(p.required_terms().is_empty());
+    }
+
+    #[test]
+    fn required_literal_is_the_longest_certain_string() {
+        let lit = |p: &str| parse(p).unwrap().required_literal();
+        assert_eq!(lit("ERROR").as_deref(), Some("ERROR"));
+        assert_eq!(lit(r#"ERROR "Failed to process" -x"#).as_deref(), Some("process"));
+        assert_eq!(lit("%time.?out%").as_deref(), Some("time"));
+        assert_eq!(lit("ab %timeout|x%").as_deref(), Some("ab"));
+        assert_eq!(lit("?timeout").as_deref(), Some("timeout"));
+        assert_eq!(lit("?a ?b"), None);
+        assert_eq!(lit("-ERROR"), None);
     }
 }

@@ -370,6 +370,7 @@ impl LogsService {
             event_cost: &json_event_cost,
             predicate: None,
             required_tokens: &[],
+            required_literal: None,
             scan_budget_bytes: u64::MAX,
         };
         let page = self.store.scan(&req)?;
@@ -401,6 +402,7 @@ impl LogsService {
         };
         let pattern = pattern.filter(|p| !p.matches_everything());
         let required = pattern.as_ref().map(FilterPattern::required_terms).unwrap_or_default();
+        let literal = pattern.as_ref().and_then(FilterPattern::required_literal);
         let bound = q.next_token.map(tokens::decode_scan_token).transpose()?;
         let matcher = |m: &str| pattern.as_ref().is_none_or(|p| p.matches(m));
         let req = ScanRequest {
@@ -415,6 +417,7 @@ impl LogsService {
             event_cost: &json_event_cost,
             predicate: if pattern.is_some() { Some(&matcher) } else { None },
             required_tokens: &required,
+            required_literal: literal.as_deref(),
             scan_budget_bytes: FILTER_SCAN_BUDGET_BYTES,
         };
         let page = self.store.scan(&req)?;

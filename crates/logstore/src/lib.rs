@@ -141,6 +141,10 @@ pub struct ScanRequest<'a> {
     /// Words (see `bloom::tokens`) that every event the predicate accepts contains: blocks whose
     /// bloom lacks one are skipped. Must be sound for the predicate (empty when unsure).
     pub required_tokens: &'a [String],
+    /// A string every event the predicate accepts contains byte for byte: a decoded block is
+    /// searched for it as a whole (memmem) and only the events that hold it are given to the
+    /// predicate. Must be sound for the predicate (None when unsure).
+    pub required_literal: Option<&'a str>,
     /// After decoding this many raw bytes the scan returns what it has with a resume bound.
     pub scan_budget_bytes: u64,
 }
@@ -152,6 +156,8 @@ pub struct ScanPage {
     /// Where to continue (same meaning as `ScanRequest::bound`), or None when nothing is left.
     pub resume: Option<EventKey>,
     pub scanned_bytes: u64,
+    /// Part blocks skipped because their token bloom lacks a required word.
+    pub pruned_blocks: u64,
 }
 
 /// A durable acknowledgement of an append.

@@ -126,8 +126,21 @@ impl Part {
         if crc32fast::hash(&comp) != meta.crc {
             return Err(StoreError::Corrupt(format!("part {} block {i} checksum mismatch", self.path.display())));
         }
-        let raw = zstd::bulk::decompress(&comp, meta.raw_len as usize)
-            .map_err(|e| StoreError::Corrupt(format!("part {} block {i}: {e}", self.path.display())))?;
+        // One decompression context per thread, reused: creating one per block costs more than
+        // decompressing a small block.
+        thread_local! {
+            static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let raw = DECOMPRESSOR.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let decompressor = match slot.as_mut() {
+                Some(d) => d,
+                None => slot.insert(zstd::bulk::Decompressor::new()?),
+            };
+            decompressor.decompress(&comp, meta.raw_len as usize)
+        });
+        let raw = raw.map_err(|e| StoreError::Corrupt(format!("part {} block {i}: {e}", self.path.display())))?;
         EventBlock::decode(meta.stream_id, &raw)
     }
 

@@ -5,6 +5,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::block::EventBlock;
@@ -157,11 +158,16 @@ fn collect(
     bounds: &Bounds,
     bound_key: EventKey,
     matches: &dyn Fn(&str) -> bool,
+    literal: Option<&memchr::memmem::Finder<'_>>,
     cost: &dyn Fn(&str) -> usize,
     max_count: usize,
     max_bytes: usize,
     out: &mut Vec<Pending>,
 ) -> Option<EventKey> {
+    // Events that hold the required literal, found in one search over the block's messages;
+    // the others cannot match and are not given to the predicate.
+    let holds = literal.map(|finder| block.events_containing(finder));
+    let candidate = |j: usize| holds.as_ref().is_none_or(|h| h[j]);
     let in_range = |k: EventKey| match direction {
         Direction::Forward => k >= bound_key && k.timestamp < bounds.high_ts,
         Direction::Backward => k < bound_key && k.timestamp >= bounds.low_ts,
@@ -176,6 +182,9 @@ fn collect(
             let k = keys[j];
             if !in_range(k) {
                 return Some(None); // past the time range: stop, nothing left behind
+            }
+            if !candidate(j) {
+                return None;
             }
             let msg = block.message(j);
             if matches(msg) {
@@ -210,7 +219,7 @@ fn collect(
     } else {
         // An unsorted (open memtable) block: select the best `max_count` without sorting it all.
         let mut all: Vec<(EventKey, usize)> = (0..block.len())
-            .filter(|&j| in_range(block.key(j)) && matches(block.message(j)))
+            .filter(|&j| in_range(block.key(j)) && candidate(j) && matches(block.message(j)))
             .map(|j| (block.key(j), j))
             .collect();
         let order = |a: &(EventKey, usize), b: &(EventKey, usize)| match direction {
@@ -260,6 +269,23 @@ pub fn run(
     let mut page = PageBuilder { req, names, events: Vec::new(), bytes: 0 };
     let mut scanned = 0u64;
     let matches = |msg: &str| req.predicate.is_none_or(|p| p(msg));
+    // The string every match contains: the request's, else its longest required token.
+    let literal = req
+        .predicate
+        .and(req.required_literal.or_else(|| req.required_tokens.iter().map(String::as_str).max_by_key(|t| t.len())));
+    let finder = literal.map(|l| memchr::memmem::Finder::new(l.as_bytes()));
+    // Hashes of the required words a part block's bloom must hold (only indexed tokens can
+    // prune, see `bloom::is_indexed`).
+    let token_hashes: Vec<u64> = if req.predicate.is_some() {
+        req.required_tokens
+            .iter()
+            .filter(|t| crate::bloom::is_indexed(t))
+            .map(|t| crate::bloom::token_hash(t))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut pruned = 0u64;
     let forward = req.direction == Direction::Forward;
     let bound_key = if forward { bounds.lower_key(req) } else { bounds.upper_key(req) };
     if forward {
@@ -272,52 +298,100 @@ pub fn run(
     let order_key = |k: EventKey| if forward { k } else { EventKey { timestamp: -k.timestamp, seq: u64::MAX - k.seq } };
     // Emission is allowed strictly before this (in scan order): events left behind by capped blocks.
     let mut cap_limit: Option<EventKey> = None;
-    let finish = |mut events: Vec<StoredEvent>, resume: Option<EventKey>, scanned: u64| {
+    let finish = |mut events: Vec<StoredEvent>, resume: Option<EventKey>, scanned: u64, pruned_blocks: u64| {
         if !forward {
             events.reverse();
         }
-        Ok(ScanPage { events, resume, scanned_bytes: scanned })
+        Ok(ScanPage { events, resume, scanned_bytes: scanned, pruned_blocks })
     };
     // The resume bound for an event that did not fit: forward is inclusive, backward exclusive.
     let resume_at = |k: EventKey| if forward { k } else { k.successor() };
     let before = |a: EventKey, b: EventKey| if forward { a < b } else { a > b };
     // Blocks are decoded and filtered ahead of the merge in batches spread over the cores; the
-    // batch grows while pages keep going (a page that fills from its first block decodes one).
+    // batch starts at one block per core (as quick as one block when the first fills the page)
+    // and grows while the page keeps going.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let mut batch = 1usize;
+    let mut batch = workers;
     let mut i = 0usize;
     if candidates.is_empty() {
-        return finish(page.events, None, scanned);
+        return finish(page.events, None, scanned, pruned);
     }
     while i < candidates.len() {
-        let end = (i + batch).min(candidates.len());
+        // The next blocks up to `batch` that need decoding: part blocks whose bloom lacks a
+        // required word are ruled out here, one cheap read each, as the scan reaches them (a page
+        // that fills early reads few blooms).
+        let mut end = i;
+        let mut to_decode: Vec<&Candidate> = Vec::with_capacity(batch);
+        let mut decoded_here: Vec<bool> = Vec::with_capacity(batch);
+        while end < candidates.len() && to_decode.len() < batch {
+            let c = &candidates[end];
+            let keep = match &c.source {
+                BlockSource::Part(part, k) if !token_hashes.is_empty() => part.block_may_contain_all(*k, &token_hashes),
+                _ => true,
+            };
+            if keep {
+                to_decode.push(c);
+            }
+            decoded_here.push(keep);
+            end += 1;
+        }
         let max_count = req.limit.saturating_sub(page.events.len());
         let max_bytes = req.max_bytes.saturating_sub(page.bytes).max(1);
-        let process = |c: &Candidate| -> BlockResult {
+        let process = |c: &&Candidate| -> BlockResult {
             let (block, raw) = c.load(cache)?;
             let name = names.get(&block.stream_id).cloned().unwrap_or_else(|| Arc::from(""));
             let cost = |m: &str| (req.event_cost)(&name, m);
             let mut out = Vec::new();
-            let left =
-                collect(&block, req.direction, bounds, bound_key, &matches, &cost, max_count, max_bytes, &mut out);
+            let left = collect(
+                &block,
+                req.direction,
+                bounds,
+                bound_key,
+                &matches,
+                finder.as_ref(),
+                &cost,
+                max_count,
+                max_bytes,
+                &mut out,
+            );
             Ok((out, left, raw))
         };
-        let slice = &candidates[i..end];
+        let slice = to_decode.as_slice();
         let results: Vec<BlockResult> = if slice.len() == 1 || workers == 1 {
             slice.iter().map(process).collect()
         } else {
-            let per = slice.len().div_ceil(workers);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = slice
-                    .chunks(per)
-                    .map(|chunk| scope.spawn(move || chunk.iter().map(process).collect::<Vec<_>>()))
-                    .collect();
-                handles.into_iter().flat_map(|h| h.join().expect("scan worker panicked")).collect()
-            })
+            // Each thread (this one included) takes the next undecoded block until none is left,
+            // so a few large blocks do not leave a core idle; results go back in block order.
+            let next = AtomicUsize::new(0);
+            let work = || {
+                let mut mine = Vec::new();
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(c) = slice.get(k) else { break };
+                    mine.push((k, process(c)));
+                }
+                mine
+            };
+            let mut done: Vec<(usize, BlockResult)> = std::thread::scope(|scope| {
+                let helpers: Vec<_> = (1..workers.min(slice.len())).map(|_| scope.spawn(work)).collect();
+                let mut done = work();
+                for helper in helpers {
+                    done.extend(helper.join().expect("scan worker panicked"));
+                }
+                done
+            });
+            done.sort_unstable_by_key(|(k, _)| *k);
+            done.into_iter().map(|(_, r)| r).collect()
         };
-        for (offset, result) in results.into_iter().enumerate() {
+        let mut results = results.into_iter();
+        for (offset, decoded) in decoded_here.into_iter().enumerate() {
             let j = i + offset;
-            let (collected, left, raw) = result?;
+            let (collected, left, raw) = if decoded {
+                results.next().expect("one result per decoded block")?
+            } else {
+                pruned += 1;
+                (Vec::new(), None, 0)
+            };
             scanned += raw;
             if let Some(k) = left {
                 cap_limit = Some(match cap_limit {
@@ -344,7 +418,7 @@ pub fn run(
                 let Reverse((_, p)) = heap.pop().expect("peeked");
                 let key = p.key;
                 if !page.push(p) {
-                    return finish(page.events, Some(resume_at(key)), scanned);
+                    return finish(page.events, Some(resume_at(key)), scanned, pruned);
                 }
             }
             if let Some(l) = limit {
@@ -353,12 +427,12 @@ pub fn run(
                 let progress = if forward { l > bound_key } else { l.successor() < bound_key };
                 if (page_full || over_budget || (next.is_none() && cap_limit.is_some())) && progress {
                     // Stop here; resume exactly where emission stopped.
-                    return finish(page.events, Some(resume_at(l)), scanned);
+                    return finish(page.events, Some(resume_at(l)), scanned, pruned);
                 }
             }
         }
         i = end;
         batch = (batch * 2).min(16 * workers);
     }
-    finish(page.events, None, scanned)
+    finish(page.events, None, scanned, pruned)
 }

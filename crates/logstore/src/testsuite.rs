@@ -52,6 +52,7 @@ pub fn request<'a>(group: &'a str, direction: Direction, bound: Option<EventKey>
         event_cost: &cost,
         predicate: None,
         required_tokens: &[],
+        required_literal: None,
         scan_budget_bytes: u64::MAX,
     }
 }
@@ -312,6 +313,20 @@ pub fn random_model_check(dir: &Path, open: Factory<'_>, seed: u64) {
             let got: Vec<_> = scan_all(&*store, req).into_iter().map(|e| e.key).collect();
             let want: Vec<_> = model.iter().filter(|e| contains(&e.2)).map(|e| e.0).collect();
             assert_eq!(got, want, "word {word:?} limit {limit}");
+        }
+    }
+    // Literal scans: blocks searched as a whole for a substring, against brute force; "xr" and
+    // " r" only ever occur across two messages ("…xxx" + "r7 e0 …"), "xx" repeats its letter.
+    for needle in ["ERROR", "lta", "e1 ", "xr", " r", "xx", "_out", "absent"] {
+        let contains = |m: &str| m.contains(needle);
+        for (limit, direction) in [(3usize, Direction::Forward), (10_000, Direction::Forward), (7, Direction::Backward)]
+        {
+            let mut req = request("g", direction, None, limit);
+            req.predicate = Some(&contains);
+            req.required_literal = Some(needle);
+            let got: Vec<_> = scan_all(&*store, req).into_iter().map(|e| e.key).collect();
+            let want: Vec<_> = model.iter().filter(|e| contains(&e.2)).map(|e| e.0).collect();
+            assert_eq!(got, want, "literal {needle:?} limit {limit} {direction:?}");
         }
     }
     // A time window on one stream.

@@ -653,23 +653,9 @@ impl LogStore for EmbeddedStore {
                 }
             }
         }
-        // Outside the lock: skip part blocks whose token bloom lacks a required word.
-        if req.required_tokens.iter().any(|t| crate::bloom::is_indexed(t)) {
-            // Only indexed tokens can prune (see `bloom::is_indexed`).
-            let hashes: Vec<u64> = req
-                .required_tokens
-                .iter()
-                .filter(|t| crate::bloom::is_indexed(t))
-                .map(|t| crate::bloom::token_hash(t))
-                .collect();
-            let before = candidates.len();
-            candidates.retain(|c| match &c.source {
-                BlockSource::Part(part, i) => part.block_may_contain_all(*i, &hashes),
-                BlockSource::Memory(_) => true,
-            });
-            self.inner.stats.blocks_pruned.fetch_add((before - candidates.len()) as u64, Ordering::Relaxed);
-        }
-        scan::run(req, &bounds, &names, candidates, &self.inner.cache)
+        let page = scan::run(req, &bounds, &names, candidates, &self.inner.cache)?;
+        self.inner.stats.blocks_pruned.fetch_add(page.pruned_blocks, Ordering::Relaxed);
+        Ok(page)
     }
 
     fn enforce_retention(&self, now_ms: i64) -> Result<usize, StoreError> {
