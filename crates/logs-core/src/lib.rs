@@ -9,7 +9,7 @@ pub mod tokens;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use lookout_filter::FilterPattern;
+use lookout_filter::{FilterPattern, PatternKind};
 use lookout_logstore::{
     Direction, EventKey, GroupInfo, GroupUpdate, LogStore, NewGroup, ScanRequest, StoreError, StoredEvent, StreamInfo,
     StreamSelection,
@@ -371,6 +371,7 @@ impl LogsService {
             predicate: None,
             required_tokens: &[],
             required_literal: None,
+            json_objects_only: false,
             scan_budget_bytes: u64::MAX,
         };
         let page = self.store.scan(&req)?;
@@ -418,6 +419,7 @@ impl LogsService {
             predicate: if pattern.is_some() { Some(&matcher) } else { None },
             required_tokens: &required,
             required_literal: literal.as_deref(),
+            json_objects_only: pattern.as_ref().is_some_and(|p| p.kind() == PatternKind::Json),
             scan_budget_bytes: FILTER_SCAN_BUDGET_BYTES,
         };
         let page = self.store.scan(&req)?;
@@ -455,6 +457,25 @@ mod tests {
             let a: Vec<&str> = lookout_logstore::bloom::tokens(&text).collect();
             let b: Vec<&str> = lookout_filter::words(&text).collect();
             proptest::prop_assert_eq!(a, b);
+        }
+
+        /// A JSON pattern matches only JSON objects as the store's blooms mark them: otherwise
+        /// pruning blocks without `JSON_OBJECT_MARK` could lose a match.
+        #[test]
+        fn json_patterns_match_only_what_blooms_mark_as_json_objects(
+            pattern in proptest::prop_oneof![
+                proptest::strategy::Just("{ $.a NOT EXISTS }"),
+                proptest::strategy::Just("{ $.a != 1 }"),
+                proptest::strategy::Just("{ $.a = * }"),
+                proptest::strategy::Just("{ $.a.b NOT EXISTS && $.c NOT EXISTS }"),
+                proptest::strategy::Just("{ $.b IS NULL || $.a != \"x\" }"),
+            ],
+            message in "[ \t\r\n]{0,2}[\\[{\"a0-9:, tnul}\\]]{0,16}",
+        ) {
+            let p = FilterPattern::parse(pattern).unwrap();
+            if p.matches(&message) {
+                proptest::prop_assert!(lookout_logstore::bloom::is_json_object(&message), "{pattern} matched {message:?}");
+            }
         }
 
         /// Whenever a pattern matches, each required term is a token of the message.

@@ -94,6 +94,17 @@ fn probes(hash: u64, bits: u64, count: u8) -> impl Iterator<Item = u64> {
     (0..u64::from(count)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) & (bits - 1))
 }
 
+/// A mark, not a word (words are alphanumeric runs, so no message can add it), set in a block's
+/// bloom when one of its messages is a JSON object: JSON patterns match only those, so scans for
+/// them skip blocks without the mark. Parts of format 2 carry no marks (see `Part::has_marks`).
+pub const JSON_OBJECT_MARK: &str = "{json object}";
+
+/// Whether a message is (or starts like) a JSON object: its first byte after JSON whitespace
+/// (space, tab, CR, LF) is `{`. Every message a JSON pattern matches is one.
+pub fn is_json_object(message: &str) -> bool {
+    message.trim_start_matches([' ', '\t', '\r', '\n']).starts_with('{')
+}
+
 /// Builds one block's bloom while its messages stream by: bits are set directly (no set of distinct
 /// tokens), in a filter sized from the block's raw bytes, with 3 probes.
 pub struct BloomBuilder {
@@ -120,6 +131,14 @@ impl BloomBuilder {
                     self.bits[(bit / 8) as usize] |= 1 << (bit % 8);
                 }
             }
+        }
+    }
+
+    /// Sets a mark such as `JSON_OBJECT_MARK`.
+    pub fn add_mark(&mut self, mark: &str) {
+        let nbits = (self.bits.len() * 8) as u64;
+        for bit in probes(token_hash(mark), nbits, Self::PROBES) {
+            self.bits[(bit / 8) as usize] |= 1 << (bit % 8);
         }
     }
 

@@ -145,6 +145,9 @@ pub struct ScanRequest<'a> {
     /// searched for it as a whole (memmem) and only the events that hold it are given to the
     /// predicate. Must be sound for the predicate (None when unsure).
     pub required_literal: Option<&'a str>,
+    /// The predicate accepts only messages that are JSON objects (`bloom::is_json_object`): part
+    /// blocks whose bloom lacks `bloom::JSON_OBJECT_MARK` are skipped.
+    pub json_objects_only: bool,
     /// After decoding this many raw bytes the scan returns what it has with a resume bound.
     pub scan_budget_bytes: u64,
 }

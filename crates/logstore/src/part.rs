@@ -18,7 +18,9 @@ use crate::{EventKey, GroupId, StoreError, StreamId};
 
 const MAGIC: &[u8; 8] = b"LKPART02";
 const FOOTER_MAGIC: &[u8; 8] = b"LKPARTF2";
-const FORMAT_VERSION: u32 = 2;
+/// 3: blooms carry marks (`bloom::JSON_OBJECT_MARK`); 2 (still read): the same layout without.
+const FORMAT_VERSION: u32 = 3;
+const FIRST_VERSION_WITH_MARKS: u32 = 3;
 const INDEX_ENTRY_LEN: usize = 76;
 const FOOTER_LEN: usize = 48;
 const ZSTD_LEVEL: i32 = 1;
@@ -50,6 +52,8 @@ pub struct Part {
     pub file_bytes: u64,
     pub raw_bytes: u64,
     pub blocks: Vec<BlockMeta>,
+    /// Whether the blooms carry marks (format 3 on): without them a mark says nothing.
+    pub has_marks: bool,
     file: File,
 }
 
@@ -76,7 +80,7 @@ impl Part {
         let version = r.u32()?;
         let footer_crc = r.u32()?;
         let magic = r.bytes(8)?;
-        if magic != FOOTER_MAGIC || version != FORMAT_VERSION {
+        if magic != FOOTER_MAGIC || !(2..=FORMAT_VERSION).contains(&version) {
             return Err(StoreError::Corrupt(format!("part {} has a bad footer", path.display())));
         }
         if crc32fast::hash(&footer[..36]) != footer_crc {
@@ -115,7 +119,8 @@ impl Part {
             raw_bytes += u64::from(meta.raw_len);
             blocks.push(meta);
         }
-        Ok(Part { id, group_id, day, path: path.to_path_buf(), file_bytes: len, raw_bytes, blocks, file })
+        let has_marks = version >= FIRST_VERSION_WITH_MARKS;
+        Ok(Part { id, group_id, day, path: path.to_path_buf(), file_bytes: len, raw_bytes, blocks, has_marks, file })
     }
 
     /// Reads, verifies and decodes block `i`.
@@ -144,18 +149,20 @@ impl Part {
         EventBlock::decode(meta.stream_id, &raw)
     }
 
-    /// False only when block `i` certainly holds no message with every one of these token hashes.
-    /// A bloom that cannot be read says "maybe" (the scan then decodes the block and finds out).
-    pub fn block_may_contain_all(&self, i: usize, token_hashes: &[u64]) -> bool {
+    /// False only when block `i` certainly lacks one of these token hashes, or one of these marks
+    /// (see `bloom::JSON_OBJECT_MARK`; marks are ignored in parts without them). A bloom that
+    /// cannot be read says "maybe" (the scan then decodes the block and finds out).
+    pub fn block_may_contain(&self, i: usize, token_hashes: &[u64], mark_hashes: &[u64]) -> bool {
         let meta = &self.blocks[i];
-        if token_hashes.is_empty() || meta.bloom_len == 0 {
+        let marks = if self.has_marks { mark_hashes } else { &[] };
+        if (token_hashes.is_empty() && marks.is_empty()) || meta.bloom_len == 0 {
             return true;
         }
         let mut bloom = vec![0u8; meta.bloom_len as usize];
         if self.file.read_exact_at(&mut bloom, meta.bloom_offset).is_err() {
             return true;
         }
-        token_hashes.iter().all(|h| crate::bloom::may_contain(&bloom, *h))
+        token_hashes.iter().chain(marks).all(|h| crate::bloom::may_contain(&bloom, *h))
     }
 }
 
@@ -249,8 +256,14 @@ impl PartWriter {
         block.encode(&mut self.scratch);
         let comp = self.compressor.compress(&self.scratch)?;
         let mut bloom = crate::bloom::BloomBuilder::new(block.raw_bytes());
+        let mut json_object = false;
         for i in 0..block.len() {
-            bloom.add_text(block.message(i));
+            let message = block.message(i);
+            bloom.add_text(message);
+            json_object = json_object || crate::bloom::is_json_object(message);
+        }
+        if json_object {
+            bloom.add_mark(crate::bloom::JSON_OBJECT_MARK);
         }
         let bloom = bloom.finish();
         let (min, max) = (block.min_key().unwrap_or_default(), block.max_key().unwrap_or_default());
@@ -377,10 +390,35 @@ mod tests {
         w.write_stream_run(2, std::iter::once((EventKey { timestamp: 6, seq: 2 }, 8, "disk ERROR: full"))).unwrap();
         let part = Part::open(&w.finish().unwrap(), 2).unwrap();
         assert_eq!(part.blocks.len(), 2);
-        assert!(part.block_may_contain_all(1, &[token_hash("ERROR")]));
-        assert!(part.block_may_contain_all(1, &[token_hash("disk"), token_hash("full")]));
-        assert!(!part.block_may_contain_all(0, &[token_hash("ERROR")]));
-        assert!(part.block_may_contain_all(0, &[]));
+        assert!(part.block_may_contain(1, &[token_hash("ERROR")], &[]));
+        assert!(part.block_may_contain(1, &[token_hash("disk"), token_hash("full")], &[]));
+        assert!(!part.block_may_contain(0, &[token_hash("ERROR")], &[]));
+        assert!(part.block_may_contain(0, &[], &[]));
+    }
+
+    #[test]
+    fn the_json_mark_prunes_text_blocks_in_new_parts_only() {
+        use crate::bloom::{token_hash, JSON_OBJECT_MARK};
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PartWriter::create(dir.path(), 3, 1, 1).unwrap();
+        w.write_stream_run(1, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "text {not json"))).unwrap();
+        w.write_stream_run(2, std::iter::once((EventKey { timestamp: 6, seq: 2 }, 8, " \r\n\t{\"a\": 1}"))).unwrap();
+        let path = w.finish().unwrap();
+        let mark = [token_hash(JSON_OBJECT_MARK)];
+        let part = Part::open(&path, 3).unwrap();
+        assert!(part.has_marks);
+        assert!(!part.block_may_contain(0, &[], &mark));
+        assert!(part.block_may_contain(1, &[], &mark));
+        // The same part as format 2 wrote it (no marks): the mark can no longer rule anything out.
+        let mut bytes = fs::read(&path).unwrap();
+        let footer = bytes.len() - FOOTER_LEN;
+        bytes[footer + 32..footer + 36].copy_from_slice(&2u32.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[footer..footer + 36]);
+        bytes[footer + 36..footer + 40].copy_from_slice(&crc.to_le_bytes());
+        fs::write(&path, &bytes).unwrap();
+        let old = Part::open(&path, 3).unwrap();
+        assert!(!old.has_marks);
+        assert!(old.block_may_contain(0, &[], &mark));
     }
 
     #[test]

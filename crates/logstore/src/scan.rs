@@ -285,6 +285,12 @@ pub fn run(
     } else {
         Vec::new()
     };
+    // Marks a part block's bloom must hold: JSON patterns need a message that is a JSON object.
+    let mark_hashes: Vec<u64> = if req.predicate.is_some() && req.json_objects_only {
+        vec![crate::bloom::token_hash(crate::bloom::JSON_OBJECT_MARK)]
+    } else {
+        Vec::new()
+    };
     let mut pruned = 0u64;
     let forward = req.direction == Direction::Forward;
     let bound_key = if forward { bounds.lower_key(req) } else { bounds.upper_key(req) };
@@ -326,7 +332,7 @@ pub fn run(
         while end < candidates.len() && to_decode.len() < batch {
             let c = &candidates[end];
             let keep = match &c.source {
-                BlockSource::Part(part, k) if !token_hashes.is_empty() => part.block_may_contain_all(*k, &token_hashes),
+                BlockSource::Part(part, k) => part.block_may_contain(*k, &token_hashes, &mark_hashes),
                 _ => true,
             };
             if keep {

@@ -53,6 +53,7 @@ pub fn request<'a>(group: &'a str, direction: Direction, bound: Option<EventKey>
         predicate: None,
         required_tokens: &[],
         required_literal: None,
+        json_objects_only: false,
         scan_budget_bytes: u64::MAX,
     }
 }
@@ -277,7 +278,12 @@ pub fn random_model_check(dir: &Path, open: Factory<'_>, seed: u64) {
         for i in 0..n {
             ts += next(3) as i64;
             let word = VOCABULARY[next(VOCABULARY.len() as u64) as usize];
-            batch.push((ts, format!("r{round} e{i} {word} {}", "x".repeat(next(50) as usize))));
+            let message = if next(5) == 0 {
+                format!("{{\"w\": \"{word}\", \"r\": {round}}}") // a JSON object, for the bloom's mark
+            } else {
+                format!("r{round} e{i} {word} {}", "x".repeat(next(50) as usize))
+            };
+            batch.push((ts, message));
         }
         let ack = store.append("g", s, batch.clone(), now_ms()).unwrap().blocking_recv().unwrap().unwrap();
         for (i, (ts, m)) in batch.into_iter().enumerate() {
@@ -328,6 +334,16 @@ pub fn random_model_check(dir: &Path, open: Factory<'_>, seed: u64) {
             let want: Vec<_> = model.iter().filter(|e| contains(&e.2)).map(|e| e.0).collect();
             assert_eq!(got, want, "literal {needle:?} limit {limit} {direction:?}");
         }
+    }
+    // JSON-only scans: blocks without a JSON object are skipped by their bloom's mark.
+    for word in ["ERROR", "rare", "absent"] {
+        let json_with = |m: &str| crate::bloom::is_json_object(m) && m.contains(word);
+        let mut req = request("g", Direction::Forward, None, 4);
+        req.predicate = Some(&json_with);
+        req.json_objects_only = true;
+        let got: Vec<_> = scan_all(&*store, req).into_iter().map(|e| e.key).collect();
+        let want: Vec<_> = model.iter().filter(|e| json_with(&e.2)).map(|e| e.0).collect();
+        assert_eq!(got, want, "JSON objects with {word:?}");
     }
     // A time window on one stream.
     let (lo, hi) = (base + DAY_MS / 2, base + DAY_MS + DAY_MS / 3);
