@@ -29,7 +29,8 @@ Each sample: elapsed time, RSS of the server (its process tree, as bench/servers
 task processes included while they run) and of the server process alone, its CPU use over the
 sample, log events ingested so far and per second over the sample (`lookout_ingest_events_total`),
 raw message bytes ingested so far (`lookout_ingest_bytes_total`), part files on disk
-(`lookout_store_disk_bytes`), memtable (`lookout_store_memory_bytes`), EventBridge deliveries
+(`lookout_store_disk_bytes`), memtable (`lookout_store_memory_bytes`), decoded-block cache
+(`lookout_store_block_cache_bytes`), EventBridge deliveries
 pending (new + retrying) and dead-lettered (in the finished store, which keeps the last 10,000),
 SNS deliveries pending, tasks by status, open file descriptors (/proc/<pid>/fd) and threads
 (/proc/<pid>/status).
@@ -417,6 +418,7 @@ def take_sample(srv: Server, t: float, prev: dict | None) -> dict:
         "ingested": m.get("lookout_ingest_bytes_total", 0) / 1e6,
         "disk": m.get("lookout_store_disk_bytes", 0) / 1e6,
         "mem": m.get("lookout_store_memory_bytes", 0) / 1e6,
+        "cache": m.get("lookout_store_block_cache_bytes", 0) / 1e6,
         "eb_new": int(m.get('lookout_event_deliveries_pending{state="new"}', 0)),
         "eb_retry": int(m.get('lookout_event_deliveries_pending{state="retrying"}', 0)),
         "eb_dead": int(m.get('lookout_event_deliveries_finished{outcome="dead_lettered"}', 0)),
@@ -443,13 +445,14 @@ def fmt_tasks(tasks: dict[str, int]) -> str:
 
 def samples_table(samples: list[dict]) -> str:
     head = ("| t (s) | RSS MB (tree) | RSS MB (server) | CPU % | events ingested | events/s | ingested MB | disk MB "
-            "| memtable MB | EB pending new+retrying | EB dead-lettered | SNS pending | tasks | fds | threads |")
-    rows = [head, "|" + "---:|" * 15]
+            "| memtable MB | block cache MB | EB pending new+retrying | EB dead-lettered | SNS pending | tasks | fds "
+            "| threads |")
+    rows = [head, "|" + "---:|" * 16]
     for s in samples:
         rate = "—" if s["rate"] is None else f"{s['rate']:,.0f}"
         cpu = "—" if s["cpu_pct"] is None else f"{s['cpu_pct']:.0f}"
         rows.append(f"| {s['t']:.0f} | {s['rss']:.1f} | {s['rss_self']:.1f} | {cpu} | {s['events']:,} | {rate} "
-                    f"| {s['ingested']:.1f} | {s['disk']:.1f} | {s['mem']:.2f} | {s['eb_new']}+{s['eb_retry']} "
+                    f"| {s['ingested']:.1f} | {s['disk']:.1f} | {s['mem']:.2f} | {s['cache']:.1f} | {s['eb_new']}+{s['eb_retry']} "
                     f"| {s['eb_dead']:,} | {s['sns_pending']} | {fmt_tasks(s['tasks'])} | {s['fds']} | {s['threads']} |")
     return "\n".join(rows)
 
@@ -687,7 +690,7 @@ def main() -> int:
             s = take_sample(srv, time.monotonic() - t_load, samples[-1])
             samples.append(s)
             log(f"t={s['t']:.0f}s rss={s['rss']:.1f}MB events={s['events']:,} ({s['rate']:,.0f}/s) "
-                f"cpu={s['cpu_pct']:.0f}% mem={s['mem']:.2f}MB eb={s['eb_new']}+{s['eb_retry']} "
+                f"cpu={s['cpu_pct']:.0f}% mem={s['mem']:.2f}MB cache={s['cache']:.1f}MB eb={s['eb_new']}+{s['eb_retry']} "
                 f"dead={s['eb_dead']} sns={s['sns_pending']} tasks={fmt_tasks(s['tasks'])} fds={s['fds']} "
                 f"threads={s['threads']} bad5xx={stats.bad_count}")
             k += 1

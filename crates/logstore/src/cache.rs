@@ -34,6 +34,11 @@ impl BlockCache {
         BlockCache { capacity_bytes, inner: Mutex::new(Inner::default()) }
     }
 
+    /// Bytes held now (by the same estimate that bounds the cache).
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().bytes
+    }
+
     pub fn get(&self, key: Key) -> Option<Arc<EventBlock>> {
         let mut inner = self.inner.lock();
         inner.tick += 1;

@@ -240,6 +240,8 @@ pub struct StoreUsage {
     pub raw_bytes: u64,
     pub stored_bytes: u64,
     pub memory_bytes: u64,
+    /// Decoded part blocks kept for the next reads (bounded by the cache's capacity).
+    pub block_cache_bytes: u64,
     pub appended_events: u64,
     pub appended_bytes: u64,
     /// Write-ahead-log fsyncs since the store opened (one per group commit).

@@ -189,6 +189,13 @@ pub async fn serve(State(app): State<App>) -> Response {
         "gauge",
         &[("", usage.memory_bytes)],
     );
+    gauge(
+        &mut out,
+        "lookout_store_block_cache_bytes",
+        "Bytes of decoded blocks cached for reads (at most 64 MiB).",
+        "gauge",
+        &[("", usage.block_cache_bytes)],
+    );
     let pending = app.events.pending_deliveries();
     let retrying = pending.iter().filter(|d| d.attempts > 0).count() as u64;
     gauge(

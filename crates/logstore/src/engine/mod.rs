@@ -676,6 +676,7 @@ impl LogStore for EmbeddedStore {
             raw_bytes: summary.part_raw_bytes,
             stored_bytes: summary.part_file_bytes,
             memory_bytes: summary.memtable_bytes,
+            block_cache_bytes: self.inner.cache.bytes() as u64,
             appended_events: self.inner.stats.appended_events.load(Ordering::Relaxed),
             appended_bytes: self.inner.stats.appended_bytes.load(Ordering::Relaxed),
             wal_syncs: self.inner.stats.wal_syncs.load(Ordering::Relaxed),
