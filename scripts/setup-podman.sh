@@ -90,9 +90,13 @@ if ! ping; then
     run mkdir -p "$(dirname "$SOCKET")"
     # A socket file left by a service that died would make the new one fail to listen.
     if [[ -S "$SOCKET" ]]; then run rm -f "$SOCKET"; fi
-    # setsid: the service outlives this script and the shell or CI step that ran it.
+    # setsid: the service outlives this script and the shell or CI step that ran it. From `/`:
+    # the service's working directory becomes that of every container runc starts, and a clone
+    # deleted under a running service made every start fail ("write child: broken pipe").
+    pushd / >/dev/null
     nohup setsid "${SUDO[@]}" podman system service --time=0 "unix://$SOCKET" >"$SERVICE_LOG" 2>&1 </dev/null &
     service_pid=$!
+    popd >/dev/null
     for _ in $(seq 1 100); do
         ping && break
         sleep 0.1
