@@ -49,7 +49,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +58,8 @@ sys.path.insert(0, str(REPO / "tests" / "compat"))
 import requests  # noqa: E402
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
-from lookout_harness import LookoutServer, ServerStartError, filter_all, free_port, now_ms  # noqa: E402
+from lookout_harness import LookoutServer, ServerStartError, filter_all, now_ms  # noqa: E402
+from servers import serve_in_background  # noqa: E402
 from test_crash import Writer  # noqa: E402
 
 SERVER_ARGS = ["--runtime", "process", "--delivery-retry-base-ms", "200",
@@ -288,11 +289,8 @@ class Webhook:
             def log_message(self, *a):
                 pass
 
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = serve_in_background(Handler)
+        self.port = self.server.server_address[1]
 
     @property
     def url(self) -> str:

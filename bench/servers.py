@@ -9,14 +9,25 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def serve_in_background(handler) -> ThreadingHTTPServer:
+    """A threaded HTTP server for `handler` on a free loopback port (`server.server_address[1]`),
+    serving from a daemon thread; stop it with `shutdown()` and `server_close()`."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def free_port() -> int:

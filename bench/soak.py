@@ -54,7 +54,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import boto3
@@ -63,7 +63,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import Server, free_port  # noqa: E402
+from servers import Server, free_port, serve_in_background  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 KEY, SECRET, REGION = "test", "test", "us-east-1"
@@ -178,11 +178,8 @@ class Webhook:
             def log_message(self, *a):
                 pass
 
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = serve_in_background(Handler)
+        self.port = self.server.server_address[1]
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
