@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use lookout_filter::{FilterPattern, PatternKind};
 use lookout_logstore::{
-    Direction, EventKey, GroupInfo, GroupUpdate, LogStore, NewGroup, ScanRequest, StoreError, StoredEvent, StreamInfo,
-    StreamSelection,
+    Continuation, Direction, EventKey, GroupInfo, GroupUpdate, LogStore, NewGroup, ScanRequest, StoreError,
+    StoredEvent, StreamInfo, StreamSelection,
 };
 
 pub use batch::{BatchPlan, RejectedInfo};
@@ -180,6 +180,21 @@ pub struct FilterEventsPage {
 pub struct PutOutcome {
     pub next_sequence_token: String,
     pub rejected: RejectedInfo,
+}
+
+/// What decides which events a FilterLogEvents query matches, hashed: a store cursor saved by one
+/// page is used by the next only for the same query (the page size may differ).
+fn filter_query_fingerprint(q: &FilterEvents<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    q.group.hash(&mut h);
+    match &q.streams {
+        StreamSelection::All => 0u8.hash(&mut h),
+        StreamSelection::Prefix(p) => (1u8, p).hash(&mut h),
+        StreamSelection::Names(n) => (2u8, n).hash(&mut h),
+    }
+    (q.start_time, q.end_time, q.pattern).hash(&mut h);
+    h.finish()
 }
 
 /// The CloudWatch Logs service over a log store.
@@ -373,6 +388,7 @@ impl LogsService {
             required_literal: None,
             json_objects_only: false,
             scan_budget_bytes: u64::MAX,
+            continuation: None,
         };
         let page = self.store.scan(&req)?;
         let first = page.events.first().map(|e| e.key);
@@ -404,8 +420,12 @@ impl LogsService {
         let pattern = pattern.filter(|p| !p.matches_everything());
         let required = pattern.as_ref().map(FilterPattern::required_terms).unwrap_or_default();
         let literal = pattern.as_ref().and_then(FilterPattern::required_literal);
-        let bound = q.next_token.map(tokens::decode_scan_token).transpose()?;
+        let (bound, cursor) = match q.next_token.map(tokens::decode_scan_token).transpose()? {
+            Some((key, cursor)) => (Some(key), cursor),
+            None => (None, None),
+        };
         let matcher = |m: &str| pattern.as_ref().is_none_or(|p| p.matches(m));
+        let query = filter_query_fingerprint(&q);
         let req = ScanRequest {
             group: q.group,
             streams: q.streams,
@@ -421,9 +441,11 @@ impl LogsService {
             required_literal: literal.as_deref(),
             json_objects_only: pattern.as_ref().is_some_and(|p| p.kind() == PatternKind::Json),
             scan_budget_bytes: FILTER_SCAN_BUDGET_BYTES,
+            continuation: Some(Continuation { query, cursor }),
         };
         let page = self.store.scan(&req)?;
-        Ok(FilterEventsPage { events: page.events, next_token: page.resume.map(tokens::encode_scan_token) })
+        let next_token = page.resume.map(|key| tokens::encode_scan_token(key, page.cursor));
+        Ok(FilterEventsPage { events: page.events, next_token })
     }
 }
 

@@ -44,17 +44,31 @@ impl StreamToken {
     }
 }
 
-/// A FilterLogEvents token: resume forward from a key (inclusive).
-pub fn encode_scan_token(key: EventKey) -> String {
-    URL_SAFE_NO_PAD.encode(format!("scan1:{}:{}", key.timestamp, key.seq))
+/// A FilterLogEvents token: resume forward from a key (inclusive), optionally naming the store's
+/// cursor of the page that returned it (`ScanPage::cursor`: a shortcut only, the key is what counts).
+pub fn encode_scan_token(key: EventKey, cursor: Option<u64>) -> String {
+    match cursor {
+        Some(c) => URL_SAFE_NO_PAD.encode(format!("scan1:{}:{}:{c:x}", key.timestamp, key.seq)),
+        None => URL_SAFE_NO_PAD.encode(format!("scan1:{}:{}", key.timestamp, key.seq)),
+    }
 }
 
-pub fn decode_scan_token(token: &str) -> Result<EventKey, LogsError> {
+pub fn decode_scan_token(token: &str) -> Result<(EventKey, Option<u64>), LogsError> {
     let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let text = std::str::from_utf8(&raw).map_err(|_| invalid())?;
     let rest = text.strip_prefix("scan1:").ok_or_else(invalid)?;
-    let (ts, seq) = rest.split_once(':').ok_or_else(invalid)?;
-    Ok(EventKey { timestamp: ts.parse().map_err(|_| invalid())?, seq: seq.parse().map_err(|_| invalid())? })
+    let mut fields = rest.split(':');
+    let (Some(ts), Some(seq)) = (fields.next(), fields.next()) else { return Err(invalid()) };
+    let key = EventKey { timestamp: ts.parse().map_err(|_| invalid())?, seq: seq.parse().map_err(|_| invalid())? };
+    let cursor = match fields.next() {
+        Some(c) if !c.is_empty() && c.len() <= 16 => Some(u64::from_str_radix(c, 16).map_err(|_| invalid())?),
+        Some(_) => return Err(invalid()),
+        None => None,
+    };
+    if fields.next().is_some() {
+        return Err(invalid());
+    }
+    Ok((key, cursor))
 }
 
 /// A Describe* token: the sort key of the last item listed.
@@ -90,9 +104,9 @@ mod tests {
         }
 
         #[test]
-        fn scan_tokens_roundtrip(ts: i64, seq: u64) {
+        fn scan_tokens_roundtrip(ts: i64, seq: u64, cursor: Option<u64>) {
             let key = EventKey { timestamp: ts, seq };
-            prop_assert_eq!(decode_scan_token(&encode_scan_token(key)).unwrap(), key);
+            prop_assert_eq!(decode_scan_token(&encode_scan_token(key, cursor)).unwrap(), (key, cursor));
         }
 
         #[test]
@@ -106,6 +120,16 @@ mod tests {
             let _ = decode_scan_token(&s);
             let _ = decode_list_token(&s);
         }
+    }
+
+    #[test]
+    fn scan_tokens_refuse_malformed_cursors() {
+        for text in ["scan1:1:2:", "scan1:1:2:xyz", "scan1:1:2:3:4", "scan1:1:2:11111111111111111"] {
+            assert!(decode_scan_token(&URL_SAFE_NO_PAD.encode(text)).is_err(), "{text}");
+        }
+        // Tokens written before cursors existed still work.
+        let old = URL_SAFE_NO_PAD.encode("scan1:5:7");
+        assert_eq!(decode_scan_token(&old).unwrap(), (EventKey { timestamp: 5, seq: 7 }, None));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod bloom;
 mod cache;
 mod catalog;
 mod codec;
+mod cursor;
 mod engine;
 mod memtable;
 mod merge;
@@ -150,6 +151,20 @@ pub struct ScanRequest<'a> {
     pub json_objects_only: bool,
     /// After decoding this many raw bytes the scan returns what it has with a resume bound.
     pub scan_budget_bytes: u64,
+    /// For a query read page after page (forward only): lets each page leave the blocks it decoded,
+    /// and their matches beyond the page, to the next page of the same query, which then does not
+    /// read them again. None: every page is computed from its bound alone.
+    pub continuation: Option<Continuation>,
+}
+
+/// Identifies a query across its pages (see `ScanRequest::continuation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Continuation {
+    /// The caller's fingerprint of everything that decides what matches: pattern, stream
+    /// selection, time range (the group is checked by the store).
+    pub query: u64,
+    /// The cursor the previous page returned (`ScanPage::cursor`), if any.
+    pub cursor: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -161,6 +176,10 @@ pub struct ScanPage {
     pub scanned_bytes: u64,
     /// Part blocks skipped because their token bloom lacks a required word.
     pub pruned_blocks: u64,
+    /// With a `continuation`: the cursor the next page (at `resume`) can pass to start where this
+    /// one stopped. A cursor can vanish (evicted, expired, invalidated by a merge); the page
+    /// is then computed from its bound, with the same result.
+    pub cursor: Option<u64>,
 }
 
 /// A durable acknowledgement of an append.
@@ -242,6 +261,10 @@ pub struct StoreUsage {
     pub memory_bytes: u64,
     /// Decoded part blocks kept for the next reads (bounded by the cache's capacity).
     pub block_cache_bytes: u64,
+    /// Scan cursors kept for the next pages of queries (bounded).
+    pub scan_cursor_bytes: u64,
+    /// Pages that started from the previous page's cursor, since the store opened.
+    pub scan_cursors_resumed: u64,
     pub appended_events: u64,
     pub appended_bytes: u64,
     /// Write-ahead-log fsyncs since the store opened (one per group commit).

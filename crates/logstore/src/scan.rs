@@ -25,6 +25,14 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// The part block this is (None for a memtable block).
+    fn part_block(&self) -> Option<BlockId> {
+        match &self.source {
+            BlockSource::Part(part, i) => Some((part.id, *i as u32)),
+            BlockSource::Memory(_) => None,
+        }
+    }
+
     fn load(&self, cache: &BlockCache) -> Result<(Arc<EventBlock>, u64), StoreError> {
         match &self.source {
             BlockSource::Part(part, i) => {
@@ -91,13 +99,27 @@ impl Bounds {
     }
 }
 
-struct Pending {
+/// A part block's identity: (part id, block index). Part ids are never reused.
+pub(crate) type BlockId = (u64, u32);
+
+/// A matching event waiting in the merge for its turn.
+pub(crate) struct Pending {
     key: EventKey,
     stream_id: StreamId,
     ingestion_time: i64,
     message: String,
+    /// The part block it came from (None: a memtable block).
+    source: Option<BlockId>,
 }
 
+impl Pending {
+    /// Memory it holds, as cursors count it.
+    fn weight(&self) -> usize {
+        self.message.len() + 64
+    }
+}
+
+// The heap orders by (scan-order key, event); the event's own key only breaks exact ties.
 impl PartialEq for Pending {
     fn eq(&self, other: &Self) -> bool {
         self.key == other.key
@@ -115,7 +137,36 @@ impl Ord for Pending {
     }
 }
 
-// Heap entries are (scan-order key, event); the event's own order only breaks exact ties.
+/// What a forward page leaves for the next page of the same query (kept in a `ScanCursor`).
+pub(crate) struct CarriedState {
+    /// The bound the page returned; the state continues only a request at exactly this bound.
+    pub resume: EventKey,
+    /// Part blocks decoded in full, with their largest key: every match they hold at or beyond
+    /// `resume` is in `pending`, so the next page does not read them.
+    consumed: HashMap<BlockId, EventKey>,
+    /// Those matches, in no particular order.
+    pending: Vec<Pending>,
+    /// Memory held (messages plus overhead).
+    pub bytes: usize,
+}
+
+impl CarriedState {
+    /// The parts the state relies on: each must still be live for the state to be used.
+    pub fn part_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.consumed.keys().map(|(part, _)| *part)
+    }
+
+    #[cfg(test)]
+    pub fn empty_for_tests(resume: EventKey, bytes: usize) -> CarriedState {
+        CarriedState { resume, consumed: HashMap::new(), pending: Vec::new(), bytes }
+    }
+}
+
+/// While the merge holds less than this, a page that keeps state collects every match of each
+/// block it decodes (so the block is consumed); beyond it, only what the page can still take.
+const CARRY_HEAP_BYTES: usize = 16 << 20;
+/// A page end holding more than this is not kept.
+const CARRY_MAX_BYTES: usize = 32 << 20;
 
 /// Fills a page under the request's limits.
 struct PageBuilder<'r, 'a> {
@@ -126,15 +177,15 @@ struct PageBuilder<'r, 'a> {
 }
 
 impl PageBuilder<'_, '_> {
-    /// Adds the event, or returns false when the page is full (the event is not added).
-    fn push(&mut self, p: Pending) -> bool {
+    /// Adds the event, or gives it back when the page is full.
+    fn push(&mut self, p: Pending) -> Result<(), Pending> {
         if self.events.len() >= self.req.limit {
-            return false;
+            return Err(p);
         }
         let name = self.names.get(&p.stream_id).cloned().unwrap_or_else(|| Arc::from(""));
         let cost = (self.req.event_cost)(&name, &p.message);
         if !self.events.is_empty() && self.bytes + cost > self.req.max_bytes {
-            return false;
+            return Err(p);
         }
         self.bytes += cost;
         self.events.push(StoredEvent {
@@ -143,7 +194,75 @@ impl PageBuilder<'_, '_> {
             ingestion_time: p.ingestion_time,
             message: p.message,
         });
-        true
+        Ok(())
+    }
+}
+
+/// The merge of one page: matches waiting in a heap whose top is the next to emit.
+struct Merge {
+    forward: bool,
+    heap: BinaryHeap<Reverse<(EventKey, Pending)>>,
+    bytes: usize,
+}
+
+impl Merge {
+    /// The heap's order: keys ascending when reading forward, descending when backward.
+    fn order_key(&self, k: EventKey) -> EventKey {
+        if self.forward {
+            k
+        } else {
+            EventKey { timestamp: -k.timestamp, seq: u64::MAX - k.seq }
+        }
+    }
+
+    fn before(&self, a: EventKey, b: EventKey) -> bool {
+        if self.forward {
+            a < b
+        } else {
+            a > b
+        }
+    }
+
+    fn push(&mut self, p: Pending) {
+        self.bytes += p.weight();
+        let order = self.order_key(p.key);
+        self.heap.push(Reverse((order, p)));
+    }
+
+    /// Moves matches strictly before `limit` (in scan order; None: all) into the page. Returns
+    /// the key of the first one the full page refused (it stays in the merge).
+    fn emit(&mut self, limit: Option<EventKey>, page: &mut PageBuilder<'_, '_>) -> Option<EventKey> {
+        while let Some(Reverse((_, top))) = self.heap.peek() {
+            if limit.is_some_and(|l| !self.before(top.key, l)) {
+                return None;
+            }
+            let Reverse((order, p)) = self.heap.pop().expect("peeked");
+            let weight = p.weight();
+            match page.push(p) {
+                Ok(()) => self.bytes -= weight,
+                Err(p) => {
+                    let key = p.key;
+                    self.heap.push(Reverse((order, p)));
+                    return Some(key);
+                }
+            }
+        }
+        None
+    }
+
+    /// The state the next page starts from: the consumed blocks still reaching `resume` and
+    /// their matches left in the merge (matches of other blocks are found again by reading them).
+    fn carry(self, resume: EventKey, mut consumed: HashMap<BlockId, EventKey>) -> Option<CarriedState> {
+        consumed.retain(|_, max| *max >= resume);
+        let pending: Vec<Pending> = self
+            .heap
+            .into_vec()
+            .into_iter()
+            .map(|Reverse((_, p))| p)
+            .filter(|p| p.source.is_some_and(|b| consumed.contains_key(&b)))
+            .collect();
+        let bytes = pending.iter().map(Pending::weight).sum::<usize>() + consumed.len() * 48;
+        (bytes <= CARRY_MAX_BYTES).then_some(CarriedState { resume, consumed, pending, bytes })
     }
 }
 
@@ -154,6 +273,7 @@ impl PageBuilder<'_, '_> {
 #[allow(clippy::too_many_arguments)]
 fn collect(
     block: &EventBlock,
+    source: Option<BlockId>,
     direction: Direction,
     bounds: &Bounds,
     bound_key: EventKey,
@@ -252,6 +372,7 @@ fn collect(
         stream_id: block.stream_id,
         ingestion_time: block.ingestion_time(j),
         message: block.message(j).to_owned(),
+        source,
     }));
     left_behind
 }
@@ -259,13 +380,19 @@ fn collect(
 /// What one block gives a page: its collected events, the first key it left behind, raw bytes read.
 type BlockResult = Result<(Vec<Pending>, Option<EventKey>, u64), StoreError>;
 
-pub fn run(
+/// A page, and (for a request with a `continuation`) the state its next page can start from.
+pub(crate) type PageAndState = (ScanPage, Option<CarriedState>);
+
+/// Runs one page of a scan. `resumed` is the state a previous page of the same query left at
+/// exactly this request's bound (the caller checked that, and that its parts are still live).
+pub(crate) fn run(
     req: &ScanRequest<'_>,
     bounds: &Bounds,
     names: &HashMap<StreamId, Arc<str>>,
     mut candidates: Vec<Candidate>,
     cache: &BlockCache,
-) -> Result<ScanPage, StoreError> {
+    resumed: Option<CarriedState>,
+) -> Result<PageAndState, StoreError> {
     let mut page = PageBuilder { req, names, events: Vec::new(), bytes: 0 };
     let mut scanned = 0u64;
     let matches = |msg: &str| req.predicate.is_none_or(|p| p(msg));
@@ -293,22 +420,48 @@ pub fn run(
     };
     let mut pruned = 0u64;
     let forward = req.direction == Direction::Forward;
+    // Only forward scans keep state between pages (FilterLogEvents pages forward).
+    let keep_state = forward && req.continuation.is_some();
     let bound_key = if forward { bounds.lower_key(req) } else { bounds.upper_key(req) };
+    let mut merge = Merge { forward, heap: BinaryHeap::new(), bytes: 0 };
+    // Part blocks whose every match at or beyond the bound is in the merge (see `CarriedState`).
+    let mut consumed: HashMap<BlockId, EventKey> = HashMap::new();
+    if let Some(state) = resumed.filter(|_| keep_state) {
+        candidates.retain(|c| c.part_block().is_none_or(|b| !state.consumed.contains_key(&b)));
+        for p in state.pending {
+            // Streams deleted since, and days retention dropped since, are not shown.
+            if names.contains_key(&p.stream_id)
+                && p.key >= bound_key
+                && p.key.timestamp >= bounds.low_ts
+                && p.key.timestamp < bounds.high_ts
+            {
+                merge.push(p);
+            }
+        }
+        consumed = state.consumed;
+    }
     if forward {
         candidates.sort_by_key(|c| c.min);
     } else {
         candidates.sort_by_key(|c| Reverse(c.max));
     }
-    // Pending events, ordered so that the heap's top is the next to emit.
-    let mut heap: BinaryHeap<Reverse<(EventKey, Pending)>> = BinaryHeap::new();
-    let order_key = |k: EventKey| if forward { k } else { EventKey { timestamp: -k.timestamp, seq: u64::MAX - k.seq } };
     // Emission is allowed strictly before this (in scan order): events left behind by capped blocks.
     let mut cap_limit: Option<EventKey> = None;
-    let finish = |mut events: Vec<StoredEvent>, resume: Option<EventKey>, scanned: u64, pruned_blocks: u64| {
+    // Ends the page: `resume` None when nothing is left.
+    let finish = |mut events: Vec<StoredEvent>,
+                  resume: Option<EventKey>,
+                  merge: Merge,
+                  consumed: HashMap<BlockId, EventKey>,
+                  scanned: u64,
+                  pruned_blocks: u64| {
         if !forward {
             events.reverse();
         }
-        Ok(ScanPage { events, resume, scanned_bytes: scanned, pruned_blocks })
+        let state = match resume {
+            Some(r) if keep_state => merge.carry(r, consumed),
+            _ => None,
+        };
+        Ok((ScanPage { events, resume, scanned_bytes: scanned, pruned_blocks, cursor: None }, state))
     };
     // The resume bound for an event that did not fit: forward is inclusive, backward exclusive.
     let resume_at = |k: EventKey| if forward { k } else { k.successor() };
@@ -319,9 +472,6 @@ pub fn run(
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let mut batch = workers;
     let mut i = 0usize;
-    if candidates.is_empty() {
-        return finish(page.events, None, scanned, pruned);
-    }
     while i < candidates.len() {
         // The next blocks up to `batch` that need decoding: part blocks whose bloom lacks a
         // required word are ruled out here, one cheap read each, as the scan reaches them (a page
@@ -341,8 +491,14 @@ pub fn run(
             decoded_here.push(keep);
             end += 1;
         }
-        let max_count = req.limit.saturating_sub(page.events.len());
-        let max_bytes = req.max_bytes.saturating_sub(page.bytes).max(1);
+        // A page that keeps state takes every match of a block while the merge is small, so
+        // that the next page need not read the block again.
+        let take_all = keep_state && merge.bytes < CARRY_HEAP_BYTES;
+        let (max_count, max_bytes) = if take_all {
+            (usize::MAX, usize::MAX)
+        } else {
+            (req.limit.saturating_sub(page.events.len()), req.max_bytes.saturating_sub(page.bytes).max(1))
+        };
         let process = |c: &&Candidate| -> BlockResult {
             let (block, raw) = c.load(cache)?;
             let name = names.get(&block.stream_id).cloned().unwrap_or_else(|| Arc::from(""));
@@ -350,6 +506,7 @@ pub fn run(
             let mut out = Vec::new();
             let left = collect(
                 &block,
+                c.part_block(),
                 req.direction,
                 bounds,
                 bound_key,
@@ -399,14 +556,23 @@ pub fn run(
                 (Vec::new(), None, 0)
             };
             scanned += raw;
-            if let Some(k) = left {
-                cap_limit = Some(match cap_limit {
-                    Some(prev) if before(prev, k) => prev,
-                    _ => k,
-                });
+            match left {
+                Some(k) => {
+                    cap_limit = Some(match cap_limit {
+                        Some(prev) if before(prev, k) => prev,
+                        _ => k,
+                    });
+                }
+                None if keep_state => {
+                    // Every match of this block is in the merge (or none: a pruned block).
+                    if let Some(b) = candidates[j].part_block() {
+                        consumed.insert(b, candidates[j].max);
+                    }
+                }
+                None => {}
             }
             for p in collected {
-                heap.push(Reverse((order_key(p.key), p)));
+                merge.push(p);
             }
             // Everything before the watermark is final: no unvisited block can hold such a key.
             let next = candidates.get(j + 1).map(|c| if forward { c.min } else { c.max });
@@ -417,15 +583,8 @@ pub fn run(
                     _ => cap,
                 });
             }
-            while let Some(Reverse((_, top))) = heap.peek() {
-                if limit.is_some_and(|l| !before(top.key, l)) {
-                    break;
-                }
-                let Reverse((_, p)) = heap.pop().expect("peeked");
-                let key = p.key;
-                if !page.push(p) {
-                    return finish(page.events, Some(resume_at(key)), scanned, pruned);
-                }
+            if let Some(refused) = merge.emit(limit, &mut page) {
+                return finish(page.events, Some(resume_at(refused)), merge, consumed, scanned, pruned);
             }
             if let Some(l) = limit {
                 let page_full = page.events.len() >= req.limit;
@@ -433,12 +592,18 @@ pub fn run(
                 let progress = if forward { l > bound_key } else { l.successor() < bound_key };
                 if (page_full || over_budget || (next.is_none() && cap_limit.is_some())) && progress {
                     // Stop here; resume exactly where emission stopped.
-                    return finish(page.events, Some(resume_at(l)), scanned, pruned);
+                    return finish(page.events, Some(resume_at(l)), merge, consumed, scanned, pruned);
                 }
             }
         }
         i = end;
         batch = (batch * 2).min(16 * workers);
     }
-    finish(page.events, None, scanned, pruned)
+    // Every block was visited; what is left in the merge came from a previous page's state
+    // (when no block remained to read) and is all final.
+    if let Some(refused) = merge.emit(cap_limit, &mut page) {
+        return finish(page.events, Some(resume_at(refused)), merge, consumed, scanned, pruned);
+    }
+    // Events left behind by a capped block (not in the merge) start the next page.
+    finish(page.events, cap_limit.map(resume_at), merge, consumed, scanned, pruned)
 }

@@ -55,6 +55,7 @@ pub fn request<'a>(group: &'a str, direction: Direction, bound: Option<EventKey>
         required_literal: None,
         json_objects_only: false,
         scan_budget_bytes: u64::MAX,
+        continuation: None,
     }
 }
 
@@ -357,6 +358,114 @@ pub fn random_model_check(dir: &Path, open: Factory<'_>, seed: u64) {
     assert_eq!(got, want);
 }
 
+/// Pages that continue from the previous page's cursor (`ScanRequest::continuation`) hold exactly
+/// what a page computed from its bound alone holds at that moment — first over still data (where
+/// they must also equal a brute-force model, and cursors must actually be used), then while
+/// events are appended (before and inside the range left), memtables flushed, streams deleted and
+/// recreated and the store reopened between pages.
+pub fn cursor_pages_equal_fresh_pages(dir: &Path, open: Factory<'_>, seed: u64) {
+    let mut rng = seed.max(1);
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let base = now_ms() - DAY_MS;
+    let mut store = open(dir);
+    group(&*store, "g");
+    let streams = ["a", "b", "c", "d", "e"];
+    for s in streams {
+        store.create_stream("g", s, base).unwrap();
+    }
+    let mut model: Vec<(EventKey, String)> = Vec::new();
+    let append = |store: &dyn LogStore, next: &mut dyn FnMut(u64) -> u64, round: usize| {
+        let s = streams[next(streams.len() as u64) as usize];
+        let mut ts = base + next(DAY_MS as u64 / 2) as i64;
+        let batch: Vec<(i64, String)> = (0..1 + next(60) as usize)
+            .map(|i| {
+                ts += next(4) as i64;
+                let word = VOCABULARY[next(VOCABULARY.len() as u64) as usize];
+                (ts, format!("r{round} e{i} {word} {}", "y".repeat(next(30) as usize)))
+            })
+            .collect();
+        let ack = store.append("g", s, batch.clone(), now_ms()).unwrap().blocking_recv().unwrap().unwrap();
+        batch
+            .into_iter()
+            .enumerate()
+            .map(|(i, (ts, m))| (EventKey { timestamp: ts, seq: ack.first_seq + i as u64 }, m))
+            .collect::<Vec<_>>()
+    };
+    for round in 0..16 {
+        model.extend(append(&*store, &mut next, round));
+        if round % 4 == 3 {
+            store.flush().unwrap();
+        }
+    }
+    model.sort_by_key(|e| e.0);
+    let has_error = |m: &str| m.contains("ERROR");
+    let has_rare = |m: &str| crate::bloom::tokens(m).any(|t| t == "rare");
+    let rare = vec!["rare".to_string()];
+    type Query<'q> = (Option<&'q (dyn Fn(&str) -> bool + Sync)>, Option<&'q str>, &'q [String]);
+    let queries: [Query<'_>; 3] =
+        [(None, None, &[]), (Some(&has_error), Some("ERROR"), &[]), (Some(&has_rare), None, &rare)];
+    let keys = |events: &[StoredEvent]| events.iter().map(|e| e.key).collect::<Vec<_>>();
+    let resumed_before = store.usage().scan_cursors_resumed;
+    for moving in [false, true] {
+        for (q, (predicate, literal, tokens)) in queries.iter().enumerate() {
+            for limit in [1usize, 7, 60] {
+                let make = |bound: Option<EventKey>, continuation: Option<crate::Continuation>| {
+                    let mut req = request("g", Direction::Forward, bound, limit);
+                    req.predicate = *predicate;
+                    req.required_literal = *literal;
+                    req.required_tokens = tokens;
+                    req.continuation = continuation;
+                    req
+                };
+                let (mut bound, mut cursor, mut all, mut pages) = (None, None, Vec::new(), 0);
+                loop {
+                    let fresh = store.scan(&make(bound, None)).unwrap();
+                    let page = store.scan(&make(bound, Some(crate::Continuation { query: q as u64, cursor }))).unwrap();
+                    assert_eq!(keys(&page.events), keys(&fresh.events), "query {q} limit {limit} page {pages}");
+                    all.extend(keys(&page.events));
+                    pages += 1;
+                    assert!(pages < 10_000, "no progress");
+                    let Some(resume) = page.resume else { break };
+                    assert!(resume > bound.unwrap_or(EventKey::MIN), "progress");
+                    (bound, cursor) = (Some(resume), page.cursor);
+                    if moving {
+                        match next(6) {
+                            0 | 1 => {
+                                let round = 100 + pages;
+                                append(&*store, &mut next, round);
+                            }
+                            2 => store.flush().unwrap(),
+                            3 => {
+                                let s = streams[next(streams.len() as u64) as usize];
+                                store.delete_stream("g", s).unwrap();
+                                store.create_stream("g", s, base).unwrap();
+                            }
+                            4 if next(4) == 0 => {
+                                drop(store);
+                                store = open(dir);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                if !moving {
+                    let pred = |m: &str| predicate.is_none_or(|p| p(m));
+                    let want: Vec<EventKey> = model.iter().filter(|e| pred(&e.1)).map(|e| e.0).collect();
+                    assert_eq!(all, want, "query {q} limit {limit} against the model");
+                }
+            }
+        }
+        if !moving {
+            assert!(store.usage().scan_cursors_resumed > resumed_before, "pages continued from cursors");
+        }
+    }
+}
+
 /// Declares one `#[test]` per suite case for a backend: `logstore_test_suite!(|dir| Box::new(...))`.
 #[macro_export]
 macro_rules! logstore_test_suite {
@@ -391,6 +500,14 @@ macro_rules! logstore_test_suite {
             #[test]
             fn filters_limits_and_budgets() {
                 run($crate::testsuite::filters_limits_and_budgets);
+            }
+            #[test]
+            fn cursor_pages_equal_fresh_pages() {
+                for seed in 1..=4u64 {
+                    let dir = tempfile::tempdir().unwrap();
+                    let factory = $factory;
+                    $crate::testsuite::cursor_pages_equal_fresh_pages(dir.path(), &factory, seed * 104_729);
+                }
             }
             #[test]
             fn random_model_check() {

@@ -196,6 +196,20 @@ pub async fn serve(State(app): State<App>) -> Response {
         "gauge",
         &[("", usage.block_cache_bytes)],
     );
+    gauge(
+        &mut out,
+        "lookout_store_scan_cursor_bytes",
+        "Bytes held by scan cursors: what a FilterLogEvents page leaves for the next page of the same query (at most 64 MiB).",
+        "gauge",
+        &[("", usage.scan_cursor_bytes)],
+    );
+    gauge(
+        &mut out,
+        "lookout_store_scan_cursors_resumed_total",
+        "FilterLogEvents pages that continued from the previous page's cursor instead of reading its blocks again.",
+        "counter",
+        &[("", usage.scan_cursors_resumed)],
+    );
     let pending = app.events.pending_deliveries();
     let retrying = pending.iter().filter(|d| d.attempts > 0).count() as u64;
     gauge(

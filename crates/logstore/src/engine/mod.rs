@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::cache::BlockCache;
 use crate::catalog::{Catalog, CatalogChanges, CatalogDb, GroupEntry};
+use crate::cursor::{CursorCache, ScanCursor};
 use crate::memtable::MemTable;
 
 mod flush;
@@ -62,6 +63,8 @@ pub struct StoreConfig {
     pub max_commit_bytes: usize,
     /// Memory for decoded part blocks kept between scans.
     pub block_cache_bytes: usize,
+    /// Memory for scan cursors (what a page of a query leaves for its next page).
+    pub scan_cursor_bytes: usize,
     /// When partitions get their parts merged, and how often the merger looks.
     pub merge: MergePolicy,
     pub merge_interval: Duration,
@@ -82,6 +85,7 @@ impl StoreConfig {
             queue_capacity: 16 * 1024,
             max_commit_bytes: 16 << 20,
             block_cache_bytes: 64 << 20,
+            scan_cursor_bytes: 64 << 20,
             merge: MergePolicy { min_parts: 8, max_parts: 16, max_raw_bytes: 512 << 20 },
             merge_interval: Duration::from_secs(5),
             max_pending_bytes: 64 << 20,
@@ -110,6 +114,7 @@ pub struct StoreStats {
     pub parts_written: AtomicU64,
     pub partitions_dropped: AtomicU64,
     pub blocks_pruned: AtomicU64,
+    pub scan_cursors_resumed: AtomicU64,
     pub parts_merged: AtomicU64,
 }
 
@@ -128,6 +133,7 @@ struct Inner {
     stats: StoreStats,
     shutting_down: AtomicBool,
     cache: BlockCache,
+    cursors: CursorCache,
     /// Message bytes queued for the writer.
     pending_bytes: AtomicUsize,
     /// Message bytes acknowledged and not yet flushed (active and frozen memtables).
@@ -260,6 +266,7 @@ impl EmbeddedStore {
             stats: StoreStats::default(),
             shutting_down: AtomicBool::new(false),
             cache: BlockCache::new(config.block_cache_bytes),
+            cursors: CursorCache::new(config.scan_cursor_bytes),
             pending_bytes: AtomicUsize::new(0),
             unflushed_bytes: AtomicUsize::new(0),
         });
@@ -623,6 +630,8 @@ impl LogStore for EmbeddedStore {
             return Ok(ScanPage::default());
         }
         let mut candidates = Vec::new();
+        // Parts the scan could read: a cursor is only used while all the parts it relies on are.
+        let mut live_parts = HashSet::new();
         {
             let data = self.inner.data.read();
             for mem in std::iter::once(&data.active).chain(data.frozen.iter().map(|m| &**m)) {
@@ -640,6 +649,7 @@ impl LogStore for EmbeddedStore {
                 let last_day = (bounds.high_ts - 1).div_euclid(DAY_MS);
                 for parts in days.range(first_day..=last_day).map(|(_, p)| p) {
                     for part in parts {
+                        live_parts.insert(part.id);
                         for (i, meta) in part.blocks.iter().enumerate() {
                             if names.contains_key(&meta.stream_id) && bounds.overlaps(req, meta.min_key, meta.max_key) {
                                 candidates.push(Candidate {
@@ -653,8 +663,20 @@ impl LogStore for EmbeddedStore {
                 }
             }
         }
-        let page = scan::run(req, &bounds, &names, candidates, &self.inner.cache)?;
+        let resumed = req.continuation.and_then(|c| {
+            let cursor = self.inner.cursors.take(c.cursor?)?;
+            let usable = cursor.continues(c.query, group_id, req.bound)
+                && cursor.state.part_ids().all(|p| live_parts.contains(&p));
+            usable.then_some(cursor.state)
+        });
+        if resumed.is_some() {
+            self.inner.stats.scan_cursors_resumed.fetch_add(1, Ordering::Relaxed);
+        }
+        let (mut page, carried) = scan::run(req, &bounds, &names, candidates, &self.inner.cache, resumed)?;
         self.inner.stats.blocks_pruned.fetch_add(page.pruned_blocks, Ordering::Relaxed);
+        if let (Some(c), Some(state)) = (req.continuation, carried) {
+            page.cursor = self.inner.cursors.insert(ScanCursor { query: c.query, group_id, state });
+        }
         Ok(page)
     }
 
@@ -677,6 +699,8 @@ impl LogStore for EmbeddedStore {
             stored_bytes: summary.part_file_bytes,
             memory_bytes: summary.memtable_bytes,
             block_cache_bytes: self.inner.cache.bytes() as u64,
+            scan_cursor_bytes: self.inner.cursors.bytes() as u64,
+            scan_cursors_resumed: self.inner.stats.scan_cursors_resumed.load(Ordering::Relaxed),
             appended_events: self.inner.stats.appended_events.load(Ordering::Relaxed),
             appended_bytes: self.inner.stats.appended_bytes.load(Ordering::Relaxed),
             wal_syncs: self.inner.stats.wal_syncs.load(Ordering::Relaxed),
