@@ -16,6 +16,11 @@
 /// is ≥ 4 bits per distinct word for any text whose words average under 20 bytes with repeats.
 const MAX_SHARE_OF_RAW: f64 = 0.025;
 const MIN_BYTES: usize = 8;
+/// A finished filter is folded in half (bit i | bit i + half: exactly the filter that would have
+/// been built at half the size, since probes are taken modulo a power of two) while at most this
+/// share of its bits would be set: with 3 probes, about 1.6 % false positives. Blocks with few
+/// distinct words (real logs repeat their templates) get small filters.
+const MAX_FOLDED_FILL: f64 = 0.25;
 
 /// Whether a token goes into blooms (and so whether it can prune): it has a letter.
 pub fn is_indexed(token: &str) -> bool {
@@ -142,7 +147,20 @@ impl BloomBuilder {
         }
     }
 
-    pub fn finish(self) -> Vec<u8> {
+    /// The filter, folded in half as long as that keeps it sparse enough (see `MAX_FOLDED_FILL`).
+    pub fn finish(mut self) -> Vec<u8> {
+        while self.bits.len() / 2 >= MIN_BYTES {
+            let half = self.bits.len() / 2;
+            let set: u32 = (0..half).map(|i| (self.bits[i] | self.bits[i + half]).count_ones()).sum();
+            if f64::from(set) > MAX_FOLDED_FILL * (half * 8) as f64 {
+                break;
+            }
+            let (low, high) = self.bits.split_at_mut(half);
+            for (l, h) in low.iter_mut().zip(high.iter()) {
+                *l |= *h;
+            }
+            self.bits.truncate(half);
+        }
         let mut out = Vec::with_capacity(self.bits.len() + 1);
         out.push(Self::PROBES);
         out.extend_from_slice(&self.bits);
@@ -192,6 +210,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn folding_equals_building_at_the_smaller_size() {
+        let text = "alpha beta gamma delta INFO WARN user_42 connection refused";
+        let mut big = BloomBuilder::new(512 * 1024);
+        big.add_text(text);
+        let unfolded = big.bits.len();
+        let folded = big.finish();
+        let n = folded.len() - 1;
+        assert!(n < unfolded && n >= MIN_BYTES, "{n} of {unfolded}");
+        let mut small = BloomBuilder { bits: vec![0u8; n] };
+        small.add_text(text);
+        assert_eq!(&folded[1..], &small.bits[..]);
+        // Folding stops where the next fold would pass the fill bound.
+        let set: u32 = small.bits.iter().map(|b| b.count_ones()).sum();
+        assert!(f64::from(set) <= MAX_FOLDED_FILL * (n * 8) as f64 || n == MIN_BYTES);
     }
 
     #[test]
