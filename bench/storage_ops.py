@@ -63,11 +63,12 @@ def part_stats(paths: list[Path]) -> dict:
     """Sums over part files: raw bytes (blocks as encoded before compression: messages plus their
     key and offset columns), file bytes, and where the bytes go."""
     out = {"parts": 0, "blocks": 0, "events": 0, "raw": 0, "file": 0, "blocks_bytes": 0, "blooms": 0,
-           "index": 0, "parts_per_partition_max": 0}
+           "index": 0, "parts_per_partition_max": 0, "levels": []}
     per_partition: dict[tuple[int, int], int] = {}
     for path in paths:
         data = path.read_bytes()
-        group, day, index_offset, count, _, _, _, magic = FOOTER.unpack_from(data, len(data) - FOOTER.size)
+        group, day, index_offset, count, _, version, _, magic = FOOTER.unpack_from(data, len(data) - FOOTER.size)
+        out["levels"] = sorted(set(out["levels"]) | {version >> 16})   # zstd level (format 3 on; 0: unknown)
         if not magic.startswith(b"LKPARTF"):
             raise RuntimeError(f"{path} is not a part file")
         out["parts"] += 1
@@ -95,11 +96,18 @@ def part_files(data_dir: Path) -> dict[str, list[Path]]:
     return {d.name: sorted(d.glob("*.part")) for d in sorted(root.iterdir()) if d.is_dir()} if root.is_dir() else {}
 
 
+REST_LEVEL = 9   # StoreConfig::rest_level's default
+
+
 def run_w2(bench: Path, lookout: Path, work: Path, ingest, mb: float, timeout: float) -> dict:
     """The real Loghub samples as they are (4.4 MB, one stream per system), then text-only and
     JSON-only generated data (each ~`mb` MB: the generator's Loghub templates with random values,
     and its JSON with high-entropy fields, grouped by stream) in a fresh lookout, one group after
-    the other, each flushed by a clean stop; then the part files of each group are read."""
+    the other, each flushed by a clean stop; then the part files of each group are read ("as
+    flushed"). Then lookout runs again on the same data with `--compact-at-rest-after-secs 1`
+    (default 300: the same work, sooner) until the group's parts are recompressed at rest, and
+    they are read again ("at rest", the figure that counts: what the data costs once it stopped
+    changing)."""
     data = work / "w2-data"
     data.mkdir()
     results = {}
@@ -130,17 +138,41 @@ def run_w2(bench: Path, lookout: Path, work: Path, ingest, mb: float, timeout: f
         if len(new) != 1:
             results[kind] = {"error": f"expected one new group directory, found {new}"}
             continue
-        stats = part_stats(dirs[new[0]])
         # Ratios are of message bytes (what clients sent), not of the blocks' encoded columns.
         message_bytes = ((res.get("workload") or {}).get("expected") or {}).get("message_bytes")
-        if message_bytes:
-            stats["encoded"] = stats["raw"]
-            stats["raw"] = message_bytes
-            stats["ratio"] = message_bytes / stats["file"]
-            stats["index_share"] = (stats["blooms"] + stats["index"]) / message_bytes
+
+        def measure(stage: str) -> dict:
+            stats = part_stats(dirs[new[0]])
+            if message_bytes:
+                stats["encoded"] = stats["raw"]
+                stats["raw"] = message_bytes
+                stats["ratio"] = message_bytes / stats["file"]
+                stats["index_share"] = (stats["blooms"] + stats["index"]) / message_bytes
+            log(f"[lookout-w2] {kind} {stage}: {stats['raw'] / 1e6:,.1f} MB raw in {stats['file'] / 1e6:,.2f} MB "
+                f"of parts ({stats.get('ratio', 0):.2f}x, zstd levels {stats['levels']}), blooms + index "
+                f"{stats.get('index_share', 0) * 100:.2f} % of raw")
+            return stats
+
+        flushed = measure("as flushed")
+        srv = lookout_server(lookout, data, work / f"w2-{kind}-rest.log", "lookout-w2",
+                             extra=["--compact-at-rest-after-secs", "1"])
+        srv.start()
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < timeout:
+                try:
+                    if min(part_stats(part_files(data)[new[0]])["levels"], default=0) >= REST_LEVEL:
+                        break
+                except OSError:
+                    pass   # a part merged away between listing and reading
+                time.sleep(0.5)
+        finally:
+            srv.stop()
+        dirs = part_files(data)
+        stats = measure("at rest")
+        stats["rest_seconds"] = time.monotonic() - started
+        stats["flushed"] = flushed
         results[kind] = stats
-        log(f"[lookout-w2] {kind}: {stats['raw'] / 1e6:,.1f} MB raw in {stats['file'] / 1e6:,.2f} MB of parts "
-            f"({stats.get('ratio', 0):.2f}x), blooms + index {stats.get('index_share', 0) * 100:.2f} % of raw")
     return results
 
 
@@ -169,11 +201,12 @@ def put_loghub(endpoint: str, group: str, loghub: Path) -> int:
     return sent
 
 
-def lookout_server(lookout: Path, data: Path, log_path: Path, name: str, port: int | None = None) -> Server:
+def lookout_server(lookout: Path, data: Path, log_path: Path, name: str, port: int | None = None,
+                   extra: list[str] | None = None) -> Server:
     from servers import free_port
     port = port or free_port()
     return Server(name, [str(lookout), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data),
-                         "--no-auth", "--runtime", "process"], port, "/health", True, log_path, data)
+                         "--no-auth", "--runtime", "process", *(extra or [])], port, "/health", True, log_path, data)
 
 
 # ------------------------------------------------------------------------------------------------

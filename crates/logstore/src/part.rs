@@ -19,11 +19,14 @@ use crate::{EventKey, GroupId, StoreError, StreamId};
 const MAGIC: &[u8; 8] = b"LKPART02";
 const FOOTER_MAGIC: &[u8; 8] = b"LKPARTF2";
 /// 3: blooms carry marks (`bloom::JSON_OBJECT_MARK`); 2 (still read): the same layout without.
+/// The footer's version word holds the format in its low 16 bits and, from format 3 on, the zstd
+/// level the blocks were written at in its high 16 bits (0 in parts written before levels varied).
 const FORMAT_VERSION: u32 = 3;
 const FIRST_VERSION_WITH_MARKS: u32 = 3;
 const INDEX_ENTRY_LEN: usize = 76;
 const FOOTER_LEN: usize = 48;
-const ZSTD_LEVEL: i32 = 1;
+/// The zstd level of parts written by flushes (fast: a flush keeps up with ingest on one core).
+pub const FLUSH_LEVEL: i32 = 1;
 
 /// What the part index says of one block.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +57,10 @@ pub struct Part {
     pub blocks: Vec<BlockMeta>,
     /// Whether the blooms carry marks (format 3 on): without them a mark says nothing.
     pub has_marks: bool,
+    /// The zstd level its blocks were written at (0: unknown, an older part).
+    pub level: i32,
+    /// When this process wrote or opened it (how long its partition has been quiet).
+    pub opened_at: std::time::Instant,
     file: File,
 }
 
@@ -77,7 +84,8 @@ impl Part {
         let index_offset = r.u64()?;
         let block_count = r.u32()? as usize;
         let index_crc = r.u32()?;
-        let version = r.u32()?;
+        let version_word = r.u32()?;
+        let (version, level) = (version_word & 0xFFFF, (version_word >> 16) as i32);
         let footer_crc = r.u32()?;
         let magic = r.bytes(8)?;
         if magic != FOOTER_MAGIC || !(2..=FORMAT_VERSION).contains(&version) {
@@ -120,7 +128,19 @@ impl Part {
             blocks.push(meta);
         }
         let has_marks = version >= FIRST_VERSION_WITH_MARKS;
-        Ok(Part { id, group_id, day, path: path.to_path_buf(), file_bytes: len, raw_bytes, blocks, has_marks, file })
+        Ok(Part {
+            id,
+            group_id,
+            day,
+            path: path.to_path_buf(),
+            file_bytes: len,
+            raw_bytes,
+            blocks,
+            has_marks,
+            level,
+            opened_at: std::time::Instant::now(),
+            file,
+        })
     }
 
     /// Reads, verifies and decodes block `i`.
@@ -179,12 +199,24 @@ pub struct PartWriter {
     /// to this buffer until `finish` places it in the file.
     blooms: Vec<u8>,
     compressor: zstd::bulk::Compressor<'static>,
+    level: i32,
     scratch: Vec<u8>,
     open: Option<EventBlock>,
 }
 
 impl PartWriter {
+    /// A writer at the flush level.
     pub fn create(dir: &Path, id: u64, group_id: GroupId, day: i64) -> Result<PartWriter, StoreError> {
+        PartWriter::create_at_level(dir, id, group_id, day, FLUSH_LEVEL)
+    }
+
+    pub fn create_at_level(
+        dir: &Path,
+        id: u64,
+        group_id: GroupId,
+        day: i64,
+        level: i32,
+    ) -> Result<PartWriter, StoreError> {
         fs::create_dir_all(dir)?;
         let final_path = dir.join(Part::file_name(id));
         let tmp_path = dir.join(format!("{}.tmp", Part::file_name(id)));
@@ -200,7 +232,8 @@ impl PartWriter {
             offset: MAGIC.len() as u64,
             metas: Vec::new(),
             blooms: Vec::new(),
-            compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+            compressor: zstd::bulk::Compressor::new(level)?,
+            level,
             scratch: Vec::new(),
             open: None,
         })
@@ -313,7 +346,7 @@ impl PartWriter {
         put_u64(&mut footer, index_offset);
         put_u32(&mut footer, self.metas.len() as u32);
         put_u32(&mut footer, crc32fast::hash(&index));
-        put_u32(&mut footer, FORMAT_VERSION);
+        put_u32(&mut footer, FORMAT_VERSION | ((self.level.clamp(0, 0x7FFF) as u32) << 16));
         let footer_crc = crc32fast::hash(&footer);
         put_u32(&mut footer, footer_crc);
         footer.extend_from_slice(FOOTER_MAGIC);

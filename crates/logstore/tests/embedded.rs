@@ -170,6 +170,8 @@ mod merging {
         let mut config = StoreConfig::new(dir);
         config.merge = MergePolicy { min_parts: 2, max_parts: 3, max_raw_bytes: u64::MAX };
         config.merge_interval = std::time::Duration::from_millis(2);
+        // Recompression at rest races everything too.
+        config.compact_at_rest_after = Some(std::time::Duration::from_millis(5));
         Box::new(EmbeddedStore::open(config).unwrap())
     }
 
@@ -213,5 +215,49 @@ mod merging {
             .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
             .count();
         assert_eq!(files, store.storage_summary().parts, "merged-away part files are deleted");
+    }
+
+    #[test]
+    fn partitions_at_rest_are_recompressed_once_and_keep_every_event() {
+        use lookout_logstore::testsuite::{now_ms, request, scan_all};
+        use lookout_logstore::Direction;
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(dir.path());
+        config.merge_interval = Duration::from_millis(5);
+        config.compact_at_rest_after = Some(Duration::from_millis(300));
+        let store = EmbeddedStore::open(config.clone()).unwrap();
+        lookout_logstore::testsuite::group(&store, "g");
+        let t = now_ms() - 60_000;
+        for s in ["a", "b", "c"] {
+            store.create_stream("g", s, 0).unwrap();
+            let events = (0..3000)
+                .map(|i| (t + i, format!("{s} GET /api/v1/items/{} 200 {} ms user=u{}", i % 97, i % 13, i % 7)))
+                .collect();
+            store.append("g", s, events, t).unwrap().blocking_recv().unwrap().unwrap();
+            store.flush().unwrap();
+        }
+        let flushed = store.storage_summary();
+        assert_eq!(flushed.parts_by_level.get(&1), Some(&3), "{flushed:?}");
+        let before = scan_all(&store, request("g", Direction::Forward, None, 777));
+        assert_eq!(before.len(), 9000);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while store.storage_summary().parts_by_level.keys().any(|l| *l < config.rest_level) {
+            assert!(Instant::now() < deadline, "the quiet partition was not recompressed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let rest = store.storage_summary();
+        assert_eq!(rest.parts, 1, "the flush-level parts were merged into one: {rest:?}");
+        assert!(rest.part_file_bytes < flushed.part_file_bytes, "{rest:?} vs {flushed:?}");
+        assert_eq!(scan_all(&store, request("g", Direction::Forward, None, 777)), before);
+        // Done once: a partition at rest is left alone, also after a restart.
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(store.stats().parts_merged.load(std::sync::atomic::Ordering::Relaxed), 3);
+        drop(store);
+        let store = EmbeddedStore::open(config).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(store.storage_summary().parts_by_level, rest.parts_by_level);
+        assert_eq!(store.stats().parts_merged.load(std::sync::atomic::Ordering::Relaxed), 0);
+        assert_eq!(scan_all(&store, request("g", Direction::Forward, None, 10_000)), before);
     }
 }

@@ -41,6 +41,11 @@ pub struct ServeArgs {
     /// Memory, in MiB, of recent events that triggers a flush into parts.
     #[arg(long, env = "LOOKOUT_FLUSH_MIB", value_name = "MIB")]
     pub flush_mib: Option<usize>,
+    /// Seconds a day of a log group must go without new data before its parts, written fast at
+    /// flush time, are recompressed harder in the background (smaller on disk, faster to scan);
+    /// 0 never recompresses.
+    #[arg(long, env = "LOOKOUT_COMPACT_AT_REST_AFTER_SECS", value_name = "SECS")]
+    pub compact_at_rest_after_secs: Option<u64>,
     /// PEM certificate (chain, leaf first) for HTTPS, served on the same port as plain HTTP: a
     /// connection that opens with a TLS ClientHello gets TLS. Requires --tls-key. Without both,
     /// lookout generates a self-signed certificate on first start and keeps it in
@@ -112,6 +117,7 @@ struct FileConfig {
     region: Option<String>,
     flush_interval_secs: Option<u64>,
     flush_mib: Option<usize>,
+    compact_at_rest_after_secs: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     no_tls: Option<bool>,
@@ -157,6 +163,8 @@ pub struct ServeConfig {
     pub region: String,
     pub flush_interval: Duration,
     pub flush_bytes: usize,
+    /// None: never recompress partitions at rest.
+    pub compact_at_rest_after: Option<Duration>,
     pub tls: TlsMode,
     pub runtime: RuntimeChoice,
     /// `--docker-host` or the file's `docker_host` (DOCKER_HOST is read where the engine is resolved).
@@ -325,6 +333,11 @@ impl ServeConfig {
             region,
             flush_interval: Duration::from_secs(flush_interval_secs),
             flush_bytes: flush_mib << 20,
+            compact_at_rest_after: match args.compact_at_rest_after_secs.or(file.compact_at_rest_after_secs) {
+                Some(0) => None,
+                Some(secs) => Some(Duration::from_secs(secs)),
+                None => Some(Duration::from_secs(300)),
+            },
             tls,
         })
     }
@@ -343,6 +356,7 @@ mod tests {
             config: None,
             flush_interval_secs: None,
             flush_mib: None,
+            compact_at_rest_after_secs: None,
             tls_cert: None,
             tls_key: None,
             no_tls: false,
@@ -371,6 +385,21 @@ mod tests {
         let mut a = args();
         a.runtime = Some("kubernetes".into());
         assert!(ServeConfig::resolve(a).unwrap_err().to_string().contains("auto, docker or process"));
+    }
+
+    #[test]
+    fn compaction_at_rest_defaults_to_five_minutes_and_zero_turns_it_off() {
+        let c = ServeConfig::resolve(args()).unwrap();
+        assert_eq!(c.compact_at_rest_after, Some(Duration::from_secs(300)));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lookout.toml");
+        std::fs::write(&file, "compact_at_rest_after_secs = 0\n").unwrap();
+        let mut a = args();
+        a.config = Some(file);
+        assert_eq!(ServeConfig::resolve(a).unwrap().compact_at_rest_after, None);
+        let mut a = args();
+        a.compact_at_rest_after_secs = Some(7);
+        assert_eq!(ServeConfig::resolve(a).unwrap().compact_at_rest_after, Some(Duration::from_secs(7)));
     }
 
     #[test]

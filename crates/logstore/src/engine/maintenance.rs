@@ -1,5 +1,8 @@
-//! Maintenance threads: the merger (bounds the parts of each partition, see `crate::merge`) and the
-//! ticker (asks the writer for a flush every `flush_interval` and applies retention), plus the
+//! Maintenance threads: the merger (bounds the parts of each partition, see `crate::merge`, and
+//! recompresses partitions at rest: once no new part has reached a partition for
+//! `StoreConfig::compact_at_rest_after`, its parts written at the fast flush level are merged again
+//! at `StoreConfig::rest_level`, so data that stopped changing is smaller on disk and faster to
+//! decompress, at a CPU cost paid once and never on the ingest path) and the ticker (asks the writer for a flush every `flush_interval` and applies retention), plus the
 //! retention pass itself, which drops whole expired days.
 
 use std::collections::HashSet;
@@ -13,14 +16,14 @@ use tokio::sync::mpsc;
 use super::{now_ms, parts_dir, Inner, WriterMsg};
 use crate::catalog::{CatalogChanges, PartRow};
 use crate::merge;
-use crate::part::{sync_dir, Part};
+use crate::part::{sync_dir, Part, FLUSH_LEVEL};
 use crate::{GroupId, StoreError, StreamId, DAY_MS};
 
 pub(super) fn run_merger(inner: &Arc<Inner>) {
     while !inner.shutting_down.load(Ordering::SeqCst) {
         std::thread::park_timeout(inner.config.merge_interval);
         while !inner.shutting_down.load(Ordering::SeqCst) {
-            match merge_one(inner) {
+            match merge_one(inner).and_then(|merged| if merged { Ok(true) } else { compact_one_at_rest(inner) }) {
                 Ok(true) => continue,
                 Ok(false) => break,
                 Err(e) => {
@@ -48,6 +51,62 @@ fn merge_one(inner: &Arc<Inner>) -> Result<bool, StoreError> {
     if sources.is_empty() {
         return Ok(false);
     }
+    // Merging parts already at rest keeps them at rest; anything else is written as fast as a flush.
+    let rest = inner.config.rest_level;
+    let level = if sources.iter().all(|p| p.level >= rest) { rest } else { FLUSH_LEVEL };
+    replace_parts(inner, group_id, day, sources, level)
+}
+
+/// Recompresses, at the rest level, the flush-level parts of one partition that has been quiet
+/// (no part written or merged into it) for `compact_at_rest_after`. False when none is due.
+fn compact_one_at_rest(inner: &Arc<Inner>) -> Result<bool, StoreError> {
+    let Some(quiet) = inner.config.compact_at_rest_after else { return Ok(false) };
+    let (policy, rest) = (inner.config.merge, inner.config.rest_level);
+    let chosen = {
+        let data = inner.data.read();
+        data.parts
+            .iter()
+            .flat_map(|(g, days)| days.iter().map(move |(d, parts)| (*g, *d, parts)))
+            .filter(|(_, _, parts)| parts.iter().all(|p| p.level >= rest || p.opened_at.elapsed() >= quiet))
+            .find_map(|(g, d, parts)| {
+                let mut below: Vec<&Arc<Part>> = parts.iter().filter(|p| p.level < rest).collect();
+                below.sort_by_key(|p| p.raw_bytes);
+                let mut total = 0u64;
+                let sources: Vec<Arc<Part>> = below
+                    .into_iter()
+                    .take(policy.max_parts)
+                    .take_while(|p| {
+                        total += p.raw_bytes;
+                        total <= policy.max_raw_bytes
+                    })
+                    .cloned()
+                    .collect();
+                (!sources.is_empty()).then_some((g, d, sources))
+            })
+    };
+    let Some((group_id, day, sources)) = chosen else { return Ok(false) };
+    let started = Instant::now();
+    let before: u64 = sources.iter().map(|p| p.file_bytes).sum();
+    let merged = replace_parts(inner, group_id, day, sources, rest)?;
+    tracing::debug!(
+        group_id,
+        day,
+        before,
+        ms = started.elapsed().as_millis() as u64,
+        "recompressed a partition at rest"
+    );
+    Ok(merged)
+}
+
+/// Merges `sources` (parts of one partition) into one part at `level` and swaps them in the
+/// catalog. True when the partition changed (or a concurrent change made the work moot).
+fn replace_parts(
+    inner: &Arc<Inner>,
+    group_id: GroupId,
+    day: i64,
+    sources: Vec<Arc<Part>>,
+    level: i32,
+) -> Result<bool, StoreError> {
     let (live, cutoff, id) = {
         let mut catalog = inner.catalog.write();
         let Some(group) = catalog.group_by_id(group_id) else { return Ok(false) };
@@ -58,7 +117,7 @@ fn merge_one(inner: &Arc<Inner>) -> Result<bool, StoreError> {
         (live, cutoff, id)
     };
     let dir = parts_dir(&inner.config.dir, group_id);
-    let merged = merge::write_merged(&dir, id, group_id, day, &sources, &|s| live.contains(&s), cutoff)?;
+    let merged = merge::write_merged(&dir, id, group_id, day, &sources, &|s| live.contains(&s), cutoff, level)?;
     let merged_part = match &merged {
         Some(path) => {
             sync_dir(&dir)?;

@@ -68,6 +68,11 @@ pub struct StoreConfig {
     /// When partitions get their parts merged, and how often the merger looks.
     pub merge: MergePolicy,
     pub merge_interval: Duration,
+    /// A partition that no new part has reached for this long gets its flush-level parts merged
+    /// again at `rest_level` (None: never).
+    pub compact_at_rest_after: Option<Duration>,
+    /// The zstd level of partitions at rest (flushes write at `part::FLUSH_LEVEL`).
+    pub rest_level: i32,
     /// Bytes of appends queued for the writer beyond which `append` answers `Overloaded`.
     pub max_pending_bytes: usize,
     /// Bytes acknowledged but not yet in parts beyond which `append` answers `Overloaded`
@@ -88,6 +93,8 @@ impl StoreConfig {
             scan_cursor_bytes: 64 << 20,
             merge: MergePolicy { min_parts: 8, max_parts: 16, max_raw_bytes: 512 << 20 },
             merge_interval: Duration::from_secs(5),
+            compact_at_rest_after: Some(Duration::from_secs(300)),
+            rest_level: 9,
             max_pending_bytes: 64 << 20,
             max_unflushed_bytes: 160 << 20,
         }
@@ -102,6 +109,8 @@ pub struct StorageSummary {
     pub part_raw_bytes: u64,
     pub part_file_bytes: u64,
     pub memtable_bytes: u64,
+    /// Parts by the zstd level of their blocks (0: written before levels were recorded).
+    pub parts_by_level: BTreeMap<i32, usize>,
 }
 
 /// Counters for benchmarks and metrics.
@@ -334,6 +343,7 @@ impl EmbeddedStore {
             summary.part_raw_bytes += part.raw_bytes;
             summary.part_file_bytes += part.file_bytes;
             summary.partitions.insert((part.group_id, part.day));
+            *summary.parts_by_level.entry(part.level).or_default() += 1;
         }
         summary.memtable_bytes = data.active.bytes as u64 + data.frozen.iter().map(|m| m.bytes as u64).sum::<u64>();
         summary
