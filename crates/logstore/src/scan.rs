@@ -1,7 +1,9 @@
 //! The scan: merges candidate blocks (from parts and memtables) into one key-ordered page without
 //! reading more than it must. Blocks are visited in order of their smallest key (largest, when
 //! reading backward); an event is emitted once no unvisited block can hold a smaller key (the
-//! "watermark"), so a page stops as soon as it is full and the resume bound is exact.
+//! "watermark"), so a page stops as soon as it is full and the resume bound is exact. A forward page
+//! of a query read page after page can leave the part blocks it decoded, with their matches beyond
+//! it, to the next page (`CarriedState`, kept between requests by `cursor::CursorCache`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
