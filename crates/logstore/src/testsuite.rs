@@ -252,17 +252,22 @@ pub fn filters_limits_and_budgets(dir: &Path, open: Factory<'_>) {
 /// Words planted in the random model's messages, so that token-pruned scans have blocks to skip.
 const VOCABULARY: [&str; 7] = ["alpha", "ERROR", "gamma42", "délta", "time_out", "rare", "404"];
 
-/// Random appends (timestamps out of order across batches), random flushes and reopenings:
-/// every scan, in both directions and any page size, equals a brute-force model — including scans
-/// that skip blocks by their token blooms (an index must never lose an event).
-pub fn random_model_check(dir: &Path, open: Factory<'_>, seed: u64) {
+/// A deterministic source of numbers below a bound (xorshift), for the randomized cases.
+fn random_below(seed: u64) -> impl FnMut(u64) -> u64 {
     let mut rng = seed.max(1);
-    let mut next = move |n: u64| {
+    move |n: u64| {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
         rng % n
-    };
+    }
+}
+
+/// Random appends (timestamps out of order across batches), random flushes and reopenings:
+/// every scan, in both directions and any page size, equals a brute-force model — including scans
+/// that skip blocks by their token blooms (an index must never lose an event).
+pub fn random_model_check(dir: &Path, open: Factory<'_>, seed: u64) {
+    let mut next = random_below(seed);
     let base = now_ms() - 2 * DAY_MS;
     let mut store = open(dir);
     group(&*store, "g");
@@ -364,13 +369,7 @@ pub fn random_model_check(dir: &Path, open: Factory<'_>, seed: u64) {
 /// events are appended (before and inside the range left), memtables flushed, streams deleted and
 /// recreated and the store reopened between pages.
 pub fn cursor_pages_equal_fresh_pages(dir: &Path, open: Factory<'_>, seed: u64) {
-    let mut rng = seed.max(1);
-    let mut next = move |n: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % n
-    };
+    let mut next = random_below(seed);
     let base = now_ms() - DAY_MS;
     let mut store = open(dir);
     group(&*store, "g");

@@ -1,9 +1,10 @@
-//! Maintenance threads: the merger (bounds the parts of each partition, see `crate::merge`, and
-//! recompresses partitions at rest: once no new part has reached a partition for
-//! `StoreConfig::compact_at_rest_after`, its parts written at the fast flush level are merged again
-//! at `StoreConfig::rest_level`, so data that stopped changing is smaller on disk and faster to
-//! decompress, at a CPU cost paid once and never on the ingest path) and the ticker (asks the writer for a flush every `flush_interval` and applies retention), plus the
-//! retention pass itself, which drops whole expired days.
+//! Maintenance threads, plus the retention pass itself, which drops whole expired days:
+//! - the merger bounds the parts of each partition (see `crate::merge`) and recompresses
+//!   partitions at rest: once no new part has reached a partition for
+//!   `StoreConfig::compact_at_rest_after`, its parts written at the fast flush level are merged
+//!   again at `StoreConfig::rest_level`, so data that stopped changing is smaller on disk and no
+//!   slower to decompress, at a CPU cost paid once and never on the ingest path;
+//! - the ticker asks the writer for a flush every `flush_interval` and applies retention.
 
 use std::collections::HashSet;
 use std::fs;
