@@ -75,7 +75,7 @@ impl Writer {
                 self.segment = seg;
             }
             for req in batch.drain(..) {
-                let _ = req.reply.send(Err(StoreError::Io(std::io::Error::other(e.to_string()))));
+                let _ = req.reply.send(Err(same_failure(&e)));
             }
             return;
         }
@@ -126,7 +126,7 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, "cannot start a new WAL segment; flush postponed");
                 for r in replies {
-                    let _ = r.send(Err(StoreError::Io(std::io::Error::other(e.to_string()))));
+                    let _ = r.send(Err(same_failure(&e)));
                 }
                 return;
             }
@@ -148,5 +148,27 @@ impl Writer {
         if self.flush_tx.send(job).is_err() {
             tracing::error!("flusher is gone; memtable stays in memory and the WAL");
         }
+    }
+}
+
+/// The same failure again, for each request waiting on it (errors are not `Clone`): an i/o error
+/// keeps its kind and text, so the answer reads "i/o error: <cause>" once, not twice.
+fn same_failure(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Io(io) => StoreError::Io(std::io::Error::new(io.kind(), io.to_string())),
+        other => StoreError::Io(std::io::Error::other(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_io_failure_reads_once() {
+        let e = StoreError::Io(std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device"));
+        let again = same_failure(&e);
+        assert_eq!(again.to_string(), "i/o error: No space left on device");
+        assert!(matches!(again, StoreError::Io(io) if io.kind() == std::io::ErrorKind::StorageFull));
     }
 }
