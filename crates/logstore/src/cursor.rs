@@ -76,7 +76,8 @@ impl CursorCache {
         (saved_at.elapsed() < CURSOR_LIFETIME).then_some(cursor)
     }
 
-    /// Keeps a cursor and returns its id, or None when it is larger than the whole budget.
+    /// Keeps a cursor and returns its id, or None when it is larger than half the budget. Older
+    /// cursors make room (expired ones first, then the oldest); the new one always stays.
     pub fn insert(&self, cursor: ScanCursor) -> Option<u64> {
         if cursor.state.bytes > self.capacity_bytes / 2 {
             return None;
@@ -104,7 +105,7 @@ impl CursorCache {
                 inner.bytes -= c.state.bytes;
             }
         }
-        inner.entries.contains_key(&id).then_some(id)
+        Some(id)
     }
 }
 

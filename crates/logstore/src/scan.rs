@@ -217,6 +217,7 @@ impl Merge {
         }
     }
 
+    /// Whether `a` comes before `b` in scan order.
     fn before(&self, a: EventKey, b: EventKey) -> bool {
         if self.forward {
             a < b
@@ -467,7 +468,6 @@ pub(crate) fn run(
     };
     // The resume bound for an event that did not fit: forward is inclusive, backward exclusive.
     let resume_at = |k: EventKey| if forward { k } else { k.successor() };
-    let before = |a: EventKey, b: EventKey| if forward { a < b } else { a > b };
     // Blocks are decoded and filtered ahead of the merge in batches spread over the cores; the
     // batch starts at one block per core (as quick as one block when the first fills the page)
     // and grows while the page keeps going.
@@ -561,7 +561,7 @@ pub(crate) fn run(
             match left {
                 Some(k) => {
                     cap_limit = Some(match cap_limit {
-                        Some(prev) if before(prev, k) => prev,
+                        Some(prev) if merge.before(prev, k) => prev,
                         _ => k,
                     });
                 }
@@ -581,7 +581,7 @@ pub(crate) fn run(
             let mut limit = next;
             if let Some(cap) = cap_limit {
                 limit = Some(match limit {
-                    Some(w) if before(w, cap) => w,
+                    Some(w) if merge.before(w, cap) => w,
                     _ => cap,
                 });
             }
