@@ -23,7 +23,7 @@ mod wal;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use engine::{EmbeddedStore, StorageSummary, StoreConfig, StoreStats};
+pub use engine::{EmbeddedStore, StorageSummary, StoreConfig, StoreStats, DEFAULT_COMPACT_AT_REST_AFTER};
 pub use merge::MergePolicy;
 
 pub type GroupId = u64;

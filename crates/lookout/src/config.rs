@@ -42,8 +42,8 @@ pub struct ServeArgs {
     #[arg(long, env = "LOOKOUT_FLUSH_MIB", value_name = "MIB")]
     pub flush_mib: Option<usize>,
     /// Seconds a day of a log group must go without new data before its parts, written fast at
-    /// flush time, are recompressed harder in the background (smaller on disk, faster to scan);
-    /// 0 never recompresses.
+    /// flush time, are recompressed harder in the background (smaller on disk, no slower to scan);
+    /// 0 never recompresses [default: 300].
     #[arg(long, env = "LOOKOUT_COMPACT_AT_REST_AFTER_SECS", value_name = "SECS")]
     pub compact_at_rest_after_secs: Option<u64>,
     /// PEM certificate (chain, leaf first) for HTTPS, served on the same port as plain HTTP: a
@@ -336,7 +336,7 @@ impl ServeConfig {
             compact_at_rest_after: match args.compact_at_rest_after_secs.or(file.compact_at_rest_after_secs) {
                 Some(0) => None,
                 Some(secs) => Some(Duration::from_secs(secs)),
-                None => Some(Duration::from_secs(300)),
+                None => Some(lookout_logstore::DEFAULT_COMPACT_AT_REST_AFTER),
             },
             tls,
         })

@@ -93,13 +93,16 @@ impl StoreConfig {
             scan_cursor_bytes: 64 << 20,
             merge: MergePolicy { min_parts: 8, max_parts: 16, max_raw_bytes: 512 << 20 },
             merge_interval: Duration::from_secs(5),
-            compact_at_rest_after: Some(Duration::from_secs(300)),
+            compact_at_rest_after: Some(DEFAULT_COMPACT_AT_REST_AFTER),
             rest_level: 9,
             max_pending_bytes: 64 << 20,
             max_unflushed_bytes: 160 << 20,
         }
     }
 }
+
+/// How long a partition must get no new part before it is recompressed at rest, by default.
+pub const DEFAULT_COMPACT_AT_REST_AFTER: Duration = Duration::from_secs(300);
 
 /// What is stored, for benchmarks and the console.
 #[derive(Debug, Default, Clone)]
@@ -640,7 +643,9 @@ impl LogStore for EmbeddedStore {
             return Ok(ScanPage::default());
         }
         let mut candidates = Vec::new();
-        // Parts the scan could read: a cursor is only used while all the parts it relies on are.
+        // Parts the scan could read, when a cursor is named: it is only used while all the parts it
+        // relies on are.
+        let names_cursor = req.continuation.is_some_and(|c| c.cursor.is_some());
         let mut live_parts = HashSet::new();
         {
             let data = self.inner.data.read();
@@ -659,7 +664,9 @@ impl LogStore for EmbeddedStore {
                 let last_day = (bounds.high_ts - 1).div_euclid(DAY_MS);
                 for parts in days.range(first_day..=last_day).map(|(_, p)| p) {
                     for part in parts {
-                        live_parts.insert(part.id);
+                        if names_cursor {
+                            live_parts.insert(part.id);
+                        }
                         for (i, meta) in part.blocks.iter().enumerate() {
                             if names.contains_key(&meta.stream_id) && bounds.overlaps(req, meta.min_key, meta.max_key) {
                                 candidates.push(Candidate {
