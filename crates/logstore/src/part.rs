@@ -88,11 +88,18 @@ impl Part {
         let (version, level) = (version_word & 0xFFFF, (version_word >> 16) as i32);
         let footer_crc = r.u32()?;
         let magic = r.bytes(8)?;
-        if magic != FOOTER_MAGIC || !(2..=FORMAT_VERSION).contains(&version) {
+        if magic != FOOTER_MAGIC || version < 2 {
             return Err(StoreError::Corrupt(format!("part {} has a bad footer", path.display())));
         }
         if crc32fast::hash(&footer[..36]) != footer_crc {
             return Err(StoreError::Corrupt(format!("part {} footer checksum mismatch", path.display())));
+        }
+        if version > FORMAT_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "part {} has format {version}, newer than this lookout reads ({FORMAT_VERSION}): it was written by a \
+                 newer lookout; run that version (or a later one) on this data directory",
+                path.display()
+            )));
         }
         let index_len = block_count * INDEX_ENTRY_LEN;
         if index_offset + index_len as u64 + FOOTER_LEN as u64 != len {
@@ -368,6 +375,23 @@ pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_part_from_a_newer_lookout_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PartWriter::create(dir.path(), 1, 1, 1).unwrap();
+        w.write_stream_run(1, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "x"))).unwrap();
+        let path = w.finish().unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        let footer = bytes.len() - FOOTER_LEN;
+        // The version word (format 4, level 1) and a checksum that matches it.
+        bytes[footer + 32..footer + 36].copy_from_slice(&(4u32 | 1 << 16).to_le_bytes());
+        let crc = crc32fast::hash(&bytes[footer..footer + 36]);
+        bytes[footer + 36..footer + 40].copy_from_slice(&crc.to_le_bytes());
+        fs::write(&path, &bytes).unwrap();
+        let err = Part::open(&path, 1).unwrap_err().to_string();
+        assert!(err.contains("format 4") && err.contains("newer lookout"), "{err}");
+    }
 
     #[test]
     fn write_then_read_back() {

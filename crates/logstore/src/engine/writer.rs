@@ -151,12 +151,19 @@ impl Writer {
     }
 }
 
-/// The same failure again, for each request waiting on it (errors are not `Clone`): an i/o error
-/// keeps its kind and text, so the answer reads "i/o error: <cause>" once, not twice.
+/// The same failure again, for each request waiting on it (errors are not `Clone`): same variant,
+/// an i/o error with its kind and text, so the answer reads "i/o error: <cause>" once, not twice.
 fn same_failure(e: &StoreError) -> StoreError {
     match e {
         StoreError::Io(io) => StoreError::Io(std::io::Error::new(io.kind(), io.to_string())),
-        other => StoreError::Io(std::io::Error::other(other.to_string())),
+        StoreError::Corrupt(s) => StoreError::Corrupt(s.clone()),
+        StoreError::Catalog(s) => StoreError::Catalog(s.clone()),
+        StoreError::GroupNotFound => StoreError::GroupNotFound,
+        StoreError::StreamNotFound => StoreError::StreamNotFound,
+        StoreError::GroupExists => StoreError::GroupExists,
+        StoreError::StreamExists => StoreError::StreamExists,
+        StoreError::Overloaded => StoreError::Overloaded,
+        StoreError::ShutDown => StoreError::ShutDown,
     }
 }
 
