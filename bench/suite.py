@@ -367,6 +367,8 @@ def w2_w4_w5_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         r = st.get("ratio")
         flushed = st.get("flushed") or {}
         as_flushed = f"; as flushed {flushed['ratio']:.2f}x" if flushed.get("ratio") else ""
+        if min(st.get("levels") or [0]) < storage_ops.REST_LEVEL:
+            as_flushed += f"; NOT all at rest: zstd levels {st.get('levels')}"
         rows.append((f"W2 compression at rest, {label}", goal,
                      mark(r >= target if r else None)
                      + f"{r:.2f}x ({st['raw'] / 1e6:,.1f} MB raw → {st['file'] / 1e6:,.2f} MB of parts{as_flushed})",
