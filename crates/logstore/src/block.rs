@@ -152,45 +152,55 @@ impl EventBlock {
         out.extend_from_slice(self.data.as_bytes());
     }
 
-    pub fn decode(stream_id: StreamId, buf: &[u8]) -> Result<EventBlock, StoreError> {
-        let mut r = Reader::new(buf);
+    /// Decodes an encoded block, keeping `buf`'s allocation as the message buffer (the column
+    /// header is moved out of the way in place, so a decoded part block costs no second copy).
+    pub fn decode_owned(stream_id: StreamId, mut buf: Vec<u8>) -> Result<EventBlock, StoreError> {
+        let mut r = Reader::new(&buf);
         let count = r.varint()? as usize;
         if count > buf.len() {
             return Err(StoreError::Corrupt("block event count larger than block".into()));
         }
         let mut block = EventBlock::new(stream_id);
-        block.keys.reserve(count);
-        block.ingestion.reserve(count);
-        block.ends.reserve(count);
+        block.keys.reserve_exact(count);
+        block.ingestion.reserve_exact(count);
+        block.ends.reserve_exact(count);
         let (mut ts, mut seq, mut ing) = (0i64, 0i64, 0i64);
         let mut end: u64 = 0;
+        let mut sorted = true;
+        let mut last: Option<EventKey> = None;
         for _ in 0..count {
             ts = ts.wrapping_add(unzigzag(r.varint()?));
             seq = seq.wrapping_add(unzigzag(r.varint()?));
             ing = ing.wrapping_add(unzigzag(r.varint()?));
-            end += r.varint()?;
-            if end > u64::from(u32::MAX) {
-                return Err(StoreError::Corrupt("block message offsets overflow".into()));
-            }
+            end = end.saturating_add(r.varint()?);
             let key = EventKey { timestamp: ts, seq: seq as u64 };
-            if let Some(&last) = block.keys.last() {
-                block.sorted &= last < key;
-                block.min = block.min.min(key);
-                block.max = block.max.max(key);
-            } else {
-                block.min = key;
-                block.max = key;
+            if let Some(last) = last {
+                sorted &= last < key;
             }
+            last = Some(key);
             block.keys.push(key);
             block.ingestion.push(ing);
             block.ends.push(end as u32);
         }
-        let data = r.bytes(r.remaining())?;
-        if data.len() as u64 != end {
+        // Offsets only grow (each adds a length), so the last one bounds them all.
+        if end > u64::from(u32::MAX) {
+            return Err(StoreError::Corrupt("block message offsets overflow".into()));
+        }
+        let header_len = buf.len() - r.remaining();
+        if r.remaining() as u64 != end {
             return Err(StoreError::Corrupt("block message bytes do not match offsets".into()));
         }
-        block.data =
-            String::from_utf8(data.to_vec()).map_err(|_| StoreError::Corrupt("block messages are not UTF-8".into()))?;
+        block.sorted = sorted;
+        if sorted {
+            block.min = block.keys.first().copied().unwrap_or_default();
+            block.max = block.keys.last().copied().unwrap_or_default();
+        } else {
+            block.min = block.keys.iter().copied().min().unwrap_or_default();
+            block.max = block.keys.iter().copied().max().unwrap_or_default();
+        }
+        buf.copy_within(header_len.., 0);
+        buf.truncate(end as usize);
+        block.data = String::from_utf8(buf).map_err(|_| StoreError::Corrupt("block messages are not UTF-8".into()))?;
         Ok(block)
     }
 }
@@ -209,7 +219,7 @@ mod tests {
             }
             let mut buf = Vec::new();
             b.encode(&mut buf);
-            let d = EventBlock::decode(7, &buf).unwrap();
+            let d = EventBlock::decode_owned(7, buf).unwrap();
             prop_assert_eq!(d.len(), events.len());
             for (i, (ts, seq, msg)) in events.iter().enumerate() {
                 prop_assert_eq!(d.key(i), EventKey { timestamp: *ts, seq: *seq });
@@ -220,7 +230,7 @@ mod tests {
 
         #[test]
         fn decode_garbage_never_panics(bytes: Vec<u8>) {
-            let _ = EventBlock::decode(1, &bytes);
+            let _ = EventBlock::decode_owned(1, bytes);
         }
     }
 

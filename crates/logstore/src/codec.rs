@@ -68,18 +68,20 @@ impl<'a> Reader<'a> {
     }
 
     pub fn varint(&mut self) -> Result<u64, StoreError> {
+        // One pass over the remaining bytes, without a bounds check per byte.
+        let rest = &self.buf[self.pos..];
         let mut v: u64 = 0;
-        let mut shift = 0u32;
-        loop {
-            let b = self.u8()?;
-            if shift >= 64 {
-                return Err(StoreError::Corrupt("varint too long".into()));
-            }
-            v |= u64::from(b & 0x7f) << shift;
+        for (i, &b) in rest.iter().take(10).enumerate() {
+            v |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
+                self.pos += i + 1;
                 return Ok(v);
             }
-            shift += 7;
+        }
+        if rest.len() < 10 {
+            Err(Self::corrupt("varint"))
+        } else {
+            Err(StoreError::Corrupt("varint too long".into()))
         }
     }
 }
@@ -101,6 +103,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn an_overlong_varint_is_an_error() {
+        assert!(Reader::new(&[0xFF; 11]).varint().is_err());
+        assert!(Reader::new(&[0x80; 10]).varint().is_err());
+    }
+
     proptest! {
         #[test]
         fn varint_roundtrip(v: u64) {
@@ -109,9 +117,31 @@ mod tests {
             prop_assert_eq!(Reader::new(&buf).varint().unwrap(), v);
         }
 
+        /// A varint cut short anywhere is an error, never a value.
+        #[test]
+        fn truncated_varint_is_an_error(v in 128u64.., cut in 0usize..9) {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, v);
+            let cut = cut.min(buf.len() - 1);
+            prop_assert!(Reader::new(&buf[..cut]).varint().is_err());
+        }
+
         #[test]
         fn zigzag_roundtrip(v: i64) {
             prop_assert_eq!(unzigzag(zigzag(v)), v);
+        }
+
+        #[test]
+        fn varints_read_in_sequence(vs: Vec<u64>) {
+            let mut buf = Vec::new();
+            for v in &vs {
+                put_varint(&mut buf, *v);
+            }
+            let mut r = Reader::new(&buf);
+            for v in &vs {
+                prop_assert_eq!(r.varint().unwrap(), *v);
+            }
+            prop_assert_eq!(r.remaining(), 0);
         }
 
         #[test]

@@ -153,27 +153,36 @@ impl Part {
     /// Reads, verifies and decodes block `i`.
     pub fn read_block(&self, i: usize) -> Result<EventBlock, StoreError> {
         let meta = &self.blocks[i];
-        let mut comp = vec![0u8; meta.comp_len as usize];
-        self.file.read_exact_at(&mut comp, meta.offset)?;
-        if crc32fast::hash(&comp) != meta.crc {
-            return Err(StoreError::Corrupt(format!("part {} block {i} checksum mismatch", self.path.display())));
-        }
-        // One decompression context per thread, reused: creating one per block costs more than
-        // decompressing a small block.
+        // One decompression context and one buffer for compressed bytes per thread, reused:
+        // creating a context per block costs more than decompressing a small block, and a fresh
+        // buffer per block costs page faults.
         thread_local! {
             static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
                 const { std::cell::RefCell::new(None) };
+            static COMPRESSED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let raw = DECOMPRESSOR.with(|cell| {
-            let mut slot = cell.borrow_mut();
-            let decompressor = match slot.as_mut() {
-                Some(d) => d,
-                None => slot.insert(zstd::bulk::Decompressor::new()?),
-            };
-            decompressor.decompress(&comp, meta.raw_len as usize)
-        });
-        let raw = raw.map_err(|e| StoreError::Corrupt(format!("part {} block {i}: {e}", self.path.display())))?;
-        EventBlock::decode(meta.stream_id, &raw)
+        let raw = COMPRESSED.with(|buf| -> Result<Vec<u8>, StoreError> {
+            let mut comp = buf.borrow_mut();
+            comp.resize(meta.comp_len as usize, 0);
+            self.file.read_exact_at(&mut comp, meta.offset)?;
+            if crc32fast::hash(&comp) != meta.crc {
+                return Err(StoreError::Corrupt(format!("part {} block {i} checksum mismatch", self.path.display())));
+            }
+            let raw = DECOMPRESSOR.with(|cell| {
+                let mut slot = cell.borrow_mut();
+                let decompressor = match slot.as_mut() {
+                    Some(d) => d,
+                    None => slot.insert(zstd::bulk::Decompressor::new()?),
+                };
+                decompressor.decompress(&comp, meta.raw_len as usize)
+            });
+            // Buffers of unusually large blocks are not kept.
+            if comp.capacity() > 4 << 20 {
+                *comp = Vec::new();
+            }
+            raw.map_err(|e| StoreError::Corrupt(format!("part {} block {i}: {e}", self.path.display())))
+        })?;
+        EventBlock::decode_owned(meta.stream_id, raw)
     }
 
     /// False only when block `i` certainly lacks one of these token hashes, or one of these marks
