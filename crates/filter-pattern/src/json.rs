@@ -197,15 +197,20 @@ impl JsonCondition {
     }
 
     /// Every test but `NOT EXISTS` is false unless the selector resolves, which needs each
-    /// key on its path; array indexes add nothing.
+    /// key on its path; array indexes add nothing. `= <number>` also needs the number's digits.
     fn need(&self) -> Need {
         match self.test {
             JsonTest::NotExists => Need::Nothing,
             JsonTest::Compare(_) | JsonTest::IsNull | JsonTest::IsTrue | JsonTest::IsFalse => {
-                Need::all(self.selector.iter().filter_map(|step| match step {
+                let keys = self.selector.iter().filter_map(|step| match step {
                     SelectorStep::Key(key) => Some(Need::key(key)),
                     SelectorStep::Index(_) => None,
-                }))
+                });
+                let value = match &self.test {
+                    JsonTest::Compare(test) => test.required_number().map_or(Need::Nothing, Need::number),
+                    _ => Need::Nothing,
+                };
+                Need::all(keys.chain([value]))
             }
         }
     }

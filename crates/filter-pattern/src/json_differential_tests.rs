@@ -31,24 +31,38 @@ fn check(pattern: &FilterPattern, message: &str) -> bool {
 #[test]
 fn needs_of_representative_patterns() {
     use Need::{All, Any, Nothing};
-    assert_eq!(need("{ $.status = 503 && $.latency > 1000 }"), All(vec![lit("status"), lit("latency")]));
+    let number = |digits: &str| Need::Number(digits.to_string());
+    assert_eq!(
+        need("{ $.status = 503 && $.latency > 1000 }"),
+        All(vec![lit("status"), number("503"), lit("latency")])
+    );
+    assert_eq!(need("{ $.a = 1.50 }"), All(vec![lit("a"), number("15")]));
+    assert_eq!(need("{ $.a = -0.0070 }"), All(vec![lit("a"), number("7")]));
+    assert_eq!(need("{ $.a = 5e3 }"), All(vec![lit("a"), number("5")]));
+    assert_eq!(need("{ $.a = 0 }"), lit("a"));
+    assert_eq!(need("{ $.a = 1234567890123456 }"), lit("a"));
+    assert_eq!(need("{ $.a = 123456789 }"), lit("a"));
+    assert_eq!(need("{ $.a = 12345678 }"), lit("a"));
+    assert_eq!(need("{ $.a = 1234567 }"), All(vec![lit("a"), number("1234567")]));
+    assert_eq!(need("{ $.a != 503 }"), lit("a"));
+    assert_eq!(need("{ $.a = \"503\" }"), lit("a"));
     assert_eq!(need("{ $.a.b[0].c != x }"), All(vec![lit("a"), lit("b"), lit("c")]));
-    assert_eq!(need("{ $[0] = 1 }"), Nothing);
+    assert_eq!(need("{ $[0] = 1 }"), number("1"));
     assert_eq!(need("{ $.a[2][3] IS NULL }"), lit("a"));
     assert_eq!(need("{ $.a IS TRUE || $.b IS FALSE }"), Any(vec![lit("a"), lit("b")]));
     assert_eq!(need("{ $.a NOT EXISTS }"), Nothing);
-    assert_eq!(need("{ $.a NOT EXISTS && $.b = 1 }"), lit("b"));
+    assert_eq!(need("{ $.a NOT EXISTS && $.b = 1 }"), All(vec![lit("b"), number("1")]));
     assert_eq!(need("{ $.a NOT EXISTS || $.b = 1 }"), Nothing);
     assert_eq!(
         need("{ ($.a = 1 || $.b.c = 2) && ($.d < 3 || ($.e >= 4 && $.f <= 5)) }"),
         All(vec![
-            Any(vec![lit("a"), All(vec![lit("b"), lit("c")])]),
+            Any(vec![All(vec![lit("a"), number("1")]), All(vec![lit("b"), lit("c"), number("2")])]),
             Any(vec![lit("d"), All(vec![lit("e"), lit("f")])]),
         ])
     );
-    assert_eq!(need("{ (($.a = 1)) && $.a = 2 }"), lit("a"));
+    assert_eq!(need("{ (($.a = 1)) && $.a = 2 }"), All(vec![lit("a"), number("1"), number("2")]));
     assert_eq!(need("{ $.['a-b c'] = * }"), lit("a-b c"));
-    assert_eq!(need("{ $.x[\"q\\\"k\"].y = 1 }"), All(vec![lit("x"), lit("y")]));
+    assert_eq!(need("{ $.x[\"q\\\"k\"].y = 1 }"), All(vec![lit("x"), lit("y"), number("1")]));
     assert_eq!(need("{ $['é'] = %x% }"), lit("é"));
 }
 
@@ -145,9 +159,30 @@ fn json_scalar() -> impl Strategy<Value = String> {
         "false",
         "null",
     ];
+    // Other spellings of numbers the patterns compare with (for the prefilter's digits).
+    const SPELLINGS: &[&str] = &[
+        "50.3E1",
+        "0.0503e4",
+        "5030e-1",
+        "503.00000000000001",
+        "502.99999999999999999",
+        "-503",
+        "1.5",
+        "15e-1",
+        "0.15e1",
+        "\"0503\"",
+        "\"+5.03e2\"",
+        "\"50.3e1\"",
+        "\"502.999999999999999999\"",
+    ];
     // Invalid tokens make the whole message invalid, so they are rarer.
     const INVALID: &[&str] = &["1.", "01", "-", "tru", "\"tab\traw\"", "1e", "\"\\x\""];
-    prop_oneof![30 => prop::sample::select(VALID), 1 => prop::sample::select(INVALID)].prop_map(str::to_string)
+    prop_oneof![
+        30 => prop::sample::select(VALID),
+        6 => prop::sample::select(SPELLINGS),
+        1 => prop::sample::select(INVALID),
+    ]
+    .prop_map(str::to_string)
 }
 
 fn json_value() -> impl Strategy<Value = String> {
@@ -196,6 +231,8 @@ fn condition() -> impl Strategy<Value = String> {
         prop::sample::select(
             &[
                 "= 503",
+                "= 5.030e2",
+                "= 1.5",
                 "!= 503",
                 "> 1000",
                 "< 1000",
@@ -270,4 +307,79 @@ fn differential_random_patterns_and_messages() {
     assert!(matched.get() > cases.get() / 50, "too few matches: {}", matched.get());
     assert!(rejected_early.get() > cases.get() / 10, "too few prefilter rejections: {}", rejected_early.get());
     assert!(fast.get() > cases.get() / 10, "too few fast-path decisions: {}", fast.get());
+}
+
+proptest! {
+    /// `= <number>`'s prefilter admits every spelling of an equal value: the `.` anywhere in
+    /// the digits (with the exponent that compensates), leading and trailing zeros, strings.
+    #[test]
+    fn numeric_equality_admits_every_spelling(
+        digits in 1u64..10_000_000,
+        scale in -8i32..8,
+        dot in 0usize..12,
+        zeros in (0usize..3, 0usize..3),
+        negative: bool,
+        quoted: bool,
+        just_below: bool,
+    ) {
+        let sign = if negative { "-" } else { "" };
+        let literal = format!("{sign}{digits}e{scale}");
+        let pattern = FilterPattern::parse(&format!("{{ $.a = {literal} }}")).unwrap();
+        // The same value: zeros around the digits, a `.` at position `dot`, and an exponent
+        // that puts the value back where it was.
+        // Or a value a hair below it (its last digit one less, then 20 nines), which rounds to
+        // the same f64.
+        let mantissa = if just_below {
+            format!("{}{}{}{}", "0".repeat(zeros.0), digits - 1, "0".repeat(zeros.1), "9".repeat(20))
+        } else {
+            format!("{}{}{}", "0".repeat(zeros.0), digits, "0".repeat(zeros.1))
+        };
+        // Width of `digits - 1` may be one less than that of `digits` (1000 - 1 = 999).
+        let lost = digits.to_string().len() - (digits - 1).to_string().len();
+        let extra = if just_below { 20 - lost } else { 0 };
+        let dot = dot.min(mantissa.len()).min(12);
+        let exponent = scale - zeros.1 as i32 - extra as i32 + (mantissa.len() - dot) as i32;
+        let spelled = format!("{sign}{}.{}e{exponent}", &mantissa[..dot], &mantissa[dot..]);
+        // As JSON wants it: no leading zero in the integer part (but `0.x`), no `.` before `e`.
+        let (int_part, rest) = spelled[sign.len()..].split_at(dot);
+        let int_part = match int_part.trim_start_matches('0') {
+            "" => "0",
+            trimmed => trimmed,
+        };
+        let spelled = format!("{sign}{int_part}{rest}").replace(".e", "e");
+        let value = if quoted { format!("\"{spelled}\"") } else { spelled.clone() };
+        let message = format!("{{\"a\": {value}, \"b\": \"x\"}}");
+        let equal = spelled.parse::<f64>().unwrap() == literal.parse::<f64>().unwrap();
+        prop_assert_eq!(check(&pattern, &message), equal, "{} on {}", literal, message);
+        if equal {
+            prop_assert!(pattern.json().unwrap().prefilter_admits(&message), "{} on {}", literal, message);
+        }
+    }
+}
+
+#[test]
+fn numeric_equality_rules_out_other_numbers() {
+    let pattern = FilterPattern::parse("{ $.status = 503 }").unwrap();
+    let json = pattern.json().unwrap();
+    for admitted in [
+        r#"{"status":503}"#,
+        r#"{"status":5.03e2}"#,
+        r#"{"status":50.3e1}"#,
+        r#"{"status":"0503"}"#,
+        r#"{"status":200,"id":"a503"}"#,
+        r#"{"status":502.99999999999999999}"#,
+        r#"{"status":"502.999999.99999999"}"#,
+        r#"{"status":200,"x":"99999"}"#,
+    ] {
+        assert!(json.prefilter_admits(admitted), "{admitted}");
+    }
+    // The smallest value that still rounds to 503 (ties go to 503's even significand), with
+    // its 13 nines cut by the `.` into 6 and 7.
+    for edge in [r#"{"status":502.99999999999997158}"#, r#"{"status":5029999999.9999997158e-7}"#] {
+        assert!(check(&pattern, edge), "{edge}");
+    }
+    for ruled_out in [r#"{"status":200}"#, r#"{"status":5.3e2}"#, r#"{"status":200,"ts":12345678901234}"#] {
+        assert!(!json.prefilter_admits(ruled_out), "{ruled_out}");
+        assert!(!check(&pattern, ruled_out), "{ruled_out}");
+    }
 }

@@ -7,6 +7,17 @@
 //!   every key on its path in some object of the message. When the message contains no `\`,
 //!   no string in it is escaped, so such a key `k` appears byte for byte as `"k"`. Keys that
 //!   JSON must escape (`"`, `\`, U+0000–U+001F) require nothing (they cannot appear raw).
+//! * `= <number>` (say 503) is false unless the selected value is a JSON number, or a string
+//!   whose whole text is a number, equal to it as an `f64`. Such a value is written as a
+//!   mantissa (ASCII digits with at most one `.`) and maybe an exponent, and its exact decimal
+//!   value D rounds to the same `f64` as the number's shortest digits `s` (here 503, L = 3
+//!   digits) do, so D is within a few 1e-16 (relative) of `s`'s value (serde_json's parsing
+//!   may be a rounding step off, which the bound allows). Either D ≥ that value, and its
+//!   digits start with `s` (then zeros): the message holds `503`, `5.03` or `50.3`; or D is
+//!   below it, and its digits continue with at least 13 − L nines (`502.99999999999997`), of
+//!   which one `.` leaves at least (13 − L) / 2 in a row. Numbers with more than 7 significant
+//!   digits need no digits (too few nines to look for). Strings only hold such text unescaped
+//!   when the message has no `\`, which the prefilter requires of every test anyway.
 //! * Requirements combine like the pattern: `&&` needs all, `||` needs one side's.
 //!
 //! Each literal is searched at most once per message (for the first 64 literals).
@@ -20,6 +31,10 @@ pub(crate) enum Need {
     /// Nothing can be ruled out.
     Nothing,
     Literal(String),
+    /// A value numerically equal to a number with these significant digits (1 to
+    /// `MAX_NUMBER_DIGITS` of them, no leading or trailing zero): see the module's
+    /// documentation.
+    Number(String),
     All(Vec<Need>),
     Any(Vec<Need>),
 }
@@ -33,6 +48,22 @@ impl Need {
         } else {
             Need::Literal(format!("\"{key}\""))
         }
+    }
+
+    /// What a value equal to `n` needs: its digits (`Nothing` for 0, or for numbers whose
+    /// shortest form has more than `MAX_NUMBER_DIGITS` significant digits).
+    pub(crate) fn number(n: f64) -> Need {
+        if !n.is_finite() || n == 0.0 {
+            return Need::Nothing;
+        }
+        // Rust prints an f64 in its shortest round-trip form, never with an exponent.
+        let text = format!("{}", n.abs());
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        let significant = digits.trim_start_matches('0').trim_end_matches('0');
+        if significant.is_empty() || significant.len() > MAX_NUMBER_DIGITS {
+            return Need::Nothing;
+        }
+        Need::Number(significant.to_string())
     }
 
     /// Every part is needed (flattened; `Nothing` parts dropped).
@@ -76,6 +107,10 @@ fn push_new(out: &mut Vec<Need>, need: Need) {
     }
 }
 
+/// Numbers with more significant digits than this need nothing of a message (a value just
+/// below them has fewer than 3 nines in a row to look for).
+const MAX_NUMBER_DIGITS: usize = 7;
+
 /// A compiled [`Need`] tree over precompiled finders.
 #[derive(Debug, Clone)]
 pub(crate) struct Prefilter {
@@ -87,6 +122,8 @@ pub(crate) struct Prefilter {
 enum Tree {
     Nothing,
     Literal(usize),
+    /// A number's spellings, or the run of nines of a value just below it (literals).
+    Number(Vec<usize>),
     All(Vec<Tree>),
     Any(Vec<Tree>),
 }
@@ -122,6 +159,7 @@ impl Prefilter {
     fn holds(&self, tree: &Tree, bytes: &[u8], memo: &mut Memo) -> bool {
         match tree {
             Tree::Nothing => true,
+            Tree::Number(literals) => literals.iter().any(|i| self.holds(&Tree::Literal(*i), bytes, memo)),
             Tree::Literal(i) => {
                 let bit = 1u64.checked_shl(*i as u32).unwrap_or(0);
                 if memo.known & bit != 0 {
@@ -143,15 +181,28 @@ impl Prefilter {
 fn compile(need: &Need, literals: &mut Vec<String>) -> Tree {
     match need {
         Need::Nothing => Tree::Nothing,
-        Need::Literal(l) => Tree::Literal(match literals.iter().position(|x| x == l) {
-            Some(i) => i,
-            None => {
-                literals.push(l.clone());
-                literals.len() - 1
-            }
-        }),
+        Need::Literal(l) => Tree::Literal(literal_index(l, literals)),
+        Need::Number(digits) => {
+            // The digits, the digits with a `.` after each of all but the last, and the nines
+            // that follow the digits of a value just below the number.
+            let nines = "9".repeat((13 - digits.len()) / 2);
+            let spellings = std::iter::once(digits.clone())
+                .chain((1..digits.len()).map(|i| format!("{}.{}", &digits[..i], &digits[i..])))
+                .chain([nines]);
+            Tree::Number(spellings.map(|s| literal_index(&s, literals)).collect())
+        }
         Need::All(parts) => Tree::All(parts.iter().map(|p| compile(p, literals)).collect()),
         Need::Any(parts) => Tree::Any(parts.iter().map(|p| compile(p, literals)).collect()),
+    }
+}
+
+fn literal_index(literal: &str, literals: &mut Vec<String>) -> usize {
+    match literals.iter().position(|x| x == literal) {
+        Some(i) => i,
+        None => {
+            literals.push(literal.to_string());
+            literals.len() - 1
+        }
     }
 }
 

@@ -149,6 +149,14 @@ impl ValueTest {
         Ok(Self { comparison, operand })
     }
 
+    /// The number this test requires its subject to equal (`= 503`), if it is one.
+    pub(crate) fn required_number(&self) -> Option<f64> {
+        match (&self.comparison, &self.operand) {
+            (Comparison::Equal, Operand::Number(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
     /// Tests a space-delimited field (always present, always text).
     pub(crate) fn test_text(&self, text: &str) -> bool {
         match self.comparison {
