@@ -10,12 +10,21 @@
 //! latencies) are the most numerous and least searched-for tokens, and would crowd the filter under
 //! its size cap. A required token that is not indexed simply cannot prune — always sound.
 //!
-//! Layout: one byte with the number of probes, then a power-of-two number of bit bytes.
+//! Layout: one byte with the number of probes (its high bit set for a split filter), then the bit
+//! bytes: a power-of-two number of them, or (split) three times a power of two: a filter of two
+//! thirds and one of a third, each token going to one of them by its hash (two thirds of tokens
+//! to the first), so that a filter can take 1.5 times a power of two of bytes. Sizes stay powers
+//! of two inside each filter, so probes are taken by masking and folding stays exact. Readers
+//! from before split filters see a probe count over 127 and a size that is not a power of two,
+//! and answer "maybe" (never wrong, just no pruning).
 
 /// A block's filter takes this share of its raw bytes (index ≤ 3 % of raw); 0.2 bits per raw byte
 /// is ≥ 4 bits per distinct word for any text whose words average under 20 bytes with repeats.
+/// The filter is the largest power of two, or 1.5 times one, that fits.
 const MAX_SHARE_OF_RAW: f64 = 0.025;
 const MIN_BYTES: usize = 8;
+/// The first byte's flag for a split filter.
+const SPLIT: u8 = 0x80;
 /// A finished filter is folded in half (bit i | bit i + half: exactly the filter that would have
 /// been built at half the size, since probes are taken modulo a power of two) while at most this
 /// share of its bits would be set: with 3 probes, about 1.6 % false positives. Blocks with few
@@ -99,6 +108,31 @@ fn probes(hash: u64, bits: u64, count: u8) -> impl Iterator<Item = u64> {
     (0..u64::from(count)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) & (bits - 1))
 }
 
+/// The byte range, within a filter of `len` bytes, of the part a token with this hash goes to:
+/// all of it, or (split) the first two thirds or the last third, chosen by the hash's top bits
+/// (probes depend on its low bits).
+fn part_of(hash: u64, len: usize, split: bool) -> std::ops::Range<usize> {
+    if !split {
+        return 0..len;
+    }
+    let third = len / 3;
+    let choice = (u64::from((hash >> 32) as u32) * 3) >> 32;
+    if choice < 2 {
+        0..2 * third
+    } else {
+        2 * third..len
+    }
+}
+
+fn set_probes(bits: &mut [u8], hash: u64, split: bool, count: u8) {
+    let range = part_of(hash, bits.len(), split);
+    let part = &mut bits[range];
+    let nbits = (part.len() * 8) as u64;
+    for bit in probes(hash, nbits, count) {
+        part[(bit / 8) as usize] |= 1 << (bit % 8);
+    }
+}
+
 /// A mark, not a word (words are alphanumeric runs, so no message can add it), set in a block's
 /// bloom when one of its messages is a JSON object: JSON patterns match only those, so scans for
 /// them skip blocks without the mark. Parts of format 2 carry no marks (see `Part::has_marks`).
@@ -114,6 +148,8 @@ pub fn is_json_object(message: &str) -> bool {
 /// tokens), in a filter sized from the block's raw bytes, with 3 probes.
 pub struct BloomBuilder {
     bits: Vec<u8>,
+    /// Two filters of 2/3 and 1/3 of `bits` (see the module's layout).
+    split: bool,
 }
 
 impl BloomBuilder {
@@ -125,44 +161,62 @@ impl BloomBuilder {
         if bytes > cap && bytes > MIN_BYTES {
             bytes /= 2;
         }
-        BloomBuilder { bits: vec![0u8; bytes] }
+        // 1.5 times the power of two when that fits too.
+        if bytes >= 2 * MIN_BYTES && bytes / 2 * 3 <= cap {
+            return BloomBuilder { bits: vec![0u8; bytes / 2 * 3], split: true };
+        }
+        BloomBuilder { bits: vec![0u8; bytes], split: false }
     }
 
     pub fn add_text(&mut self, text: &str) {
-        let nbits = (self.bits.len() * 8) as u64;
         for token in tokens(text) {
             if is_indexed(token) {
-                for bit in probes(token_hash(token), nbits, Self::PROBES) {
-                    self.bits[(bit / 8) as usize] |= 1 << (bit % 8);
-                }
+                set_probes(&mut self.bits, token_hash(token), self.split, Self::PROBES);
             }
         }
     }
 
     /// Sets a mark such as `JSON_OBJECT_MARK`.
     pub fn add_mark(&mut self, mark: &str) {
-        let nbits = (self.bits.len() * 8) as u64;
-        for bit in probes(token_hash(mark), nbits, Self::PROBES) {
-            self.bits[(bit / 8) as usize] |= 1 << (bit % 8);
+        set_probes(&mut self.bits, token_hash(mark), self.split, Self::PROBES);
+    }
+
+    /// The byte ranges of its filters: the whole, or (split) the first two thirds and the rest.
+    fn parts(&self) -> Vec<std::ops::Range<usize>> {
+        let len = self.bits.len();
+        if self.split {
+            vec![0..len / 3 * 2, len / 3 * 2..len]
+        } else {
+            std::iter::once(0..len).collect()
         }
     }
 
-    /// The filter, folded in half as long as that keeps it sparse enough (see `MAX_FOLDED_FILL`).
+    /// The filter, folded in half as long as that keeps it sparse enough (see `MAX_FOLDED_FILL`):
+    /// a split filter folds both its parts at once.
     pub fn finish(mut self) -> Vec<u8> {
-        while self.bits.len() / 2 >= MIN_BYTES {
-            let half = self.bits.len() / 2;
-            let set: u32 = (0..half).map(|i| (self.bits[i] | self.bits[i + half]).count_ones()).sum();
-            if f64::from(set) > MAX_FOLDED_FILL * (half * 8) as f64 {
+        // No part gets smaller than this (a split's smaller part is half its larger one).
+        let floor = if self.split { MIN_BYTES / 2 } else { MIN_BYTES };
+        loop {
+            let parts = self.parts();
+            if parts.iter().any(|r| r.len() / 2 < floor) {
                 break;
             }
-            let (low, high) = self.bits.split_at_mut(half);
-            for (l, h) in low.iter_mut().zip(high.iter()) {
-                *l |= *h;
+            let folded: Vec<u8> = parts
+                .iter()
+                .flat_map(|r| {
+                    let half = r.len() / 2;
+                    let bits = &self.bits;
+                    (r.start..r.start + half).map(move |i| bits[i] | bits[i + half])
+                })
+                .collect();
+            let set: u32 = folded.iter().map(|b| b.count_ones()).sum();
+            if f64::from(set) > MAX_FOLDED_FILL * (folded.len() * 8) as f64 {
+                break;
             }
-            self.bits.truncate(half);
+            self.bits = folded;
         }
         let mut out = Vec::with_capacity(self.bits.len() + 1);
-        out.push(Self::PROBES);
+        out.push(Self::PROBES | if self.split { SPLIT } else { 0 });
         out.extend_from_slice(&self.bits);
         out
     }
@@ -170,11 +224,18 @@ impl BloomBuilder {
 
 /// False only when the token is certainly absent. An empty or malformed bloom says "maybe".
 pub fn may_contain(bloom: &[u8], hash: u64) -> bool {
-    let Some((&count, bits)) = bloom.split_first() else { return true };
-    if bits.is_empty() || !bits.len().is_power_of_two() || count == 0 {
+    let Some((&first, bits)) = bloom.split_first() else { return true };
+    let (count, split) = (first & !SPLIT, first & SPLIT != 0);
+    let well_formed = if split {
+        bits.len() % 3 == 0 && (bits.len() / 3).is_power_of_two()
+    } else {
+        bits.len().is_power_of_two()
+    };
+    if !well_formed || count == 0 {
         return true;
     }
-    probes(hash, (bits.len() * 8) as u64, count).all(|bit| bits[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+    let part = &bits[part_of(hash, bits.len(), split)];
+    probes(hash, (part.len() * 8) as u64, count).all(|bit| part[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
 }
 
 #[cfg(test)]
@@ -215,18 +276,45 @@ mod tests {
     #[test]
     fn folding_equals_building_at_the_smaller_size() {
         let text = "alpha beta gamma delta INFO WARN user_42 connection refused";
-        let mut big = BloomBuilder::new(512 * 1024);
-        big.add_text(text);
-        let unfolded = big.bits.len();
-        let folded = big.finish();
-        let n = folded.len() - 1;
-        assert!(n < unfolded && n >= MIN_BYTES, "{n} of {unfolded}");
-        let mut small = BloomBuilder { bits: vec![0u8; n] };
-        small.add_text(text);
-        assert_eq!(&folded[1..], &small.bits[..]);
-        // Folding stops where the next fold would pass the fill bound.
-        let set: u32 = small.bits.iter().map(|b| b.count_ones()).sum();
-        assert!(f64::from(set) <= MAX_FOLDED_FILL * (n * 8) as f64 || n == MIN_BYTES);
+        // 512 KiB gets a split filter (12 KiB), 400 KiB a plain one (8 KiB).
+        for (raw, split) in [(512 * 1024, true), (400 * 1024, false)] {
+            let mut big = BloomBuilder::new(raw);
+            assert_eq!(big.split, split);
+            big.add_text(text);
+            let unfolded = big.bits.len();
+            let folded = big.finish();
+            assert_eq!(folded[0] & SPLIT != 0, split);
+            let n = folded.len() - 1;
+            assert!(n < unfolded && n >= MIN_BYTES, "{n} of {unfolded}");
+            let mut small = BloomBuilder { bits: vec![0u8; n], split };
+            small.add_text(text);
+            assert_eq!(&folded[1..], &small.bits[..]);
+            // Folding stops where the next fold would pass the fill bound.
+            let set: u32 = small.bits.iter().map(|b| b.count_ones()).sum();
+            assert!(f64::from(set) <= MAX_FOLDED_FILL * (n * 8) as f64 || small.parts().iter().any(|r| r.len() < 2 * MIN_BYTES));
+        }
+    }
+
+    #[test]
+    fn filters_are_the_largest_power_of_two_or_one_and_a_half_under_the_cap() {
+        for (raw, bytes, split) in [
+            (0, 8, false),
+            (512 * 1024, 12 * 1024, true),
+            (400 * 1024, 8 * 1024, false),
+            (327_680, 8 * 1024, false),
+            (491_520, 12 * 1024, true),
+        ] {
+            let b = BloomBuilder::new(raw);
+            assert_eq!((b.bits.len(), b.split), (bytes, split), "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_split_filter_says_maybe() {
+        assert!(may_contain(&[3 | SPLIT, 0, 0, 0, 0], 42));
+        assert!(may_contain(&[3 | SPLIT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 42));
+        assert!(!may_contain(&[3 | SPLIT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 42));
+        assert!(may_contain(&[SPLIT, 0, 0, 0], 42));
     }
 
     #[test]
