@@ -1,7 +1,9 @@
-//! A bounded cache of decoded part blocks, least recently used out first, so that paging through a
-//! group (each page revisits the blocks that straddle its boundary) and polling readers do not
-//! decompress the same blocks again and again. Keys are (part id, block index): part ids are never
-//! reused within a process, so entries of deleted parts can only age out, never be wrong.
+//! Bounded caches, least recently used out first, keyed by (part id, number within the part): part
+//! ids are never reused within a process, so entries of deleted parts can only age out, never be
+//! wrong. `BlockCache` keeps decoded part blocks, so that paging through a group (each page
+//! revisits the blocks that straddle its boundary) and polling readers do not decompress the same
+//! blocks again and again; `BloomPageCache` keeps pages of parts' bloom sections, so that a scan
+//! tests thousands of blocks' blooms with a few reads instead of one read per block.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -12,26 +14,54 @@ use crate::block::EventBlock;
 
 type Key = (u64, u32);
 
-pub struct BlockCache {
-    capacity_bytes: usize,
-    inner: Mutex<Inner>,
+/// Memory a cached value holds, as the cache counts it.
+pub trait Weigh {
+    fn weight(&self) -> usize;
 }
 
-#[derive(Default)]
-struct Inner {
-    entries: HashMap<Key, (Arc<EventBlock>, u64)>,
+impl Weigh for EventBlock {
+    fn weight(&self) -> usize {
+        self.raw_bytes() + self.len() * 32 + 64
+    }
+}
+
+impl Weigh for Vec<u8> {
+    fn weight(&self) -> usize {
+        self.len() + 64
+    }
+}
+
+pub struct LruCache<V> {
+    capacity_bytes: usize,
+    inner: Mutex<Inner<V>>,
+}
+
+/// Decoded part blocks by (part id, block index).
+pub type BlockCache = LruCache<EventBlock>;
+/// Pages of part files' bloom sections by (part id, page number): see `Part::block_may_contain`.
+pub type BloomPageCache = LruCache<Vec<u8>>;
+
+/// What reads keep for the next reads.
+pub struct ReadCaches {
+    pub blocks: BlockCache,
+    pub bloom_pages: BloomPageCache,
+}
+
+struct Inner<V> {
+    entries: HashMap<Key, (Arc<V>, u64)>,
     by_age: BTreeMap<u64, Key>,
     tick: u64,
     bytes: usize,
 }
 
-fn cost(block: &EventBlock) -> usize {
-    block.raw_bytes() + block.len() * 32 + 64
+fn cost<V: Weigh>(value: &V) -> usize {
+    value.weight()
 }
 
-impl BlockCache {
-    pub fn new(capacity_bytes: usize) -> BlockCache {
-        BlockCache { capacity_bytes, inner: Mutex::new(Inner::default()) }
+impl<V: Weigh> LruCache<V> {
+    pub fn new(capacity_bytes: usize) -> LruCache<V> {
+        let inner = Inner { entries: HashMap::new(), by_age: BTreeMap::new(), tick: 0, bytes: 0 };
+        LruCache { capacity_bytes, inner: Mutex::new(inner) }
     }
 
     /// Bytes held now (by the same estimate that bounds the cache).
@@ -39,7 +69,7 @@ impl BlockCache {
         self.inner.lock().bytes
     }
 
-    pub fn get(&self, key: Key) -> Option<Arc<EventBlock>> {
+    pub fn get(&self, key: Key) -> Option<Arc<V>> {
         let mut inner = self.inner.lock();
         inner.tick += 1;
         let tick = inner.tick;
@@ -50,8 +80,8 @@ impl BlockCache {
         Some(block)
     }
 
-    pub fn insert(&self, key: Key, block: Arc<EventBlock>) {
-        let size = cost(&block);
+    pub fn insert(&self, key: Key, block: Arc<V>) {
+        let size = cost(&*block);
         if size > self.capacity_bytes / 4 {
             return;
         }
@@ -60,14 +90,14 @@ impl BlockCache {
         let tick = inner.tick;
         if let Some((old_block, old_age)) = inner.entries.insert(key, (block, tick)) {
             inner.by_age.remove(&old_age);
-            inner.bytes -= cost(&old_block);
+            inner.bytes -= cost(&*old_block);
         }
         inner.by_age.insert(tick, key);
         inner.bytes += size;
         while inner.bytes > self.capacity_bytes {
             let Some((_, victim)) = inner.by_age.pop_first() else { break };
             if let Some((b, _)) = inner.entries.remove(&victim) {
-                inner.bytes -= cost(&b);
+                inner.bytes -= cost(&*b);
             }
         }
     }
@@ -93,7 +123,7 @@ mod tests {
 
     #[test]
     fn evicts_least_recently_used_within_capacity() {
-        let cache = BlockCache::new(4 * cost(&block(10)));
+        let cache = BlockCache::new(4 * cost(&*block(10)));
         for i in 0..4 {
             cache.insert((1, i), block(10));
         }
@@ -101,6 +131,6 @@ mod tests {
         cache.insert((1, 9), block(10));
         assert!(cache.get((1, 1)).is_none(), "the least recently used went first");
         assert!(cache.get((1, 0)).is_some());
-        assert!(cache.held_bytes() <= 4 * cost(&block(10)));
+        assert!(cache.held_bytes() <= 4 * cost(&*block(10)));
     }
 }

@@ -12,6 +12,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use crate::cache::BloomPageCache;
 use crate::block::{EventBlock, MAX_BLOCK_EVENTS, MAX_BLOCK_SPAN_MS, TARGET_BLOCK_RAW_BYTES};
 use crate::codec::{put_i64, put_u32, put_u64, Reader};
 use crate::{EventKey, GroupId, StoreError, StreamId};
@@ -61,8 +62,14 @@ pub struct Part {
     pub level: i32,
     /// When this process wrote or opened it (how long its partition has been quiet).
     pub opened_at: std::time::Instant,
+    /// Where the blooms are in the file (they are written one after the other).
+    bloom_section: std::ops::Range<u64>,
     file: File,
 }
+
+/// Blooms are read (and cached) in pages of this many bytes of a part's bloom section (small in
+/// unit tests, so that they cross pages).
+const BLOOM_PAGE_BYTES: u64 = if cfg!(test) { 4096 } else { 1 << 20 };
 
 impl Part {
     pub fn file_name(id: u64) -> String {
@@ -135,6 +142,8 @@ impl Part {
             blocks.push(meta);
         }
         let has_marks = version >= FIRST_VERSION_WITH_MARKS;
+        let bloom_start = blocks.iter().filter(|b| b.bloom_len > 0).map(|b| b.bloom_offset).min();
+        let bloom_section = bloom_start.unwrap_or(index_offset)..index_offset;
         Ok(Part {
             id,
             group_id,
@@ -146,6 +155,7 @@ impl Part {
             has_marks,
             level,
             opened_at: std::time::Instant::now(),
+            bloom_section,
             file,
         })
     }
@@ -187,18 +197,45 @@ impl Part {
 
     /// False only when block `i` certainly lacks one of these token hashes, or one of these marks
     /// (see `bloom::JSON_OBJECT_MARK`; marks are ignored in parts without them). A bloom that
-    /// cannot be read says "maybe" (the scan then decodes the block and finds out).
-    pub fn block_may_contain(&self, i: usize, token_hashes: &[u64], mark_hashes: &[u64]) -> bool {
+    /// cannot be read says "maybe" (the scan then decodes the block and finds out). Blooms are
+    /// read a page of the bloom section at a time, through `pages`.
+    pub fn block_may_contain(
+        &self,
+        i: usize,
+        token_hashes: &[u64],
+        mark_hashes: &[u64],
+        pages: &BloomPageCache,
+    ) -> bool {
         let meta = &self.blocks[i];
         let marks = if self.has_marks { mark_hashes } else { &[] };
         if (token_hashes.is_empty() && marks.is_empty()) || meta.bloom_len == 0 {
             return true;
         }
-        let mut bloom = vec![0u8; meta.bloom_len as usize];
-        if self.file.read_exact_at(&mut bloom, meta.bloom_offset).is_err() {
-            return true;
+        let test = |bloom: &[u8]| token_hashes.iter().chain(marks).all(|h| crate::bloom::may_contain(bloom, *h));
+        let (start, end) = (meta.bloom_offset, meta.bloom_offset + u64::from(meta.bloom_len));
+        let page = start / BLOOM_PAGE_BYTES;
+        let page_range = (page * BLOOM_PAGE_BYTES).max(self.bloom_section.start)
+            ..((page + 1) * BLOOM_PAGE_BYTES).min(self.bloom_section.end);
+        if start < page_range.start || end > page_range.end {
+            // Across two pages (or outside the section): read it alone.
+            let mut bloom = vec![0u8; meta.bloom_len as usize];
+            return self.file.read_exact_at(&mut bloom, meta.bloom_offset).is_err() || test(&bloom);
         }
-        token_hashes.iter().chain(marks).all(|h| crate::bloom::may_contain(&bloom, *h))
+        let key = (self.id, page as u32);
+        let bytes = match pages.get(key) {
+            Some(bytes) => bytes,
+            None => {
+                let mut bytes = vec![0u8; (page_range.end - page_range.start) as usize];
+                if self.file.read_exact_at(&mut bytes, page_range.start).is_err() {
+                    return true;
+                }
+                let bytes = std::sync::Arc::new(bytes);
+                pages.insert(key, bytes.clone());
+                bytes
+            }
+        };
+        let at = (start - page_range.start) as usize;
+        test(&bytes[at..at + meta.bloom_len as usize])
     }
 }
 
@@ -456,10 +493,43 @@ mod tests {
         w.write_stream_run(2, std::iter::once((EventKey { timestamp: 6, seq: 2 }, 8, "disk ERROR: full"))).unwrap();
         let part = Part::open(&w.finish().unwrap(), 2).unwrap();
         assert_eq!(part.blocks.len(), 2);
-        assert!(part.block_may_contain(1, &[token_hash("ERROR")], &[]));
-        assert!(part.block_may_contain(1, &[token_hash("disk"), token_hash("full")], &[]));
-        assert!(!part.block_may_contain(0, &[token_hash("ERROR")], &[]));
-        assert!(part.block_may_contain(0, &[], &[]));
+        let pages = BloomPageCache::new(1 << 20);
+        assert!(part.block_may_contain(1, &[token_hash("ERROR")], &[], &pages));
+        assert!(part.block_may_contain(1, &[token_hash("disk"), token_hash("full")], &[], &pages));
+        assert!(!part.block_may_contain(0, &[token_hash("ERROR")], &[], &pages));
+        assert!(part.block_may_contain(0, &[], &[], &pages));
+    }
+
+    /// Blooms read through cached pages (4 KiB in tests: many blooms cross a page boundary) say
+    /// exactly what each bloom read alone says, with a cache large enough for all pages or for one.
+    #[test]
+    fn paged_bloom_reads_equal_reading_each_bloom() {
+        use crate::bloom::token_hash;
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PartWriter::create(dir.path(), 5, 1, 1).unwrap();
+        let words = |s: u64| format!("w{s} x{} y{}", s % 7, s % 13);
+        for stream in 0..3000u64 {
+            let text = format!("{} {}", words(stream), "pad ".repeat((stream % 50) as usize));
+            w.write_stream_run(stream, std::iter::once((EventKey { timestamp: 1, seq: stream }, 0, text.as_str())))
+                .unwrap();
+        }
+        let part = Part::open(&w.finish().unwrap(), 5).unwrap();
+        let section = part.bloom_section.end - part.bloom_section.start;
+        assert!(section > 4 * BLOOM_PAGE_BYTES, "{section}");
+        let probes: Vec<u64> = ["w3", "x4", "y12", "w1499", "absent", "pad"].iter().map(|w| token_hash(w)).collect();
+        for capacity in [1 << 20, 5000] {
+            let pages = BloomPageCache::new(capacity);
+            for (i, meta) in part.blocks.iter().enumerate() {
+                let mut bloom = vec![0u8; meta.bloom_len as usize];
+                part.file.read_exact_at(&mut bloom, meta.bloom_offset).unwrap();
+                for h in &probes {
+                    let alone = crate::bloom::may_contain(&bloom, *h);
+                    assert_eq!(part.block_may_contain(i, &[*h], &[], &pages), alone, "block {i}");
+                }
+                let own = token_hash(&format!("w{}", meta.stream_id));
+                assert!(part.block_may_contain(i, &[own], &[], &pages));
+            }
+        }
     }
 
     #[test]
@@ -472,9 +542,10 @@ mod tests {
         let path = w.finish().unwrap();
         let mark = [token_hash(JSON_OBJECT_MARK)];
         let part = Part::open(&path, 3).unwrap();
+        let pages = BloomPageCache::new(1 << 20);
         assert!(part.has_marks);
-        assert!(!part.block_may_contain(0, &[], &mark));
-        assert!(part.block_may_contain(1, &[], &mark));
+        assert!(!part.block_may_contain(0, &[], &mark, &pages));
+        assert!(part.block_may_contain(1, &[], &mark, &pages));
         // The same part as format 2 wrote it (no marks): the mark can no longer rule anything out.
         let mut bytes = fs::read(&path).unwrap();
         let footer = bytes.len() - FOOTER_LEN;
@@ -483,8 +554,9 @@ mod tests {
         bytes[footer + 36..footer + 40].copy_from_slice(&crc.to_le_bytes());
         fs::write(&path, &bytes).unwrap();
         let old = Part::open(&path, 3).unwrap();
+        let pages = BloomPageCache::new(1 << 20);
         assert!(!old.has_marks);
-        assert!(old.block_may_contain(0, &[], &mark));
+        assert!(old.block_may_contain(0, &[], &mark, &pages));
     }
 
     #[test]

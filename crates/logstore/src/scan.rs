@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::block::EventBlock;
-use crate::cache::BlockCache;
+use crate::cache::{BlockCache, ReadCaches};
 use crate::part::Part;
 use crate::{Direction, EventKey, ScanPage, ScanRequest, StoreError, StoredEvent, StreamId};
 
@@ -393,7 +393,7 @@ pub(crate) fn run(
     bounds: &Bounds,
     names: &HashMap<StreamId, Arc<str>>,
     mut candidates: Vec<Candidate>,
-    cache: &BlockCache,
+    caches: &ReadCaches,
     resumed: Option<CarriedState>,
 ) -> Result<PageAndState, StoreError> {
     let mut page = PageBuilder { req, names, events: Vec::new(), bytes: 0 };
@@ -484,7 +484,7 @@ pub(crate) fn run(
         while end < candidates.len() && to_decode.len() < batch {
             let c = &candidates[end];
             let keep = match &c.source {
-                BlockSource::Part(part, k) => part.block_may_contain(*k, &token_hashes, &mark_hashes),
+                BlockSource::Part(part, k) => part.block_may_contain(*k, &token_hashes, &mark_hashes, &caches.bloom_pages),
                 _ => true,
             };
             if keep {
@@ -502,7 +502,7 @@ pub(crate) fn run(
             (req.limit.saturating_sub(page.events.len()), req.max_bytes.saturating_sub(page.bytes).max(1))
         };
         let process = |c: &&Candidate| -> BlockResult {
-            let (block, raw) = c.load(cache)?;
+            let (block, raw) = c.load(&caches.blocks)?;
             let name = names.get(&block.stream_id).cloned().unwrap_or_else(|| Arc::from(""));
             let cost = |m: &str| (req.event_cost)(&name, m);
             let mut out = Vec::new();

@@ -198,6 +198,13 @@ pub async fn serve(State(app): State<App>) -> Response {
     );
     gauge(
         &mut out,
+        "lookout_store_bloom_cache_bytes",
+        "Bytes of parts' blooms cached for reads (at most 32 MiB).",
+        "gauge",
+        &[("", usage.bloom_cache_bytes)],
+    );
+    gauge(
+        &mut out,
         "lookout_store_scan_cursor_bytes",
         "Bytes held by scan cursors: what a FilterLogEvents page leaves for the next page of the same query (at most 64 MiB).",
         "gauge",

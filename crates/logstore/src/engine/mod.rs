@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::cache::BlockCache;
+use crate::cache::{BlockCache, BloomPageCache, ReadCaches};
 use crate::catalog::{Catalog, CatalogChanges, CatalogDb, GroupEntry};
 use crate::cursor::{CursorCache, ScanCursor};
 use crate::memtable::MemTable;
@@ -63,6 +63,8 @@ pub struct StoreConfig {
     pub max_commit_bytes: usize,
     /// Memory for decoded part blocks kept between scans.
     pub block_cache_bytes: usize,
+    /// Memory for pages of parts' blooms kept between scans.
+    pub bloom_cache_bytes: usize,
     /// Memory for scan cursors (what a page of a query leaves for its next page).
     pub scan_cursor_bytes: usize,
     /// When partitions get their parts merged, and how often the merger looks.
@@ -90,6 +92,7 @@ impl StoreConfig {
             queue_capacity: 16 * 1024,
             max_commit_bytes: 16 << 20,
             block_cache_bytes: 64 << 20,
+            bloom_cache_bytes: 32 << 20,
             scan_cursor_bytes: 64 << 20,
             merge: MergePolicy { min_parts: 8, max_parts: 16, max_raw_bytes: 512 << 20 },
             merge_interval: Duration::from_secs(5),
@@ -144,7 +147,7 @@ struct Inner {
     maintenance: Mutex<()>,
     stats: StoreStats,
     shutting_down: AtomicBool,
-    cache: BlockCache,
+    caches: ReadCaches,
     cursors: CursorCache,
     /// Message bytes queued for the writer.
     pending_bytes: AtomicUsize,
@@ -277,7 +280,10 @@ impl EmbeddedStore {
             maintenance: Mutex::new(()),
             stats: StoreStats::default(),
             shutting_down: AtomicBool::new(false),
-            cache: BlockCache::new(config.block_cache_bytes),
+            caches: ReadCaches {
+                blocks: BlockCache::new(config.block_cache_bytes),
+                bloom_pages: BloomPageCache::new(config.bloom_cache_bytes),
+            },
             cursors: CursorCache::new(config.scan_cursor_bytes),
             pending_bytes: AtomicUsize::new(0),
             unflushed_bytes: AtomicUsize::new(0),
@@ -689,7 +695,7 @@ impl LogStore for EmbeddedStore {
         if resumed.is_some() {
             self.inner.stats.scan_cursors_resumed.fetch_add(1, Ordering::Relaxed);
         }
-        let (mut page, carried) = scan::run(req, &bounds, &names, candidates, &self.inner.cache, resumed)?;
+        let (mut page, carried) = scan::run(req, &bounds, &names, candidates, &self.inner.caches, resumed)?;
         self.inner.stats.blocks_pruned.fetch_add(page.pruned_blocks, Ordering::Relaxed);
         if let (Some(c), Some(state)) = (req.continuation, carried) {
             page.cursor = self.inner.cursors.insert(ScanCursor { query: c.query, group_id, state });
@@ -715,7 +721,8 @@ impl LogStore for EmbeddedStore {
             raw_bytes: summary.part_raw_bytes,
             stored_bytes: summary.part_file_bytes,
             memory_bytes: summary.memtable_bytes,
-            block_cache_bytes: self.inner.cache.bytes() as u64,
+            block_cache_bytes: self.inner.caches.blocks.bytes() as u64,
+            bloom_cache_bytes: self.inner.caches.bloom_pages.bytes() as u64,
             scan_cursor_bytes: self.inner.cursors.bytes() as u64,
             scan_cursors_resumed: self.inner.stats.scan_cursors_resumed.load(Ordering::Relaxed),
             appended_events: self.inner.stats.appended_events.load(Ordering::Relaxed),
