@@ -32,10 +32,7 @@ fn check(pattern: &FilterPattern, message: &str) -> bool {
 fn needs_of_representative_patterns() {
     use Need::{All, Any, Nothing};
     let number = |digits: &str| Need::Number(digits.to_string());
-    assert_eq!(
-        need("{ $.status = 503 && $.latency > 1000 }"),
-        All(vec![lit("status"), number("503"), lit("latency")])
-    );
+    assert_eq!(need("{ $.status = 503 && $.latency > 1000 }"), All(vec![lit("status"), number("503"), lit("latency")]));
     assert_eq!(need("{ $.a = 1.50 }"), All(vec![lit("a"), number("15")]));
     assert_eq!(need("{ $.a = -0.0070 }"), All(vec![lit("a"), number("7")]));
     assert_eq!(need("{ $.a = 5e3 }"), All(vec![lit("a"), number("5")]));

@@ -226,11 +226,8 @@ impl BloomBuilder {
 pub fn may_contain(bloom: &[u8], hash: u64) -> bool {
     let Some((&first, bits)) = bloom.split_first() else { return true };
     let (count, split) = (first & !SPLIT, first & SPLIT != 0);
-    let well_formed = if split {
-        bits.len() % 3 == 0 && (bits.len() / 3).is_power_of_two()
-    } else {
-        bits.len().is_power_of_two()
-    };
+    let well_formed =
+        if split { bits.len() % 3 == 0 && (bits.len() / 3).is_power_of_two() } else { bits.len().is_power_of_two() };
     if !well_formed || count == 0 {
         return true;
     }
@@ -291,7 +288,10 @@ mod tests {
             assert_eq!(&folded[1..], &small.bits[..]);
             // Folding stops where the next fold would pass the fill bound.
             let set: u32 = small.bits.iter().map(|b| b.count_ones()).sum();
-            assert!(f64::from(set) <= MAX_FOLDED_FILL * (n * 8) as f64 || small.parts().iter().any(|r| r.len() < 2 * MIN_BYTES));
+            assert!(
+                f64::from(set) <= MAX_FOLDED_FILL * (n * 8) as f64
+                    || small.parts().iter().any(|r| r.len() < 2 * MIN_BYTES)
+            );
         }
     }
 

@@ -12,8 +12,8 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::cache::BloomPageCache;
 use crate::block::{EventBlock, MAX_BLOCK_EVENTS, MAX_BLOCK_SPAN_MS, TARGET_BLOCK_RAW_BYTES};
+use crate::cache::BloomPageCache;
 use crate::codec::{put_i64, put_u32, put_u64, Reader};
 use crate::{EventKey, GroupId, StoreError, StreamId};
 

@@ -484,7 +484,9 @@ pub(crate) fn run(
         while end < candidates.len() && to_decode.len() < batch {
             let c = &candidates[end];
             let keep = match &c.source {
-                BlockSource::Part(part, k) => part.block_may_contain(*k, &token_hashes, &mark_hashes, &caches.bloom_pages),
+                BlockSource::Part(part, k) => {
+                    part.block_may_contain(*k, &token_hashes, &mark_hashes, &caches.bloom_pages)
+                }
                 _ => true,
             };
             if keep {
