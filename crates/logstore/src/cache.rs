@@ -54,10 +54,6 @@ struct Inner<V> {
     bytes: usize,
 }
 
-fn cost<V: Weigh>(value: &V) -> usize {
-    value.weight()
-}
-
 impl<V: Weigh> LruCache<V> {
     pub fn new(capacity_bytes: usize) -> LruCache<V> {
         let inner = Inner { entries: HashMap::new(), by_age: BTreeMap::new(), tick: 0, bytes: 0 };
@@ -73,31 +69,31 @@ impl<V: Weigh> LruCache<V> {
         let mut inner = self.inner.lock();
         inner.tick += 1;
         let tick = inner.tick;
-        let (block, age) = inner.entries.get_mut(&key)?;
-        let (block, old) = (block.clone(), std::mem::replace(age, tick));
+        let (value, age) = inner.entries.get_mut(&key)?;
+        let (value, old) = (value.clone(), std::mem::replace(age, tick));
         inner.by_age.remove(&old);
         inner.by_age.insert(tick, key);
-        Some(block)
+        Some(value)
     }
 
-    pub fn insert(&self, key: Key, block: Arc<V>) {
-        let size = cost(&*block);
+    pub fn insert(&self, key: Key, value: Arc<V>) {
+        let size = value.weight();
         if size > self.capacity_bytes / 4 {
             return;
         }
         let mut inner = self.inner.lock();
         inner.tick += 1;
         let tick = inner.tick;
-        if let Some((old_block, old_age)) = inner.entries.insert(key, (block, tick)) {
+        if let Some((old, old_age)) = inner.entries.insert(key, (value, tick)) {
             inner.by_age.remove(&old_age);
-            inner.bytes -= cost(&*old_block);
+            inner.bytes -= old.weight();
         }
         inner.by_age.insert(tick, key);
         inner.bytes += size;
         while inner.bytes > self.capacity_bytes {
             let Some((_, victim)) = inner.by_age.pop_first() else { break };
-            if let Some((b, _)) = inner.entries.remove(&victim) {
-                inner.bytes -= cost(&*b);
+            if let Some((evicted, _)) = inner.entries.remove(&victim) {
+                inner.bytes -= evicted.weight();
             }
         }
     }
@@ -123,7 +119,7 @@ mod tests {
 
     #[test]
     fn evicts_least_recently_used_within_capacity() {
-        let cache = BlockCache::new(4 * cost(&*block(10)));
+        let cache = BlockCache::new(4 * block(10).weight());
         for i in 0..4 {
             cache.insert((1, i), block(10));
         }
@@ -131,6 +127,6 @@ mod tests {
         cache.insert((1, 9), block(10));
         assert!(cache.get((1, 1)).is_none(), "the least recently used went first");
         assert!(cache.get((1, 0)).is_some());
-        assert!(cache.held_bytes() <= 4 * cost(&*block(10)));
+        assert!(cache.held_bytes() <= 4 * block(10).weight());
     }
 }
