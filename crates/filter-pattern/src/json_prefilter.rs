@@ -122,8 +122,6 @@ pub(crate) struct Prefilter {
 enum Tree {
     Nothing,
     Literal(usize),
-    /// A number's spellings, or the run of nines of a value just below it (literals).
-    Number(Vec<usize>),
     All(Vec<Tree>),
     Any(Vec<Tree>),
 }
@@ -159,7 +157,6 @@ impl Prefilter {
     fn holds(&self, tree: &Tree, bytes: &[u8], memo: &mut Memo) -> bool {
         match tree {
             Tree::Nothing => true,
-            Tree::Number(literals) => literals.iter().any(|i| self.holds(&Tree::Literal(*i), bytes, memo)),
             Tree::Literal(i) => {
                 let bit = 1u64.checked_shl(*i as u32).unwrap_or(0);
                 if memo.known & bit != 0 {
@@ -189,7 +186,7 @@ fn compile(need: &Need, literals: &mut Vec<String>) -> Tree {
             let spellings = std::iter::once(digits.clone())
                 .chain((1..digits.len()).map(|i| format!("{}.{}", &digits[..i], &digits[i..])))
                 .chain([nines]);
-            Tree::Number(spellings.map(|s| literal_index(&s, literals)).collect())
+            Tree::Any(spellings.map(|s| Tree::Literal(literal_index(&s, literals))).collect())
         }
         Need::All(parts) => Tree::All(parts.iter().map(|p| compile(p, literals)).collect()),
         Need::Any(parts) => Tree::Any(parts.iter().map(|p| compile(p, literals)).collect()),

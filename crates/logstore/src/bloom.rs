@@ -108,19 +108,24 @@ fn probes(hash: u64, bits: u64, count: u8) -> impl Iterator<Item = u64> {
     (0..u64::from(count)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) & (bits - 1))
 }
 
+/// Where a split filter's second part starts (`len` for a plain one: it has one part).
+fn second_part_start(len: usize, split: bool) -> usize {
+    if split {
+        len / 3 * 2
+    } else {
+        len
+    }
+}
+
 /// The byte range, within a filter of `len` bytes, of the part a token with this hash goes to:
 /// all of it, or (split) the first two thirds or the last third, chosen by the hash's top bits
 /// (probes depend on its low bits).
 fn part_of(hash: u64, len: usize, split: bool) -> std::ops::Range<usize> {
-    if !split {
-        return 0..len;
-    }
-    let third = len / 3;
-    let choice = (u64::from((hash >> 32) as u32) * 3) >> 32;
-    if choice < 2 {
-        0..2 * third
+    let second = second_part_start(len, split);
+    if !split || (u64::from((hash >> 32) as u32) * 3) >> 32 < 2 {
+        0..second
     } else {
-        2 * third..len
+        second..len
     }
 }
 
@@ -183,36 +188,31 @@ impl BloomBuilder {
 
     /// The byte ranges of its filters: the whole, or (split) the first two thirds and the rest.
     fn parts(&self) -> Vec<std::ops::Range<usize>> {
-        let len = self.bits.len();
-        if self.split {
-            vec![0..len / 3 * 2, len / 3 * 2..len]
-        } else {
-            std::iter::once(0..len).collect()
+        let (len, second) = (self.bits.len(), second_part_start(self.bits.len(), self.split));
+        [0..second, second..len].into_iter().filter(|r| !r.is_empty()).collect()
+    }
+
+    /// Its bits folded in half (each filter on its own: bit i | bit i + half), or None when a
+    /// filter would get smaller than the floor (a split's smaller part is half its larger one).
+    fn folded(&self) -> Option<Vec<u8>> {
+        let floor = if self.split { MIN_BYTES / 2 } else { MIN_BYTES };
+        let parts = self.parts();
+        if parts.iter().any(|r| r.len() / 2 < floor) {
+            return None;
         }
+        let bits = &self.bits;
+        Some(
+            parts
+                .iter()
+                .flat_map(|r| (r.start..r.start + r.len() / 2).map(move |i| bits[i] | bits[i + r.len() / 2]))
+                .collect(),
+        )
     }
 
     /// The filter, folded in half as long as that keeps it sparse enough (see `MAX_FOLDED_FILL`):
     /// a split filter folds both its parts at once.
     pub fn finish(mut self) -> Vec<u8> {
-        // No part gets smaller than this (a split's smaller part is half its larger one).
-        let floor = if self.split { MIN_BYTES / 2 } else { MIN_BYTES };
-        loop {
-            let parts = self.parts();
-            if parts.iter().any(|r| r.len() / 2 < floor) {
-                break;
-            }
-            let folded: Vec<u8> = parts
-                .iter()
-                .flat_map(|r| {
-                    let half = r.len() / 2;
-                    let bits = &self.bits;
-                    (r.start..r.start + half).map(move |i| bits[i] | bits[i + half])
-                })
-                .collect();
-            let set: u32 = folded.iter().map(|b| b.count_ones()).sum();
-            if f64::from(set) > MAX_FOLDED_FILL * (folded.len() * 8) as f64 {
-                break;
-            }
+        while let Some(folded) = self.folded().filter(|f| sparse_enough(f)) {
             self.bits = folded;
         }
         let mut out = Vec::with_capacity(self.bits.len() + 1);
@@ -220,6 +220,12 @@ impl BloomBuilder {
         out.extend_from_slice(&self.bits);
         out
     }
+}
+
+/// Whether at most `MAX_FOLDED_FILL` of these bits are set.
+fn sparse_enough(bits: &[u8]) -> bool {
+    let set: u32 = bits.iter().map(|b| b.count_ones()).sum();
+    f64::from(set) <= MAX_FOLDED_FILL * (bits.len() * 8) as f64
 }
 
 /// False only when the token is certainly absent. An empty or malformed bloom says "maybe".
@@ -286,12 +292,10 @@ mod tests {
             let mut small = BloomBuilder { bits: vec![0u8; n], split };
             small.add_text(text);
             assert_eq!(&folded[1..], &small.bits[..]);
-            // Folding stops where the next fold would pass the fill bound.
-            let set: u32 = small.bits.iter().map(|b| b.count_ones()).sum();
-            assert!(
-                f64::from(set) <= MAX_FOLDED_FILL * (n * 8) as f64
-                    || small.parts().iter().any(|r| r.len() < 2 * MIN_BYTES)
-            );
+            // The folded filter is sparse (or at the floor), and folding stops where the next
+            // fold would pass the fill bound or the floor.
+            assert!(sparse_enough(&small.bits) || small.folded().is_none());
+            assert!(small.folded().is_none_or(|f| !sparse_enough(&f)));
         }
     }
 
