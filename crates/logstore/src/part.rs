@@ -422,19 +422,24 @@ pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
+    /// Writes `word` as the part's footer version word, with a footer checksum that matches it.
+    fn rewrite_version_word(path: &Path, word: u32) {
+        let mut bytes = fs::read(path).unwrap();
+        let footer = bytes.len() - FOOTER_LEN;
+        bytes[footer + 32..footer + 36].copy_from_slice(&word.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[footer..footer + 36]);
+        bytes[footer + 36..footer + 40].copy_from_slice(&crc.to_le_bytes());
+        fs::write(path, &bytes).unwrap();
+    }
+
     #[test]
     fn a_part_from_a_newer_lookout_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = PartWriter::create(dir.path(), 1, 1, 1).unwrap();
         w.write_stream_run(1, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "x"))).unwrap();
         let path = w.finish().unwrap();
-        let mut bytes = fs::read(&path).unwrap();
-        let footer = bytes.len() - FOOTER_LEN;
-        // The version word (format 4, level 1) and a checksum that matches it.
-        bytes[footer + 32..footer + 36].copy_from_slice(&(4u32 | 1 << 16).to_le_bytes());
-        let crc = crc32fast::hash(&bytes[footer..footer + 36]);
-        bytes[footer + 36..footer + 40].copy_from_slice(&crc.to_le_bytes());
-        fs::write(&path, &bytes).unwrap();
+        // Format 4, level 1.
+        rewrite_version_word(&path, 4 | 1 << 16);
         let err = Part::open(&path, 1).unwrap_err().to_string();
         assert!(err.contains("format 4") && err.contains("newer lookout"), "{err}");
     }
@@ -547,12 +552,7 @@ mod tests {
         assert!(!part.block_may_contain(0, &[], &mark, &pages));
         assert!(part.block_may_contain(1, &[], &mark, &pages));
         // The same part as format 2 wrote it (no marks): the mark can no longer rule anything out.
-        let mut bytes = fs::read(&path).unwrap();
-        let footer = bytes.len() - FOOTER_LEN;
-        bytes[footer + 32..footer + 36].copy_from_slice(&2u32.to_le_bytes());
-        let crc = crc32fast::hash(&bytes[footer..footer + 36]);
-        bytes[footer + 36..footer + 40].copy_from_slice(&crc.to_le_bytes());
-        fs::write(&path, &bytes).unwrap();
+        rewrite_version_word(&path, 2);
         let old = Part::open(&path, 3).unwrap();
         let pages = BloomPageCache::new(1 << 20);
         assert!(!old.has_marks);
