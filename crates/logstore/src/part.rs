@@ -422,6 +422,13 @@ pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
+    /// A part of group 1 holding one event of stream 1.
+    fn one_event_part(dir: &Path, message: &str) -> PathBuf {
+        let mut w = PartWriter::create(dir, 1, 1, 1).unwrap();
+        w.write_stream_run(1, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, message))).unwrap();
+        w.finish().unwrap()
+    }
+
     /// Writes `word` as the part's footer version word, with a footer checksum that matches it.
     fn rewrite_version_word(path: &Path, word: u32) {
         let mut bytes = fs::read(path).unwrap();
@@ -435,9 +442,7 @@ mod tests {
     #[test]
     fn a_part_from_a_newer_lookout_says_so() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = PartWriter::create(dir.path(), 1, 1, 1).unwrap();
-        w.write_stream_run(1, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "x"))).unwrap();
-        let path = w.finish().unwrap();
+        let path = one_event_part(dir.path(), "x");
         // Format 4, level 1.
         rewrite_version_word(&path, 4 | 1 << 16);
         let err = Part::open(&path, 1).unwrap_err().to_string();
@@ -562,9 +567,7 @@ mod tests {
     #[test]
     fn a_flipped_byte_is_detected() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = PartWriter::create(dir.path(), 1, 1, 1).unwrap();
-        w.write_stream_run(1, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "hello"))).unwrap();
-        let path = w.finish().unwrap();
+        let path = one_event_part(dir.path(), "hello");
         let mut bytes = fs::read(&path).unwrap();
         bytes[MAGIC.len() + 2] ^= 0xff;
         fs::write(&path, &bytes).unwrap();
