@@ -57,6 +57,10 @@ pub struct IngestArgs {
     /// latency measured from its scheduled send time) instead of sending as fast as answered
     #[arg(long)]
     pub rate_mb: Option<f64>,
+    /// Write one line per acknowledged request here (`done_ms latency_ms events bytes`), to see
+    /// when slow requests happened
+    #[arg(long)]
+    pub samples_out: Option<PathBuf>,
 }
 
 /// Per successful request: completion time (µs since the first replay started), latency (µs),
@@ -450,6 +454,19 @@ pub fn run(a: IngestArgs) -> Result<()> {
     let mut lats: Vec<f64> = total.samples.iter().map(|s| s.lat_us as f64).collect();
     lats.sort_by(f64::total_cmp);
     let mean = if lats.is_empty() { f64::NAN } else { lats.iter().sum::<f64>() / lats.len() as f64 };
+    if let Some(p) = &a.samples_out {
+        let mut out = String::from("done_ms latency_ms events bytes\n");
+        for s in &total.samples {
+            out.push_str(&format!(
+                "{:.3} {:.3} {} {}\n",
+                s.done_us as f64 / 1e3,
+                s.lat_us as f64 / 1e3,
+                s.events,
+                s.bytes
+            ));
+        }
+        std::fs::write(p, out)?;
+    }
     let mut slowest: Vec<Sample> = total.samples.clone();
     slowest.sort_by_key(|s| std::cmp::Reverse(s.lat_us));
     slowest.truncate(10);
