@@ -261,3 +261,40 @@ mod merging {
         assert_eq!(scan_all(&store, request("g", Direction::Forward, None, 10_000)), before);
     }
 }
+
+/// Flushes and merges run below the priority of requests and the WAL writer (Linux keeps a nice
+/// value per thread): read back from `/proc` for the engine's own threads.
+#[test]
+fn background_threads_run_at_a_lower_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(StoreConfig::new(dir.path())).unwrap();
+    let nice_of = |name: &str| -> Vec<i64> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| {
+                let path = task.ok()?.path();
+                (std::fs::read_to_string(path.join("comm")).ok()?.trim() == name).then_some(())?;
+                let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+                // Fields after the parenthesised command name; nice is field 19 of the whole line.
+                let after_name = &stat[stat.rfind(')')? + 2..];
+                after_name.split(' ').nth(16)?.parse().ok()
+            })
+            .collect()
+    };
+    // Each thread sets its own priority as it starts (so do those of stores other tests open).
+    let read = || (nice_of("lookout-wal"), nice_of("lookout-flush"), nice_of("lookout-merge"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let (wal, flush, merge) = loop {
+        let (wal, flush, merge) = read();
+        let settled = !merge.is_empty() && flush.iter().chain(&merge).all(|&n| n != 0);
+        if settled || std::time::Instant::now() > deadline {
+            break (wal, flush, merge);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert!(!wal.is_empty() && !flush.is_empty() && !merge.is_empty(), "{wal:?} {flush:?} {merge:?}");
+    assert!(wal.iter().all(|&n| n == 0), "WAL writer {wal:?}");
+    assert!(flush.iter().all(|&n| n == 5), "flusher {flush:?}");
+    assert!(merge.iter().all(|&n| n == 10), "merger {merge:?}");
+    drop(store);
+}

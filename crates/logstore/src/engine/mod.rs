@@ -107,6 +107,22 @@ impl StoreConfig {
 /// How long a partition must get no new part before it is recompressed at rest, by default.
 pub const DEFAULT_COMPACT_AT_REST_AFTER: Duration = Duration::from_secs(300);
 
+/// Nice values of the background threads (Linux gives each thread its own). Requests and the WAL
+/// writer stay at the process's priority, so on a busy machine the scheduler runs a request's
+/// parse and group commit first and flushes and merges take the cycles left over. Neither is
+/// starved for good: a flush that falls behind makes appends wait (`max_unflushed_bytes`), and
+/// merges run whenever ingest pauses. Merges are the more deferrable of the two.
+const FLUSH_NICE: i32 = 5;
+const MERGE_NICE: i32 = 10;
+
+/// Lowers the calling thread's CPU priority to `nice` (`setpriority` applies to one thread on
+/// Linux). A failure only costs latency, so it is logged and ignored.
+fn lower_thread_priority(nice: i32) {
+    if let Err(e) = rustix::process::setpriority_process(None, nice) {
+        tracing::debug!(error = %e, nice, "cannot lower a background thread's priority");
+    }
+}
+
 /// What is stored, for benchmarks and the console.
 #[derive(Debug, Default, Clone)]
 pub struct StorageSummary {
@@ -297,14 +313,15 @@ impl EmbeddedStore {
         let writer = Writer { inner: inner.clone(), segment, next_seq: max_seq + 1, flush_tx, buf: Vec::new() };
         threads.push(std::thread::Builder::new().name("lookout-wal".into()).spawn(move || writer.run(rx))?);
         let flusher_inner = inner.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("lookout-flush".into())
-                .spawn(move || run_flusher(&flusher_inner, flush_rx))?,
-        );
+        threads.push(std::thread::Builder::new().name("lookout-flush".into()).spawn(move || {
+            lower_thread_priority(FLUSH_NICE);
+            run_flusher(&flusher_inner, flush_rx)
+        })?);
         let merger_inner = inner.clone();
-        threads
-            .push(std::thread::Builder::new().name("lookout-merge".into()).spawn(move || run_merger(&merger_inner))?);
+        threads.push(std::thread::Builder::new().name("lookout-merge".into()).spawn(move || {
+            lower_thread_priority(MERGE_NICE);
+            run_merger(&merger_inner)
+        })?);
         let ticker_inner = inner.clone();
         let ticker_tx = tx.clone();
         threads.push(
