@@ -255,7 +255,15 @@ pub struct PartWriter {
     level: i32,
     scratch: Vec<u8>,
     open: Option<EventBlock>,
+    /// Bytes of the file already made durable by `write_back`.
+    written_back: u64,
 }
+
+/// A part being written is made durable this many bytes at a time, not all at once by the final
+/// fsync. A 20–150 MB burst of dirty pages queued at once delays every WAL fdatasync issued
+/// meanwhile by 20–300 ms (the device and ext4's journal are shared), and PutLogEvents waits on
+/// those (measured: WAL fdatasync p99 40 → 18 ms beside 20 MB flushes).
+const WRITE_BACK_BYTES: u64 = 1 << 20;
 
 impl PartWriter {
     /// A writer at the flush level.
@@ -289,6 +297,7 @@ impl PartWriter {
             level,
             scratch: Vec::new(),
             open: None,
+            written_back: 0,
         })
     }
 
@@ -368,6 +377,17 @@ impl PartWriter {
         self.blooms.extend_from_slice(&bloom);
         self.out.write_all(&comp)?;
         self.offset += comp.len() as u64;
+        if self.offset - self.written_back >= WRITE_BACK_BYTES {
+            self.write_back()?;
+        }
+        Ok(())
+    }
+
+    /// Writes out and fdatasyncs what is buffered (see `WRITE_BACK_BYTES`).
+    fn write_back(&mut self) -> Result<(), StoreError> {
+        self.out.flush()?;
+        self.out.get_ref().sync_data()?;
+        self.written_back = self.offset;
         Ok(())
     }
 
