@@ -79,16 +79,28 @@ pub fn sequence_token(seq: u64) -> String {
 }
 
 /// Bytes an event takes in a JSON response: its escaped message plus fixed fields.
+/// Counted in byte lanes so that it vectorizes: this runs over every byte GetLogEvents and
+/// FilterLogEvents return (a `match` per byte took 40 % of a 1 MB GetLogEvents).
 pub fn json_event_cost(stream: &str, message: &str) -> usize {
-    let escaped: usize = message
-        .bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum();
-    escaped + stream.len() + 160
+    let mut extra = 0usize;
+    // 255 bytes at a time, so that a count fits in a u8.
+    for chunk in message.as_bytes().chunks(255) {
+        let quotes: u8 = chunk.iter().map(|&b| u8::from(b == b'"' || b == b'\\')).sum();
+        let any_control = chunk.iter().fold(0u8, |any, &b| any | u8::from(b < 0x20));
+        extra += usize::from(quotes);
+        if any_control != 0 {
+            // Rare in logs: the five short escapes take 2 bytes, other controls \u00XX (6).
+            extra += chunk
+                .iter()
+                .map(|&b| match b {
+                    b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+                    0..=0x1f => 5,
+                    _ => 0,
+                })
+                .sum::<usize>();
+        }
+    }
+    message.len() + extra + stream.len() + 160
 }
 
 /// Account and region, for ARNs.
@@ -472,6 +484,14 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The cost of a message is exactly what serde_json writes for it, across the 255-byte
+        /// chunks the count goes by.
+        #[test]
+        fn json_cost_is_what_serde_json_writes(message in "([\\x00-\\x1f\"\\\\]|\\PC|[a-z ]{1,40}){0,120}") {
+            let written = serde_json::to_string(&message).unwrap().len() - 2;
+            proptest::prop_assert_eq!(json_event_cost("st", &message), written + 2 + 160);
+        }
+
         /// The store's bloom tokens and the filter language's words are the same thing: otherwise
         /// block pruning by `required_terms` could skip a block that holds a match.
         #[test]
@@ -522,5 +542,12 @@ mod tests {
     fn json_cost_counts_escapes() {
         assert_eq!(json_event_cost("", "ab"), 2 + 160);
         assert_eq!(json_event_cost("", "\"\n\u{1}"), 2 + 2 + 6 + 160);
+        // Every byte's cost is the length serde_json writes for it.
+        for b in 0u8..0x80 {
+            let message = char::from(b).to_string();
+            let written = serde_json::to_string(&message).unwrap().len() - 2;
+            assert_eq!(json_event_cost("", &message), written + 160, "{b:#x}");
+        }
+        assert_eq!(json_event_cost("s", "é\u{7f}日"), "é\u{7f}日".len() + 1 + 160);
     }
 }
