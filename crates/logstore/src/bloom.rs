@@ -361,16 +361,12 @@ mod tests {
             prop_assert_eq!(fast, slow);
         }
 
+        /// Any text, and long ASCII texts whose tokens cross the fast path's 64-byte windows.
         #[test]
-        fn indexed_tokens_are_the_indexed_alphanumeric_runs(text in "(\\PC|[a-zA-Z0-9 _.:=-]){0,80}") {
-            let mut fast = Vec::new();
-            for_each_indexed_token(&text, |t| fast.push(t.to_owned()));
-            let slow: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty() && is_indexed(w)).collect();
-            prop_assert_eq!(fast, slow);
-        }
-
-        #[test]
-        fn long_ascii_texts_have_the_same_indexed_tokens(text in "([a-z]{1,9}|[0-9]{1,5}|[ =:._-]{1,3}){0,90}") {
+        fn indexed_tokens_are_the_indexed_alphanumeric_runs(text in prop_oneof![
+            "(\\PC|[a-zA-Z0-9 _.:=-]){0,80}",
+            "([a-z]{1,9}|[0-9]{1,5}|[ =:._-]{1,3}){0,90}",
+        ]) {
             let mut fast = Vec::new();
             for_each_indexed_token(&text, |t| fast.push(t.to_owned()));
             let slow: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty() && is_indexed(w)).collect();
