@@ -104,20 +104,11 @@ fn ascii_classes8(x: u64) -> (u64, u64) {
     (gather(digits | letters), gather(letters))
 }
 
-/// Up to 8 bytes as a little-endian word, zero bytes after them (a zero byte is no word byte).
-fn le_word_zero_padded(bytes: &[u8]) -> u64 {
-    match <[u8; 8]>::try_from(bytes) {
-        Ok(word) => u64::from_le_bytes(word),
-        Err(_) if bytes.is_empty() => 0,
-        Err(_) => padded_word(bytes),
-    }
-}
-
 /// Calls `f` with each indexed token of `text`: exactly `tokens(text).filter(|t| is_indexed(t))`,
-/// but an all-ASCII text (nearly every log line) is read 64 bytes at a time: a branch-free pass
-/// over a byte-class table makes bit masks of its word bytes and letters, and tokens are then
-/// found with `trailing_zeros`, one step per token instead of a branch per byte. This is the
-/// flush's hottest loop.
+/// but an all-ASCII text (nearly every log line) is read 64 bytes at a time: `ascii_classes8`
+/// makes bit masks of its word bytes and letters, 8 bytes per step, and tokens are then found
+/// with `trailing_zeros`, one step per token instead of a branch per byte. This is the flush's
+/// hottest loop.
 pub fn for_each_indexed_token<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
     if !text.is_ascii() {
         tokens(text).filter(|t| is_indexed(t)).for_each(f);
@@ -130,7 +121,7 @@ pub fn for_each_indexed_token<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
         let base = w * 64;
         let (mut words, mut letters) = (0u64, 0u64);
         for (k, group) in window.chunks(8).enumerate() {
-            let (w, l) = ascii_classes8(le_word_zero_padded(group));
+            let (w, l) = ascii_classes8(le_word(group));
             words |= w << (8 * k);
             letters |= l << (8 * k);
         }
@@ -184,7 +175,7 @@ pub fn token_hash(token: &str) -> u64 {
     }
     let tail = chunks.remainder();
     if !tail.is_empty() {
-        h = mix(h, padded_word(tail));
+        h = mix(h, le_word(tail));
     }
     h ^= h >> 33;
     h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
@@ -192,18 +183,20 @@ pub fn token_hash(token: &str) -> u64 {
     h
 }
 
-/// 1–7 bytes as a little-endian word, zero-padded, read as two overlapping loads (copying them
-/// into a zeroed array and loading that stalls store forwarding: this runs for nearly every token
-/// a flush writes).
-fn padded_word(tail: &[u8]) -> u64 {
-    let n = tail.len();
+/// Up to 8 bytes as a little-endian word, zero-padded (a zero byte is no word byte). Fewer than 8
+/// are read as two overlapping loads: copying them into a zeroed array and loading that stalls
+/// store forwarding, and this runs for nearly every token a flush writes.
+fn le_word(bytes: &[u8]) -> u64 {
+    let n = bytes.len();
     let le32 = |b: &[u8]| u64::from(u32::from_le_bytes(b.try_into().expect("4 bytes")));
     let le16 = |b: &[u8]| u64::from(u16::from_le_bytes(b.try_into().expect("2 bytes")));
     match n {
-        4..=7 => le32(&tail[..4]) | le32(&tail[n - 4..]) << (8 * (n - 4)),
-        2..=3 => le16(&tail[..2]) | le16(&tail[n - 2..]) << (8 * (n - 2)),
-        1 => u64::from(tail[0]),
-        _ => unreachable!("a tail has 1 to 7 bytes"),
+        8 => u64::from_le_bytes(bytes.try_into().expect("8 bytes")),
+        4..=7 => le32(&bytes[..4]) | le32(&bytes[n - 4..]) << (8 * (n - 4)),
+        2..=3 => le16(&bytes[..2]) | le16(&bytes[n - 2..]) << (8 * (n - 2)),
+        1 => u64::from(bytes[0]),
+        0 => 0,
+        _ => unreachable!("at most 8 bytes make a word"),
     }
 }
 
@@ -449,12 +442,12 @@ mod tests {
     }
 
     #[test]
-    fn padded_words_equal_zero_padding() {
-        for n in 1..8 {
-            let tail: Vec<u8> = (1..=n as u8).map(|b| b * 37).collect();
+    fn words_equal_zero_padding() {
+        for n in 0..=8 {
+            let bytes: Vec<u8> = (1..=n as u8).map(|b| b * 37).collect();
             let mut word = [0u8; 8];
-            word[..n].copy_from_slice(&tail);
-            assert_eq!(padded_word(&tail), u64::from_le_bytes(word), "{n} bytes");
+            word[..n].copy_from_slice(&bytes);
+            assert_eq!(le_word(&bytes), u64::from_le_bytes(word), "{n} bytes");
         }
     }
 

@@ -110,8 +110,9 @@ pub const DEFAULT_COMPACT_AT_REST_AFTER: Duration = Duration::from_secs(300);
 /// Nice values of the background threads (Linux gives each thread its own). Requests and the WAL
 /// writer stay at the process's priority, so on a busy machine the scheduler runs a request's
 /// parse and group commit first and flushes and merges take the cycles left over. Neither is
-/// starved for good: a flush that falls behind makes appends wait (`max_unflushed_bytes`), and
-/// merges run whenever ingest pauses. Merges are the more deferrable of the two.
+/// starved for good: a nice value only weighs the CPU share, so both still get a slice of a busy
+/// machine, and a flush that falls behind makes appends wait (`max_unflushed_bytes`). Merges are
+/// the more deferrable of the two.
 const FLUSH_NICE: i32 = 5;
 const MERGE_NICE: i32 = 10;
 
