@@ -279,3 +279,52 @@ def test_an_engine_that_stays_gone_stops_the_task_saying_why(new_server, tmp_pat
         requests.get(srv.endpoint + "/health", timeout=5).raise_for_status()
     finally:
         remove_containers(arn)
+
+
+def test_a_flusher_that_falls_behind_makes_writes_wait_then_throttles_and_loses_nothing(tmp_path):
+    """Memory stays bounded when flushes cannot keep up: past --max-unflushed-mib of acknowledged,
+    unflushed events, PutLogEvents waits for the flusher (up to 2 s), then gets ThrottlingException
+    (which clients retry). The flusher is made to fail here by putting a file where its parts
+    directory is; once the directory is back, its retry succeeds and writes go through again."""
+    srv = make_server(tmp_path)
+    srv.extra_args = ["--max-unflushed-mib", "1", "--no-tls"]
+    srv.start()
+    try:
+        logs = srv.logs()  # no retries: each refusal is seen
+        group = unique("/faults/behind")
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName="s")
+        parts = srv.data_dir / "logs" / "parts"
+        aside = parts.with_name("parts.stalled")
+        parts.rename(aside)
+        parts.write_text("not a directory")
+        acked, refusal, waited = [], None, 0.0
+        for b in range(40):  # 40 x ~200 KB: well past 1 MiB
+            bid = f"b{b:04d}"
+            t = time.monotonic()
+            try:
+                logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=[
+                    {"timestamp": now_ms(), "message": f"{bid}-e{j:03d} " + "x" * 2000} for j in range(100)])
+                acked.append(bid)
+            except botocore.exceptions.ClientError as e:
+                refusal = (e.response["Error"]["Code"], e.response["Error"]["Message"],
+                           e.response["ResponseMetadata"]["HTTPStatusCode"])
+                waited = time.monotonic() - t
+                break
+        assert refusal == ("ThrottlingException", "Rate exceeded", 400), refusal
+        assert waited >= 1.5, f"the refused batch was not made to wait for room first ({waited:.2f} s)"
+        assert 2 <= len(acked) <= 10, f"{len(acked)} batches of ~200 KB acknowledged under a 1 MiB limit"
+        assert "flush failed" in srv.output()
+        # The directory comes back: the flusher's retry succeeds, and writes go through again.
+        parts.unlink()
+        aside.rename(parts)
+        wait_for(lambda: _put_ok(logs, group), timeout=30, what="a write once the flusher caught up")
+        ids = stored_ids(logs, group)
+        assert set(acked) <= {i.split("-")[0] for i in ids}, "an acknowledged batch is missing"
+        srv.kill9()
+        srv.restart()
+        assert stored_ids(srv.logs(), group) == ids, "a restart changed what is stored"
+        print(f"flusher behind: {len(acked)} batches acknowledged, then ThrottlingException after "
+              f"waiting {waited:.2f} s; all acknowledged present after recovery and after kill -9")
+    finally:
+        srv.stop()

@@ -3,6 +3,7 @@
 //! GetLogEvents and FilterLogEvents, Describe* listing and ARNs. The API layer turns wire requests
 //! into calls here and `LogsError` into AWS errors.
 
+pub mod admission;
 pub mod batch;
 pub mod tokens;
 
@@ -15,6 +16,7 @@ use lookout_logstore::{
     StoredEvent, StreamInfo, StreamSelection,
 };
 
+pub use admission::AdmissionPolicy;
 pub use batch::{BatchPlan, RejectedInfo};
 pub use tokens::StreamToken;
 
@@ -59,7 +61,7 @@ impl From<StoreError> for LogsError {
             StoreError::StreamExists => {
                 LogsError::ResourceAlreadyExists("The specified log stream already exists".into())
             }
-            StoreError::Overloaded => LogsError::Throttling("Rate exceeded".into()),
+            StoreError::Overloaded => admission::throttled(),
             other => {
                 tracing::error!(error = %other, "log store failure");
                 LogsError::ServiceUnavailable("The service cannot complete the request.".into())
@@ -214,11 +216,27 @@ fn filter_query_fingerprint(q: &FilterEvents<'_>) -> u64 {
 pub struct LogsService {
     store: Arc<dyn LogStore>,
     pub identity: Identity,
+    admission: AdmissionPolicy,
+    waiting: Arc<admission::Waiting>,
 }
 
 impl LogsService {
     pub fn new(store: Arc<dyn LogStore>, identity: Identity) -> LogsService {
-        LogsService { store, identity }
+        LogsService { store, identity, admission: AdmissionPolicy::default(), waiting: Default::default() }
+    }
+
+    /// The same service with another admission policy (see `admit`).
+    pub fn with_admission(mut self, policy: AdmissionPolicy) -> LogsService {
+        self.admission = policy;
+        self
+    }
+
+    /// Waits until the store can take a batch of about `bytes` (a request's size bounds its
+    /// messages), or ThrottlingException once the admission policy's patience runs out. Call it
+    /// before decoding a PutLogEvents request: an overloaded store then spends no CPU on
+    /// batches it would refuse.
+    pub async fn admit(&self, bytes: usize) -> Result<(), LogsError> {
+        admission::admit(self.store.as_ref(), &self.admission, &self.waiting, bytes).await
     }
 
     pub fn store(&self) -> &Arc<dyn LogStore> {

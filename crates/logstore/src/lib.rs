@@ -241,6 +241,13 @@ pub trait LogStore: Send + Sync + 'static {
         ingestion_time: i64,
     ) -> Result<PendingAppend, StoreError>;
 
+    /// Whether an `append` of about `bytes` of messages would be accepted now rather than
+    /// refused as `Overloaded` (cheap: callers ask before decoding a request).
+    fn has_room(&self, bytes: usize) -> bool;
+    /// Notified (`notify_waiters`) whenever room may have been freed: a group commit took
+    /// queued appends, or a flush made acknowledged events part of parts.
+    fn room_freed(&self) -> &tokio::sync::Notify;
+
     fn scan(&self, request: &ScanRequest<'_>) -> Result<ScanPage, StoreError>;
 
     /// Drops data older than each group's retention; returns the number of partitions dropped.

@@ -519,3 +519,26 @@ macro_rules! logstore_test_suite {
         }
     };
 }
+
+/// Makes every flush of the embedded store in `dir` fail until dropped: its parts directory is
+/// moved aside and a file put in its place, so acknowledged events stay unflushed, as when the
+/// flusher falls behind. Dropping it puts the directory back; the flusher's retry then succeeds.
+pub struct StalledFlushes {
+    parts: std::path::PathBuf,
+    aside: std::path::PathBuf,
+}
+
+pub fn stall_flushes(dir: &Path) -> StalledFlushes {
+    let parts = dir.join("parts");
+    let aside = dir.join("parts.stalled");
+    std::fs::rename(&parts, &aside).unwrap();
+    std::fs::write(&parts, b"not a directory").unwrap();
+    StalledFlushes { parts, aside }
+}
+
+impl Drop for StalledFlushes {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.parts);
+        let _ = std::fs::rename(&self.aside, &self.parts);
+    }
+}

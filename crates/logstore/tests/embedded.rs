@@ -298,3 +298,53 @@ fn background_threads_run_at_a_lower_priority() {
     assert!(merge.iter().all(|&n| n == 10), "merger {merge:?}");
     drop(store);
 }
+
+/// Backpressure: once more is acknowledged than `max_unflushed_bytes` allows (the flusher is
+/// behind), appends are refused as `Overloaded` and `has_room` says so; the flush that makes room
+/// wakes `room_freed` waiters. A memtable is flushed at half the limit at the latest.
+#[test]
+fn appends_past_the_unflushed_limit_wait_for_a_flush() {
+    use lookout_logstore::testsuite::{now_ms, stall_flushes};
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(dir.path());
+    config.max_unflushed_bytes = 1000;
+    let store = EmbeddedStore::open(config).unwrap();
+    lookout_logstore::testsuite::group(&store, "g");
+    store.create_stream("g", "s", 0).unwrap();
+    let t = now_ms();
+    let append = |i: i64| store.append("g", "s", vec![(t + i, "x".repeat(600))], t);
+    let stalled = stall_flushes(dir.path());
+    assert!(store.has_room(600));
+    append(0).unwrap().blocking_recv().unwrap().unwrap();
+    assert!(store.has_room(600), "600 bytes unflushed: under the limit");
+    append(1).unwrap().blocking_recv().unwrap().unwrap();
+    assert!(!store.has_room(600), "1,200 bytes unflushed: over the limit");
+    assert!(matches!(append(2), Err(lookout_logstore::StoreError::Overloaded)));
+
+    {
+        let freed = store.room_freed().notified();
+        let mut freed = std::pin::pin!(freed);
+        freed.as_mut().enable();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(freed.as_mut().poll(&mut cx).is_pending(), "no room was freed yet");
+        drop(stalled);
+        // The flusher retries the failed flush (after a pause), without being asked.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while freed.as_mut().poll(&mut cx).is_pending() {
+            assert!(std::time::Instant::now() < deadline, "no flush freed room");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(store.has_room(600), "the flush freed room and said so");
+    }
+    append(2).unwrap().blocking_recv().unwrap().unwrap();
+    drop(store);
+    let store = EmbeddedStore::open(StoreConfig::new(dir.path())).unwrap();
+    let all = lookout_logstore::testsuite::scan_all(
+        &store,
+        lookout_logstore::testsuite::request("g", lookout_logstore::Direction::Forward, None, 10),
+    );
+    assert_eq!(all.len(), 3, "every acknowledged event is kept");
+}

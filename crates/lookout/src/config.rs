@@ -41,6 +41,11 @@ pub struct ServeArgs {
     /// Memory, in MiB, of recent events that triggers a flush into parts.
     #[arg(long, env = "LOOKOUT_FLUSH_MIB", value_name = "MIB")]
     pub flush_mib: Option<usize>,
+    /// Memory, in MiB, of acknowledged events not yet flushed into parts beyond which
+    /// PutLogEvents waits for the flusher (up to 2 s, then ThrottlingException, which clients
+    /// retry) [default: 160]. A flush starts at half of it at the latest.
+    #[arg(long, env = "LOOKOUT_MAX_UNFLUSHED_MIB", value_name = "MIB")]
+    pub max_unflushed_mib: Option<usize>,
     /// Seconds a day of a log group must go without new data before its parts, written fast at
     /// flush time, are recompressed harder in the background (smaller on disk, no slower to scan);
     /// 0 never recompresses [default: 300].
@@ -117,6 +122,7 @@ struct FileConfig {
     region: Option<String>,
     flush_interval_secs: Option<u64>,
     flush_mib: Option<usize>,
+    max_unflushed_mib: Option<usize>,
     compact_at_rest_after_secs: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -163,6 +169,7 @@ pub struct ServeConfig {
     pub region: String,
     pub flush_interval: Duration,
     pub flush_bytes: usize,
+    pub max_unflushed_bytes: usize,
     /// None: never recompress partitions at rest.
     pub compact_at_rest_after: Option<Duration>,
     pub tls: TlsMode,
@@ -272,6 +279,10 @@ impl ServeConfig {
         if flush_mib == 0 {
             bail!("--flush-mib must be at least 1");
         }
+        let max_unflushed_mib = args.max_unflushed_mib.or(file.max_unflushed_mib).unwrap_or(160);
+        if max_unflushed_mib == 0 {
+            bail!("--max-unflushed-mib must be at least 1");
+        }
         let tls_cert = args.tls_cert.or(file.tls_cert);
         let tls_key = args.tls_key.or(file.tls_key);
         let no_tls = args.no_tls || file.no_tls.unwrap_or(false);
@@ -333,6 +344,7 @@ impl ServeConfig {
             region,
             flush_interval: Duration::from_secs(flush_interval_secs),
             flush_bytes: flush_mib << 20,
+            max_unflushed_bytes: max_unflushed_mib << 20,
             compact_at_rest_after: match args.compact_at_rest_after_secs.or(file.compact_at_rest_after_secs) {
                 Some(0) => None,
                 Some(secs) => Some(Duration::from_secs(secs)),
@@ -356,6 +368,7 @@ mod tests {
             config: None,
             flush_interval_secs: None,
             flush_mib: None,
+            max_unflushed_mib: None,
             compact_at_rest_after_secs: None,
             tls_cert: None,
             tls_key: None,

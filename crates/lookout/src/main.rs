@@ -94,6 +94,7 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
         let mut store_config = StoreConfig::new(config.data_dir.join("logs"));
         store_config.flush_interval = config.flush_interval;
         store_config.flush_bytes = config.flush_bytes;
+        store_config.max_unflushed_bytes = config.max_unflushed_bytes;
         store_config.compact_at_rest_after = config.compact_at_rest_after;
         let data_dir = config.data_dir.clone();
         let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(store_config))

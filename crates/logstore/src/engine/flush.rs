@@ -145,6 +145,7 @@ fn flush_memtable(inner: &Arc<Inner>, job: &FlushJob) -> Result<(), StoreError> 
     inner
         .unflushed_bytes
         .fetch_sub(job.memtable.bytes.min(inner.unflushed_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+    inner.room.notify_waiters();
     inner.stats.flushes.fetch_add(1, Ordering::Relaxed);
     inner.stats.parts_written.fetch_add(changes.put_parts.len() as u64, Ordering::Relaxed);
     let wal_dir = root.join("wal");

@@ -170,6 +170,16 @@ struct Inner {
     pending_bytes: AtomicUsize,
     /// Message bytes acknowledged and not yet flushed (active and frozen memtables).
     unflushed_bytes: AtomicUsize,
+    /// Woken whenever `pending_bytes` or `unflushed_bytes` shrink (see `LogStore::room_freed`).
+    room: tokio::sync::Notify,
+}
+
+impl Inner {
+    /// Whether an append of `bytes` would pass the backpressure limits now.
+    fn has_room(&self, bytes: usize) -> bool {
+        self.unflushed_bytes.load(Ordering::Relaxed) <= self.config.max_unflushed_bytes
+            && self.pending_bytes.load(Ordering::Relaxed) + bytes <= self.config.max_pending_bytes
+    }
 }
 
 struct AppendRequest {
@@ -304,6 +314,7 @@ impl EmbeddedStore {
             cursors: CursorCache::new(config.scan_cursor_bytes),
             pending_bytes: AtomicUsize::new(0),
             unflushed_bytes: AtomicUsize::new(0),
+            room: tokio::sync::Notify::new(),
         });
         inner.unflushed_bytes.store(inner.data.read().active.bytes, Ordering::Relaxed);
 
@@ -626,6 +637,7 @@ impl LogStore for EmbeddedStore {
         if self.inner.unflushed_bytes.load(Ordering::Relaxed) > config.max_unflushed_bytes {
             return Err(StoreError::Overloaded);
         }
+        // Reserved at once (not `has_room`): concurrent appends cannot both take the last room.
         if self.inner.pending_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes > config.max_pending_bytes {
             self.inner.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
             return Err(StoreError::Overloaded);
@@ -639,6 +651,14 @@ impl LogStore for EmbeddedStore {
         };
         self.inner.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
         Err(refused)
+    }
+
+    fn has_room(&self, bytes: usize) -> bool {
+        self.inner.has_room(bytes)
+    }
+
+    fn room_freed(&self) -> &tokio::sync::Notify {
+        &self.inner.room
     }
 
     fn scan(&self, req: &ScanRequest<'_>) -> Result<ScanPage, StoreError> {

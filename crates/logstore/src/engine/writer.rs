@@ -42,7 +42,10 @@ impl Writer {
             if !batch.is_empty() {
                 self.commit(&mut batch);
             }
-            let memtable_full = self.inner.data.read().active.bytes >= self.inner.config.flush_bytes;
+            // At half the unflushed limit at the latest: a larger memtable could never fill.
+            let config = &self.inner.config;
+            let flush_at = config.flush_bytes.min(config.max_unflushed_bytes / 2);
+            let memtable_full = self.inner.data.read().active.bytes >= flush_at;
             if memtable_full || !flushes.is_empty() {
                 let force = flushes.iter().any(|(f, _)| *f);
                 let replies: Vec<_> = flushes.drain(..).filter_map(|(_, r)| r).collect();
@@ -58,6 +61,7 @@ impl Writer {
     fn commit(&mut self, batch: &mut Vec<AppendRequest>) {
         let batch_bytes: usize = batch.iter().map(|r| r.bytes).sum();
         self.inner.pending_bytes.fetch_sub(batch_bytes, Ordering::Relaxed);
+        self.inner.room.notify_waiters();
         self.buf.clear();
         let mut acks = Vec::with_capacity(batch.len());
         for req in batch.iter() {

@@ -290,6 +290,8 @@ pub async fn handle(app: App, operation: &str, body: Bytes) -> Result<Vec<u8>, L
             .await
         }
         PutLogEvents => {
+            // An overloaded store makes the batch wait here, before it is decoded.
+            app.logs.admit(body.len()).await?;
             let req: PutLogEventsRequest = parse(&body)?;
             // The raw body (up to several MB) is not needed while the batch waits for its sync.
             drop(body);
@@ -298,8 +300,10 @@ pub async fn handle(app: App, operation: &str, body: Bytes) -> Result<Vec<u8>, L
             let input = validate::required(&req.log_events, "logEvents")?;
             let mut events = Vec::with_capacity(input.len());
             for (i, e) in req.log_events.unwrap_or_default().into_iter().enumerate() {
-                let ts = validate::required(&e.timestamp, &format!("logEvents.{}.member.timestamp", i + 1))?;
-                let ts = *ts;
+                let ts = match e.timestamp {
+                    Some(ts) => ts,
+                    None => *validate::required(&e.timestamp, &format!("logEvents.{}.member.timestamp", i + 1))?,
+                };
                 let msg = e.message.ok_or_else(|| {
                     LogsApiError::invalid(format!(
                         "1 validation error detected: Value null at 'logEvents.{}.member.message' failed to satisfy constraint: Member must not be null",
