@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::block::{EventBlock, MAX_BLOCK_EVENTS, MAX_BLOCK_SPAN_MS, TARGET_BLOCK_RAW_BYTES};
 use crate::cache::BloomPageCache;
@@ -239,6 +240,66 @@ impl Part {
     }
 }
 
+/// Closed blocks are encoded in batches of this many raw bytes or blocks, whichever comes first.
+const ENCODE_BATCH_RAW_BYTES: usize = 4 << 20;
+const ENCODE_BATCH_BLOCKS: usize = 64;
+
+/// Threads that encode (serialize, compress, index) a part's blocks: the machine's cores, at most 4.
+fn encode_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
+}
+
+/// Turns a block into what a part stores: compressed bytes, bloom and index entry.
+struct BlockEncoder {
+    compressor: zstd::bulk::Compressor<'static>,
+    scratch: Vec<u8>,
+}
+
+/// A block ready to be written; its meta's offsets are set when it is.
+struct EncodedBlock {
+    meta: BlockMeta,
+    comp: Vec<u8>,
+    bloom: Vec<u8>,
+}
+
+impl BlockEncoder {
+    fn new(level: i32) -> Result<BlockEncoder, StoreError> {
+        Ok(BlockEncoder { compressor: zstd::bulk::Compressor::new(level)?, scratch: Vec::new() })
+    }
+
+    fn encode(&mut self, block: &EventBlock) -> Result<EncodedBlock, StoreError> {
+        debug_assert!(block.is_sorted());
+        self.scratch.clear();
+        block.encode(&mut self.scratch);
+        let comp = self.compressor.compress(&self.scratch)?;
+        let mut bloom = crate::bloom::BloomBuilder::new(block.raw_bytes());
+        let mut json_object = false;
+        for i in 0..block.len() {
+            let message = block.message(i);
+            bloom.add_text(message);
+            json_object = json_object || crate::bloom::is_json_object(message);
+        }
+        if json_object {
+            bloom.add_mark(crate::bloom::JSON_OBJECT_MARK);
+        }
+        let bloom = bloom.finish();
+        let (min, max) = (block.min_key().unwrap_or_default(), block.max_key().unwrap_or_default());
+        let meta = BlockMeta {
+            stream_id: block.stream_id,
+            min_key: min,
+            max_key: max,
+            count: block.len() as u32,
+            raw_len: self.scratch.len() as u32,
+            offset: 0,
+            comp_len: comp.len() as u32,
+            crc: crc32fast::hash(&comp),
+            bloom_offset: 0,
+            bloom_len: bloom.len() as u32,
+        };
+        Ok(EncodedBlock { meta, comp, bloom })
+    }
+}
+
 /// Writes one part from per-stream runs of events (each run sorted by key, all in one group and day).
 pub struct PartWriter {
     group_id: GroupId,
@@ -251,9 +312,12 @@ pub struct PartWriter {
     /// Blooms of the blocks written so far, concatenated; `BlockMeta::bloom_offset` is relative
     /// to this buffer until `finish` places it in the file.
     blooms: Vec<u8>,
-    compressor: zstd::bulk::Compressor<'static>,
+    /// One per thread that encodes blocks (see `encode_queued`).
+    encoders: Vec<BlockEncoder>,
     level: i32,
-    scratch: Vec<u8>,
+    /// Closed blocks waiting to be encoded, and their raw bytes.
+    queued: Vec<EventBlock>,
+    queued_raw: usize,
     open: Option<EventBlock>,
     /// Bytes of the file already made durable by `write_back`.
     written_back: u64,
@@ -293,9 +357,10 @@ impl PartWriter {
             offset: MAGIC.len() as u64,
             metas: Vec::new(),
             blooms: Vec::new(),
-            compressor: zstd::bulk::Compressor::new(level)?,
+            encoders: (0..encode_threads()).map(|_| BlockEncoder::new(level)).collect::<Result<_, _>>()?,
             level,
-            scratch: Vec::new(),
+            queued: Vec::new(),
+            queued_raw: 0,
             open: None,
             written_back: 0,
         })
@@ -327,8 +392,52 @@ impl PartWriter {
     fn close_block(&mut self) -> Result<(), StoreError> {
         if let Some(block) = self.open.take() {
             if !block.is_empty() {
-                self.write_block(&block)?;
+                self.queued_raw += block.raw_bytes();
+                self.queued.push(block);
+                if self.queued_raw >= ENCODE_BATCH_RAW_BYTES || self.queued.len() >= ENCODE_BATCH_BLOCKS {
+                    self.encode_queued()?;
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// Encodes the queued blocks, spread over the encoders' threads (each takes the next block
+    /// until none is left), then writes them in their order. The bytes are the same whatever the
+    /// number of threads.
+    fn encode_queued(&mut self) -> Result<(), StoreError> {
+        let blocks = std::mem::take(&mut self.queued);
+        self.queued_raw = 0;
+        let encoded: Vec<Result<EncodedBlock, StoreError>> = if blocks.len() == 1 || self.encoders.len() == 1 {
+            let encoder = &mut self.encoders[0];
+            blocks.iter().map(|b| encoder.encode(b)).collect()
+        } else {
+            let next = AtomicUsize::new(0);
+            let work = |encoder: &mut BlockEncoder| {
+                let mut mine = Vec::new();
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(block) = blocks.get(k) else { break };
+                    mine.push((k, encoder.encode(block)));
+                }
+                mine
+            };
+            let (first, helpers) = self.encoders.split_first_mut().expect("at least one encoder");
+            let mut done = std::thread::scope(|scope| {
+                // Helper threads inherit this thread's priority (the flusher's or the merger's).
+                let handles: Vec<_> =
+                    helpers.iter_mut().take(blocks.len() - 1).map(|encoder| scope.spawn(|| work(encoder))).collect();
+                let mut done = work(first);
+                for h in handles {
+                    done.extend(h.join().expect("block encoder panicked"));
+                }
+                done
+            });
+            done.sort_unstable_by_key(|(k, _)| *k);
+            done.into_iter().map(|(_, r)| r).collect()
+        };
+        for block in encoded {
+            self.write_block(block?)?;
         }
         Ok(())
     }
@@ -345,38 +454,14 @@ impl PartWriter {
         self.close_block()
     }
 
-    fn write_block(&mut self, block: &EventBlock) -> Result<(), StoreError> {
-        debug_assert!(block.is_sorted());
-        self.scratch.clear();
-        block.encode(&mut self.scratch);
-        let comp = self.compressor.compress(&self.scratch)?;
-        let mut bloom = crate::bloom::BloomBuilder::new(block.raw_bytes());
-        let mut json_object = false;
-        for i in 0..block.len() {
-            let message = block.message(i);
-            bloom.add_text(message);
-            json_object = json_object || crate::bloom::is_json_object(message);
-        }
-        if json_object {
-            bloom.add_mark(crate::bloom::JSON_OBJECT_MARK);
-        }
-        let bloom = bloom.finish();
-        let (min, max) = (block.min_key().unwrap_or_default(), block.max_key().unwrap_or_default());
-        self.metas.push(BlockMeta {
-            stream_id: block.stream_id,
-            min_key: min,
-            max_key: max,
-            count: block.len() as u32,
-            raw_len: self.scratch.len() as u32,
-            offset: self.offset,
-            comp_len: comp.len() as u32,
-            crc: crc32fast::hash(&comp),
-            bloom_offset: self.blooms.len() as u64,
-            bloom_len: bloom.len() as u32,
-        });
+    fn write_block(&mut self, block: EncodedBlock) -> Result<(), StoreError> {
+        let EncodedBlock { mut meta, comp, bloom } = block;
+        meta.offset = self.offset;
+        meta.bloom_offset = self.blooms.len() as u64;
         self.blooms.extend_from_slice(&bloom);
         self.out.write_all(&comp)?;
         self.offset += comp.len() as u64;
+        self.metas.push(meta);
         if self.offset - self.written_back >= WRITE_BACK_BYTES {
             self.write_back()?;
         }
@@ -394,6 +479,7 @@ impl PartWriter {
     /// Writes index and footer, fsyncs, renames into place. Returns the final path.
     pub fn finish(mut self) -> Result<PathBuf, StoreError> {
         self.close_block()?;
+        self.encode_queued()?;
         let blooms_offset = self.offset;
         self.out.write_all(&self.blooms)?;
         let index_offset = blooms_offset + self.blooms.len() as u64;
@@ -501,6 +587,46 @@ mod tests {
             }
         }
         assert_eq!(seen, msgs.len());
+    }
+
+    /// Blocks are encoded in batches spread over threads: the file is the same bytes whatever
+    /// their number, and holds every event in order.
+    #[test]
+    fn parts_are_the_same_bytes_whatever_the_number_of_encoding_threads() {
+        // 200 small streams (more blocks than a batch) and a large one (more raw bytes than a batch).
+        let small: Vec<Vec<String>> = (0..200)
+            .map(|s| (0..1 + s % 7).map(|i| format!("stream {s} event {i} id={}", s * 31 + i)).collect())
+            .collect();
+        let large: Vec<String> = (0..120_000).map(|i| format!("large event {i} status={}", i % 13)).collect();
+        let write = |dir: &Path, threads: usize| -> Vec<u8> {
+            let mut w = PartWriter::create(dir, 1, 1, 1).unwrap();
+            w.encoders = (0..threads).map(|_| BlockEncoder::new(FLUSH_LEVEL).unwrap()).collect();
+            for (s, msgs) in small.iter().enumerate() {
+                let key = |i: usize| EventKey { timestamp: i as i64, seq: i as u64 };
+                w.write_stream_run(s as u64 + 1, msgs.iter().enumerate().map(|(i, m)| (key(i), 0, m.as_str())))
+                    .unwrap();
+            }
+            let key = |i: usize| EventKey { timestamp: i as i64, seq: i as u64 };
+            w.write_stream_run(500, large.iter().enumerate().map(|(i, m)| (key(i), 0, m.as_str()))).unwrap();
+            fs::read(w.finish().unwrap()).unwrap()
+        };
+        let (one, three) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let bytes = write(one.path(), 1);
+        assert!(bytes == write(three.path(), 3), "three encoding threads wrote other bytes than one");
+        let part = Part::open(&one.path().join(Part::file_name(1)), 1).unwrap();
+        assert!(part.blocks.len() > ENCODE_BATCH_BLOCKS + 10, "{} blocks", part.blocks.len());
+        let mut read: Vec<(u64, String)> = Vec::new();
+        for i in 0..part.blocks.len() {
+            let b = part.read_block(i).unwrap();
+            read.extend((0..b.len()).map(|j| (b.stream_id, b.message(j).to_owned())));
+        }
+        let expected: Vec<(u64, String)> = small
+            .iter()
+            .enumerate()
+            .flat_map(|(s, msgs)| msgs.iter().map(move |m| (s as u64 + 1, m.clone())))
+            .chain(large.iter().map(|m| (500, m.clone())))
+            .collect();
+        assert_eq!(read, expected);
     }
 
     #[test]
