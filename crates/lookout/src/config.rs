@@ -43,7 +43,7 @@ pub struct ServeArgs {
     pub flush_mib: Option<usize>,
     /// Memory, in MiB, of acknowledged events not yet flushed into parts beyond which
     /// PutLogEvents waits for the flusher (up to 2 s, then ThrottlingException, which clients
-    /// retry) [default: 160]. A flush starts at half of it at the latest.
+    /// retry) [default: 128]. A flush starts at half of it at the latest.
     #[arg(long, env = "LOOKOUT_MAX_UNFLUSHED_MIB", value_name = "MIB")]
     pub max_unflushed_mib: Option<usize>,
     /// Seconds a day of a log group must go without new data before its parts, written fast at
@@ -279,7 +279,7 @@ impl ServeConfig {
         if flush_mib == 0 {
             bail!("--flush-mib must be at least 1");
         }
-        let max_unflushed_mib = args.max_unflushed_mib.or(file.max_unflushed_mib).unwrap_or(160);
+        let max_unflushed_mib = args.max_unflushed_mib.or(file.max_unflushed_mib).unwrap_or(128);
         if max_unflushed_mib == 0 {
             bail!("--max-unflushed-mib must be at least 1");
         }

@@ -99,7 +99,7 @@ impl StoreConfig {
             compact_at_rest_after: Some(DEFAULT_COMPACT_AT_REST_AFTER),
             rest_level: 9,
             max_pending_bytes: 64 << 20,
-            max_unflushed_bytes: 160 << 20,
+            max_unflushed_bytes: 128 << 20,
         }
     }
 }
