@@ -16,7 +16,6 @@ use lookout_logstore::{
     StoredEvent, StreamInfo, StreamSelection,
 };
 
-pub use admission::AdmissionPolicy;
 pub use batch::{BatchPlan, RejectedInfo};
 pub use tokens::StreamToken;
 
@@ -216,19 +215,13 @@ fn filter_query_fingerprint(q: &FilterEvents<'_>) -> u64 {
 pub struct LogsService {
     store: Arc<dyn LogStore>,
     pub identity: Identity,
-    admission: AdmissionPolicy,
+    admission: admission::AdmissionPolicy,
     waiting: Arc<admission::Waiting>,
 }
 
 impl LogsService {
     pub fn new(store: Arc<dyn LogStore>, identity: Identity) -> LogsService {
-        LogsService { store, identity, admission: AdmissionPolicy::default(), waiting: Default::default() }
-    }
-
-    /// The same service with another admission policy (see `admit`).
-    pub fn with_admission(mut self, policy: AdmissionPolicy) -> LogsService {
-        self.admission = policy;
-        self
+        LogsService { store, identity, admission: Default::default(), waiting: Default::default() }
     }
 
     /// Waits until the store can take a batch of about `bytes` (a request's size bounds its

@@ -408,6 +408,9 @@ impl PartWriter {
     fn encode_queued(&mut self) -> Result<(), StoreError> {
         let blocks = std::mem::take(&mut self.queued);
         self.queued_raw = 0;
+        if blocks.is_empty() {
+            return Ok(());
+        }
         let encoded: Vec<Result<EncodedBlock, StoreError>> = if blocks.len() == 1 || self.encoders.len() == 1 {
             let encoder = &mut self.encoders[0];
             blocks.iter().map(|b| encoder.encode(b)).collect()
