@@ -121,24 +121,6 @@ impl Pending {
     }
 }
 
-// The heap orders by (scan-order key, event); the event's own key only breaks exact ties.
-impl PartialEq for Pending {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-impl Eq for Pending {}
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Pending {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key.cmp(&other.key)
-    }
-}
-
 /// What a forward page leaves for the next page of the same query (kept in a `ScanCursor`).
 pub(crate) struct CarriedState {
     /// The bound the page returned; the state continues only a request at exactly this bound.
@@ -200,53 +182,96 @@ impl PageBuilder<'_, '_> {
     }
 }
 
-/// The merge of one page: matches waiting in a heap whose top is the next to emit.
+/// Matches of one block (or a previous page's leftovers) in scan order, stored reversed: the next
+/// to emit is the last element.
+struct Run {
+    /// `order_key` of the next match: the heap's order.
+    head: EventKey,
+    rev: Vec<Pending>,
+}
+
+impl PartialEq for Run {
+    fn eq(&self, other: &Self) -> bool {
+        self.head == other.head
+    }
+}
+impl Eq for Run {}
+impl PartialOrd for Run {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Run {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.head.cmp(&other.head)
+    }
+}
+
+/// The merge of one page: runs of matches in a heap ordered by their next match. Blocks that do
+/// not overlap (one stream read in order) leave one run at a time, so an event costs a move, not
+/// a heap operation.
 struct Merge {
     forward: bool,
-    heap: BinaryHeap<Reverse<(EventKey, Pending)>>,
+    runs: BinaryHeap<Reverse<Run>>,
     bytes: usize,
 }
 
-impl Merge {
-    /// The heap's order: keys ascending when reading forward, descending when backward.
-    fn order_key(&self, k: EventKey) -> EventKey {
-        if self.forward {
-            k
-        } else {
-            EventKey { timestamp: -k.timestamp, seq: u64::MAX - k.seq }
-        }
+/// The merge's order: keys ascending when reading forward, descending when backward.
+fn order_key(forward: bool, k: EventKey) -> EventKey {
+    if forward {
+        k
+    } else {
+        EventKey { timestamp: -k.timestamp, seq: u64::MAX - k.seq }
     }
+}
 
+impl Merge {
     /// Whether `a` comes before `b` in scan order.
     fn before(&self, a: EventKey, b: EventKey) -> bool {
-        if self.forward {
-            a < b
-        } else {
-            a > b
-        }
+        order_key(self.forward, a) < order_key(self.forward, b)
     }
 
-    fn push(&mut self, p: Pending) {
-        self.bytes += p.weight();
-        let order = self.order_key(p.key);
-        self.heap.push(Reverse((order, p)));
+    /// Adds matches already in scan order (what `collect` gives for one block).
+    fn push_run(&mut self, mut run: Vec<Pending>) {
+        let Some(first) = run.first() else { return };
+        let head = order_key(self.forward, first.key);
+        self.bytes += run.iter().map(Pending::weight).sum::<usize>();
+        run.reverse();
+        self.runs.push(Reverse(Run { head, rev: run }));
+    }
+
+    /// Adds matches in any order.
+    fn push_unordered(&mut self, mut matches: Vec<Pending>) {
+        let forward = self.forward;
+        matches.sort_unstable_by_key(|p| order_key(forward, p.key));
+        self.push_run(matches);
     }
 
     /// Moves matches strictly before `limit` (in scan order; None: all) into the page. Returns
     /// the key of the first one the full page refused (it stays in the merge).
     fn emit(&mut self, limit: Option<EventKey>, page: &mut PageBuilder<'_, '_>) -> Option<EventKey> {
-        while let Some(Reverse((_, top))) = self.heap.peek() {
-            if limit.is_some_and(|l| !self.before(top.key, l)) {
+        let forward = self.forward;
+        let limit = limit.map(|l| order_key(forward, l));
+        while let Some(mut top) = self.runs.peek_mut() {
+            let run = &mut top.0;
+            if limit.is_some_and(|l| run.head >= l) {
                 return None;
             }
-            let Reverse((order, p)) = self.heap.pop().expect("peeked");
+            let p = run.rev.pop().expect("runs in the heap are not empty");
             let weight = p.weight();
             match page.push(p) {
                 Ok(()) => self.bytes -= weight,
                 Err(p) => {
                     let key = p.key;
-                    self.heap.push(Reverse((order, p)));
+                    run.rev.push(p);
                     return Some(key);
+                }
+            }
+            match run.rev.last() {
+                // The heap puts the run back in its place when `top` is dropped.
+                Some(next) => run.head = order_key(forward, next.key),
+                None => {
+                    std::collections::binary_heap::PeekMut::pop(top);
                 }
             }
         }
@@ -258,10 +283,9 @@ impl Merge {
     fn carry(self, resume: EventKey, mut consumed: HashMap<BlockId, EventKey>) -> Option<CarriedState> {
         consumed.retain(|_, max| *max >= resume);
         let pending: Vec<Pending> = self
-            .heap
-            .into_vec()
+            .runs
             .into_iter()
-            .map(|Reverse((_, p))| p)
+            .flat_map(|Reverse(run)| run.rev)
             .filter(|p| p.source.is_some_and(|b| consumed.contains_key(&b)))
             .collect();
         let bytes = pending.iter().map(Pending::weight).sum::<usize>() + consumed.len() * 48;
@@ -426,21 +450,19 @@ pub(crate) fn run(
     // Only forward scans keep state between pages (FilterLogEvents pages forward).
     let keep_state = forward && req.continuation.is_some();
     let bound_key = if forward { bounds.lower_key(req) } else { bounds.upper_key(req) };
-    let mut merge = Merge { forward, heap: BinaryHeap::new(), bytes: 0 };
+    let mut merge = Merge { forward, runs: BinaryHeap::new(), bytes: 0 };
     // Part blocks whose every match at or beyond the bound is in the merge (see `CarriedState`).
     let mut consumed: HashMap<BlockId, EventKey> = HashMap::new();
     if let Some(state) = resumed.filter(|_| keep_state) {
         candidates.retain(|c| c.part_block().is_none_or(|b| !state.consumed.contains_key(&b)));
-        for p in state.pending {
-            // Streams deleted since, and days retention dropped since, are not shown.
-            if names.contains_key(&p.stream_id)
+        // Streams deleted since, and days retention dropped since, are not shown.
+        let kept = state.pending.into_iter().filter(|p| {
+            names.contains_key(&p.stream_id)
                 && p.key >= bound_key
                 && p.key.timestamp >= bounds.low_ts
                 && p.key.timestamp < bounds.high_ts
-            {
-                merge.push(p);
-            }
-        }
+        });
+        merge.push_unordered(kept.collect());
         consumed = state.consumed;
     }
     if forward {
@@ -575,9 +597,7 @@ pub(crate) fn run(
                 }
                 None => {}
             }
-            for p in collected {
-                merge.push(p);
-            }
+            merge.push_run(collected);
             // Everything before the watermark is final: no unvisited block can hold such a key.
             let next = candidates.get(j + 1).map(|c| if forward { c.min } else { c.max });
             let mut limit = next;
