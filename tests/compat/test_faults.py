@@ -315,6 +315,9 @@ def test_a_flusher_that_falls_behind_makes_writes_wait_then_throttles_and_loses_
         assert waited >= 1.5, f"the refused batch was not made to wait for room first ({waited:.2f} s)"
         assert 2 <= len(acked) <= 10, f"{len(acked)} batches of ~200 KB acknowledged under a 1 MiB limit"
         assert "flush failed" in srv.output()
+        metrics = requests.get(f"{srv.endpoint}/metrics", timeout=10).text
+        assert "lookout_ingest_admission_waits_total 1\n" in metrics, metrics
+        assert "lookout_ingest_admission_throttled_total 1\n" in metrics, metrics
         # The directory comes back: the flusher's retry succeeds, and writes go through again.
         parts.unlink()
         aside.rename(parts)

@@ -3,7 +3,7 @@
 //! that cannot get room is refused before its body is decoded. Both save work: a refused batch is
 //! sent again by its client, and decoding it first would spend CPU the flusher needs.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lookout_logstore::LogStore;
@@ -33,9 +33,23 @@ pub(crate) fn throttled() -> LogsError {
     LogsError::Throttling("Rate exceeded".into())
 }
 
-/// Bytes of requests waiting for room now.
+/// Bytes of requests waiting for room now (`.0`), and how many batches have waited and been
+/// throttled since start (for `/metrics`).
 #[derive(Debug, Default)]
-pub(crate) struct Waiting(AtomicUsize);
+pub(crate) struct Waiting(AtomicUsize, AtomicU64, AtomicU64);
+
+/// Batches that found no room since start: how many waited, and how many were then throttled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdmissionCounts {
+    pub waited: u64,
+    pub throttled: u64,
+}
+
+impl Waiting {
+    pub(crate) fn counts(&self) -> AdmissionCounts {
+        AdmissionCounts { waited: self.1.load(Ordering::Relaxed), throttled: self.2.load(Ordering::Relaxed) }
+    }
+}
 
 /// A request's share of `Waiting`, given back when it stops waiting.
 struct WaitingShare<'a> {
@@ -62,8 +76,10 @@ pub(crate) async fn admit(
     }
     let share = WaitingShare { waiting, bytes };
     if waiting.0.fetch_add(bytes, Ordering::Relaxed) + bytes > policy.max_waiting_bytes {
+        waiting.2.fetch_add(1, Ordering::Relaxed);
         return Err(throttled());
     }
+    waiting.1.fetch_add(1, Ordering::Relaxed);
     let deadline = tokio::time::Instant::now() + policy.patience;
     loop {
         // Registered before the check, so that room freed between the check and the wait
@@ -76,6 +92,7 @@ pub(crate) async fn admit(
             return Ok(());
         }
         if tokio::time::timeout_at(deadline, freed).await.is_err() {
+            waiting.2.fetch_add(1, Ordering::Relaxed);
             return Err(throttled());
         }
     }
@@ -118,6 +135,7 @@ mod tests {
         let store = EmbeddedStore::open(StoreConfig::new(dir.path())).unwrap();
         let waiting = Waiting::default();
         runtime().block_on(admit(&store, &PATIENT, &waiting, 10)).unwrap();
+        assert_eq!(waiting.counts(), AdmissionCounts::default());
     }
 
     #[test]
@@ -140,6 +158,7 @@ mod tests {
         assert!(store.has_room(10));
         unstaller.join().unwrap();
         assert_eq!(waiting.0.load(Ordering::SeqCst), 0, "the waiting share is given back");
+        assert_eq!(waiting.counts(), AdmissionCounts { waited: 1, throttled: 0 });
     }
 
     #[test]
@@ -151,6 +170,7 @@ mod tests {
         let got = runtime().block_on(admit(store.as_ref(), &policy, &waiting, 10));
         assert_eq!(got, Err(LogsError::Throttling("Rate exceeded".into())));
         assert_eq!(waiting.0.load(Ordering::SeqCst), 0);
+        assert_eq!(waiting.counts(), AdmissionCounts { waited: 1, throttled: 1 });
     }
 
     #[test]
@@ -166,5 +186,6 @@ mod tests {
         });
         assert_eq!(got, Ok(Err(LogsError::Throttling("Rate exceeded".into()))));
         assert_eq!(waiting.0.load(Ordering::SeqCst), 900);
+        assert_eq!(waiting.counts(), AdmissionCounts { waited: 0, throttled: 1 });
     }
 }

@@ -232,6 +232,11 @@ impl LogsService {
         admission::admit(self.store.as_ref(), &self.admission, &self.waiting, bytes).await
     }
 
+    /// How many batches found the store without room since start (waited, then throttled).
+    pub fn admission_counts(&self) -> admission::AdmissionCounts {
+        self.waiting.counts()
+    }
+
     pub fn store(&self) -> &Arc<dyn LogStore> {
         &self.store
     }

@@ -167,6 +167,21 @@ pub async fn serve(State(app): State<App>) -> Response {
         "counter",
         &[("", usage.appended_bytes)],
     );
+    let admission = app.logs.admission_counts();
+    gauge(
+        &mut out,
+        "lookout_ingest_admission_waits_total",
+        "PutLogEvents batches that found the store without room (flushes behind) and waited for it.",
+        "counter",
+        &[("", admission.waited)],
+    );
+    gauge(
+        &mut out,
+        "lookout_ingest_admission_throttled_total",
+        "PutLogEvents batches answered ThrottlingException because the store had no room in time.",
+        "counter",
+        &[("", admission.throttled)],
+    );
     gauge(
         &mut out,
         "lookout_wal_syncs_total",
