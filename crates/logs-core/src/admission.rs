@@ -33,10 +33,16 @@ pub(crate) fn throttled() -> LogsError {
     LogsError::Throttling("Rate exceeded".into())
 }
 
-/// Bytes of requests waiting for room now (`.0`), and how many batches have waited and been
-/// throttled since start (for `/metrics`).
+/// The requests waiting for room, and what admission did since start (for `/metrics`).
 #[derive(Debug, Default)]
-pub(crate) struct Waiting(AtomicUsize, AtomicU64, AtomicU64);
+pub(crate) struct Waiting {
+    /// Bytes of requests waiting now.
+    bytes: AtomicUsize,
+    /// Batches that found no room and waited.
+    waited: AtomicU64,
+    /// Batches answered ThrottlingException.
+    throttled: AtomicU64,
+}
 
 /// Batches that found no room since start: how many waited, and how many were then throttled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,7 +53,10 @@ pub struct AdmissionCounts {
 
 impl Waiting {
     pub(crate) fn counts(&self) -> AdmissionCounts {
-        AdmissionCounts { waited: self.1.load(Ordering::Relaxed), throttled: self.2.load(Ordering::Relaxed) }
+        AdmissionCounts {
+            waited: self.waited.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -59,7 +68,7 @@ struct WaitingShare<'a> {
 
 impl Drop for WaitingShare<'_> {
     fn drop(&mut self) {
-        self.waiting.0.fetch_sub(self.bytes, Ordering::Relaxed);
+        self.waiting.bytes.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
 
@@ -74,12 +83,12 @@ pub(crate) async fn admit(
     if store.has_room(bytes) {
         return Ok(());
     }
-    let share = WaitingShare { waiting, bytes };
-    if waiting.0.fetch_add(bytes, Ordering::Relaxed) + bytes > policy.max_waiting_bytes {
-        waiting.2.fetch_add(1, Ordering::Relaxed);
+    let _share = WaitingShare { waiting, bytes };
+    if waiting.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes > policy.max_waiting_bytes {
+        waiting.throttled.fetch_add(1, Ordering::Relaxed);
         return Err(throttled());
     }
-    waiting.1.fetch_add(1, Ordering::Relaxed);
+    waiting.waited.fetch_add(1, Ordering::Relaxed);
     let deadline = tokio::time::Instant::now() + policy.patience;
     loop {
         // Registered before the check, so that room freed between the check and the wait
@@ -88,11 +97,10 @@ pub(crate) async fn admit(
         let mut freed = std::pin::pin!(freed);
         freed.as_mut().enable();
         if store.has_room(bytes) {
-            drop(share);
             return Ok(());
         }
         if tokio::time::timeout_at(deadline, freed).await.is_err() {
-            waiting.2.fetch_add(1, Ordering::Relaxed);
+            waiting.throttled.fetch_add(1, Ordering::Relaxed);
             return Err(throttled());
         }
     }
@@ -157,7 +165,7 @@ mod tests {
         assert!(unstalled.load(Ordering::SeqCst));
         assert!(store.has_room(10));
         unstaller.join().unwrap();
-        assert_eq!(waiting.0.load(Ordering::SeqCst), 0, "the waiting share is given back");
+        assert_eq!(waiting.bytes.load(Ordering::SeqCst), 0, "the waiting share is given back");
         assert_eq!(waiting.counts(), AdmissionCounts { waited: 1, throttled: 0 });
     }
 
@@ -169,7 +177,7 @@ mod tests {
         let waiting = Waiting::default();
         let got = runtime().block_on(admit(store.as_ref(), &policy, &waiting, 10));
         assert_eq!(got, Err(LogsError::Throttling("Rate exceeded".into())));
-        assert_eq!(waiting.0.load(Ordering::SeqCst), 0);
+        assert_eq!(waiting.bytes.load(Ordering::SeqCst), 0);
         assert_eq!(waiting.counts(), AdmissionCounts { waited: 1, throttled: 1 });
     }
 
@@ -178,14 +186,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _stalled) = store_without_room(dir.path());
         let waiting = Waiting::default();
-        waiting.0.store(900, Ordering::SeqCst); // others wait already
+        waiting.bytes.store(900, Ordering::SeqCst); // others wait already
         let rt = runtime();
         // Patience is a minute: only the bound on waiting bytes can end this quickly.
         let got = rt.block_on(async {
             tokio::time::timeout(Duration::from_secs(30), admit(store.as_ref(), &PATIENT, &waiting, 101)).await
         });
         assert_eq!(got, Ok(Err(LogsError::Throttling("Rate exceeded".into()))));
-        assert_eq!(waiting.0.load(Ordering::SeqCst), 900);
+        assert_eq!(waiting.bytes.load(Ordering::SeqCst), 900);
         assert_eq!(waiting.counts(), AdmissionCounts { waited: 0, throttled: 1 });
     }
 }

@@ -215,13 +215,12 @@ fn filter_query_fingerprint(q: &FilterEvents<'_>) -> u64 {
 pub struct LogsService {
     store: Arc<dyn LogStore>,
     pub identity: Identity,
-    admission: admission::AdmissionPolicy,
     waiting: Arc<admission::Waiting>,
 }
 
 impl LogsService {
     pub fn new(store: Arc<dyn LogStore>, identity: Identity) -> LogsService {
-        LogsService { store, identity, admission: Default::default(), waiting: Default::default() }
+        LogsService { store, identity, waiting: Default::default() }
     }
 
     /// Waits until the store can take a batch of about `bytes` (a request's size bounds its
@@ -229,7 +228,7 @@ impl LogsService {
     /// before decoding a PutLogEvents request: an overloaded store then spends no CPU on
     /// batches it would refuse.
     pub async fn admit(&self, bytes: usize) -> Result<(), LogsError> {
-        admission::admit(self.store.as_ref(), &self.admission, &self.waiting, bytes).await
+        admission::admit(self.store.as_ref(), &admission::AdmissionPolicy::default(), &self.waiting, bytes).await
     }
 
     /// How many batches found the store without room since start (waited, then throttled).

@@ -175,10 +175,14 @@ struct Inner {
 }
 
 impl Inner {
+    /// Whether more is acknowledged and not yet flushed than the limit allows (the flusher is behind).
+    fn flushes_behind(&self) -> bool {
+        self.unflushed_bytes.load(Ordering::Relaxed) > self.config.max_unflushed_bytes
+    }
+
     /// Whether an append of `bytes` would pass the backpressure limits now.
     fn has_room(&self, bytes: usize) -> bool {
-        self.unflushed_bytes.load(Ordering::Relaxed) <= self.config.max_unflushed_bytes
-            && self.pending_bytes.load(Ordering::Relaxed) + bytes <= self.config.max_pending_bytes
+        !self.flushes_behind() && self.pending_bytes.load(Ordering::Relaxed) + bytes <= self.config.max_pending_bytes
     }
 }
 
@@ -634,7 +638,7 @@ impl LogStore for EmbeddedStore {
         };
         let bytes: usize = events.iter().map(|(_, m)| m.len()).sum();
         let config = &self.inner.config;
-        if self.inner.unflushed_bytes.load(Ordering::Relaxed) > config.max_unflushed_bytes {
+        if self.inner.flushes_behind() {
             return Err(StoreError::Overloaded);
         }
         // Reserved at once (not `has_room`): concurrent appends cannot both take the last room.
