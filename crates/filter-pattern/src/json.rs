@@ -140,7 +140,7 @@ impl JsonPattern {
         }
     }
 
-    #[cfg(test)]
+    /// What every matching message holds (see `json_prefilter.rs`).
     pub(crate) fn need(&self) -> Need {
         self.root.need()
     }

@@ -201,7 +201,7 @@ fn json_object() -> impl Strategy<Value = String> {
     })
 }
 
-fn message() -> impl Strategy<Value = String> {
+pub(crate) fn message() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => json_object(),
         1 => json_object().prop_map(|m| format!(" \n\t{m} ")),
@@ -253,7 +253,7 @@ fn condition() -> impl Strategy<Value = String> {
         .prop_map(|(s, t)| format!("{s} {t}"))
 }
 
-fn expression() -> impl Strategy<Value = String> {
+pub(crate) fn expression() -> impl Strategy<Value = String> {
     condition().prop_recursive(3, 12, 3, |inner| {
         prop_oneof![
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} && {b}")),

@@ -180,17 +180,22 @@ fn compile(need: &Need, literals: &mut Vec<String>) -> Tree {
         Need::Nothing => Tree::Nothing,
         Need::Literal(l) => Tree::Literal(literal_index(l, literals)),
         Need::Number(digits) => {
-            // The digits, the digits with a `.` after each of all but the last, and the nines
-            // that follow the digits of a value just below the number.
-            let nines = "9".repeat((13 - digits.len()) / 2);
-            let spellings = std::iter::once(digits.clone())
-                .chain((1..digits.len()).map(|i| format!("{}.{}", &digits[..i], &digits[i..])))
-                .chain([nines]);
-            Tree::Any(spellings.map(|s| Tree::Literal(literal_index(&s, literals))).collect())
+            Tree::Any(number_spellings(digits).iter().map(|s| Tree::Literal(literal_index(s, literals))).collect())
         }
         Need::All(parts) => Tree::All(parts.iter().map(|p| compile(p, literals)).collect()),
         Need::Any(parts) => Tree::Any(parts.iter().map(|p| compile(p, literals)).collect()),
     }
+}
+
+/// What a value equal to a number with these significant digits contains (one is enough): the
+/// digits, the digits with a `.` after each of all but the last, and the nines that follow the
+/// digits of a value just below the number (see the module's documentation).
+pub(crate) fn number_spellings(digits: &str) -> Vec<String> {
+    let nines = "9".repeat((13 - digits.len()) / 2);
+    std::iter::once(digits.to_string())
+        .chain((1..digits.len()).map(|i| format!("{}.{}", &digits[..i], &digits[i..])))
+        .chain([nines])
+        .collect()
 }
 
 fn literal_index(literal: &str, literals: &mut Vec<String>) -> usize {

@@ -412,7 +412,7 @@ impl LogsService {
             event_cost: &json_event_cost,
             predicate: None,
             required_tokens: &[],
-            required_literal: None,
+            candidates: None,
             json_objects_only: false,
             scan_budget_bytes: u64::MAX,
             continuation: None,
@@ -446,12 +446,12 @@ impl LogsService {
         };
         let pattern = pattern.filter(|p| !p.matches_everything());
         let required = pattern.as_ref().map(FilterPattern::required_terms).unwrap_or_default();
-        let literal = pattern.as_ref().and_then(FilterPattern::required_literal);
         let (bound, cursor) = match q.next_token.map(tokens::decode_scan_token).transpose()? {
             Some((key, cursor)) => (Some(key), cursor),
             None => (None, None),
         };
         let matcher = |m: &str| pattern.as_ref().is_none_or(|p| p.matches(m));
+        let candidates = |data: &[u8], ends: &[u32]| pattern.as_ref().and_then(|p| p.candidates(data, ends));
         let query = filter_query_fingerprint(&q);
         let req = ScanRequest {
             group: q.group,
@@ -465,7 +465,7 @@ impl LogsService {
             event_cost: &json_event_cost,
             predicate: if pattern.is_some() { Some(&matcher) } else { None },
             required_tokens: &required,
-            required_literal: literal.as_deref(),
+            candidates: Some(&candidates),
             json_objects_only: pattern.as_ref().is_some_and(|p| p.kind() == PatternKind::Json),
             scan_budget_bytes: FILTER_SCAN_BUDGET_BYTES,
             continuation: Some(Continuation { query, cursor }),

@@ -77,28 +77,14 @@ impl EventBlock {
         &self.data[start..self.ends[i] as usize]
     }
 
-    /// Which events (by index) contain `finder`'s needle, found by searching all the message bytes
-    /// at once rather than message by message. A hit that runs past its event's end is no hit (the
-    /// search goes on from the next event's start, so one there is not missed).
-    pub fn events_containing(&self, finder: &memchr::memmem::Finder<'_>) -> Vec<bool> {
-        let needle_len = finder.needle().len();
-        if needle_len == 0 {
-            return vec![true; self.len()];
-        }
-        let data = self.data.as_bytes();
-        let mut holds = vec![false; self.len()];
-        let mut from = 0usize;
-        while let Some(found) = finder.find(&data[from..]) {
-            let pos = from + found;
-            let j = self.ends.partition_point(|&end| end as usize <= pos);
-            let Some(&end) = self.ends.get(j) else { break };
-            let end = end as usize;
-            if pos + needle_len <= end {
-                holds[j] = true;
-            }
-            from = end;
-        }
-        holds
+    /// Every message, one after the other (message `i` ends at `ends()[i]`).
+    pub fn message_bytes(&self) -> &[u8] {
+        self.data.as_bytes()
+    }
+
+    /// Each message's end offset in `message_bytes`.
+    pub fn ends(&self) -> &[u32] {
+        &self.ends
     }
 
     /// Bytes of message text held.
@@ -231,24 +217,6 @@ mod tests {
         #[test]
         fn decode_garbage_never_panics(bytes: Vec<u8>) {
             let _ = EventBlock::decode_owned(1, bytes);
-        }
-    }
-
-    proptest! {
-        /// The whole-buffer search agrees with searching each message, including needles that
-        /// straddle two messages and repeated-letter needles.
-        #[test]
-        fn events_containing_equals_a_search_per_message(
-            messages in proptest::collection::vec("[ab ]{0,6}", 0..30),
-            needle in "[ab]{1,3}",
-        ) {
-            let mut b = EventBlock::new(1);
-            for (i, m) in messages.iter().enumerate() {
-                b.push(EventKey { timestamp: i as i64, seq: i as u64 }, 0, m);
-            }
-            let finder = memchr::memmem::Finder::new(needle.as_bytes());
-            let want: Vec<bool> = messages.iter().map(|m| m.contains(&needle)).collect();
-            prop_assert_eq!(b.events_containing(&finder), want);
         }
     }
 

@@ -122,6 +122,9 @@ pub enum Direction {
 
 /// Accept-all predicate and cost helpers for callers that need no filtering.
 pub type MessagePredicate<'a> = &'a (dyn Fn(&str) -> bool + Sync);
+/// (a block's messages one after the other, each one's end offset in them) → which messages might
+/// match (None: any might). See `ScanRequest::candidates`.
+pub type CandidateFilter<'a> = &'a (dyn Fn(&[u8], &[u32]) -> Option<Vec<bool>> + Sync);
 /// The bytes an event adds to a response: (stream name, message) → bytes.
 pub type EventCost<'a> = &'a (dyn Fn(&str, &str) -> usize + Sync);
 
@@ -142,10 +145,10 @@ pub struct ScanRequest<'a> {
     /// Words (see `bloom::tokens`) that every event the predicate accepts contains: blocks whose
     /// bloom lacks one are skipped. Must be sound for the predicate (empty when unsure).
     pub required_tokens: &'a [String],
-    /// A string every event the predicate accepts contains byte for byte: a decoded block is
-    /// searched for it as a whole (memmem) and only the events that hold it are given to the
-    /// predicate. Must be sound for the predicate (None when unsure).
-    pub required_literal: Option<&'a str>,
+    /// Which of a decoded block's messages the predicate might accept, found by searching the
+    /// block's messages all at once: only those are given to the predicate. Must be sound for the
+    /// predicate (None when unsure).
+    pub candidates: Option<CandidateFilter<'a>>,
     /// The predicate accepts only messages that are JSON objects (`bloom::is_json_object`): part
     /// blocks whose bloom lacks `bloom::JSON_OBJECT_MARK` are skipped.
     pub json_objects_only: bool,

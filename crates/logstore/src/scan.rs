@@ -305,16 +305,16 @@ fn collect(
     bounds: &Bounds,
     bound_key: EventKey,
     matches: &dyn Fn(&str) -> bool,
-    literal: Option<&memchr::memmem::Finder<'_>>,
+    candidates: Option<crate::CandidateFilter<'_>>,
     cost: &dyn Fn(&str) -> usize,
     max_count: usize,
     max_bytes: usize,
     out: &mut Vec<Pending>,
 ) -> Option<EventKey> {
-    // Events that hold the required literal, found in one search over the block's messages;
-    // the others cannot match and are not given to the predicate.
-    let holds = literal.map(|finder| block.events_containing(finder));
-    let candidate = |j: usize| holds.as_ref().is_none_or(|h| h[j]);
+    // Events that might match, found by searching the block's messages at once; the others
+    // cannot match and are not given to the predicate.
+    let holds = candidates.and_then(|f| f(block.message_bytes(), block.ends()));
+    let candidate = |j: usize| holds.as_ref().is_none_or(|h| h.get(j).copied().unwrap_or(true));
     let in_range = |k: EventKey| match direction {
         Direction::Forward => k >= bound_key && k.timestamp < bounds.high_ts,
         Direction::Backward => k < bound_key && k.timestamp >= bounds.low_ts,
@@ -423,11 +423,7 @@ pub(crate) fn run(
     let mut page = PageBuilder { req, names, events: Vec::new(), bytes: 0 };
     let mut scanned = 0u64;
     let matches = |msg: &str| req.predicate.is_none_or(|p| p(msg));
-    // The string every match contains: the request's, else its longest required token.
-    let literal = req
-        .predicate
-        .and(req.required_literal.or_else(|| req.required_tokens.iter().map(String::as_str).max_by_key(|t| t.len())));
-    let finder = literal.map(|l| memchr::memmem::Finder::new(l.as_bytes()));
+    let message_filter = req.predicate.and(req.candidates);
     // Hashes of the required words a part block's bloom must hold (only indexed tokens can
     // prune, see `bloom::is_indexed`).
     let token_hashes: Vec<u64> = if req.predicate.is_some() {
@@ -537,7 +533,7 @@ pub(crate) fn run(
                 bounds,
                 bound_key,
                 &matches,
-                finder.as_ref(),
+                message_filter,
                 &cost,
                 max_count,
                 max_bytes,

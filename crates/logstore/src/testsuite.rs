@@ -39,6 +39,18 @@ fn cost(_: &str, m: &str) -> usize {
     m.len() + 26
 }
 
+/// Marks a block's messages that contain `needle`, message by message (as
+/// `ScanRequest::candidates` is given them: the messages one after the other, and their ends).
+fn containing(needle: &str, data: &[u8], ends: &[u32]) -> Option<Vec<bool>> {
+    let mut start = 0usize;
+    let marks = ends.iter().map(|&end| {
+        let message = &data[start..end as usize];
+        start = end as usize;
+        memchr::memmem::find(message, needle.as_bytes()).is_some()
+    });
+    Some(marks.collect())
+}
+
 pub fn request<'a>(group: &'a str, direction: Direction, bound: Option<EventKey>, limit: usize) -> ScanRequest<'a> {
     ScanRequest {
         group,
@@ -52,7 +64,7 @@ pub fn request<'a>(group: &'a str, direction: Direction, bound: Option<EventKey>
         event_cost: &cost,
         predicate: None,
         required_tokens: &[],
-        required_literal: None,
+        candidates: None,
         json_objects_only: false,
         scan_budget_bytes: u64::MAX,
         continuation: None,
@@ -327,15 +339,16 @@ pub fn random_model_check(dir: &Path, open: Factory<'_>, seed: u64) {
             assert_eq!(got, want, "word {word:?} limit {limit}");
         }
     }
-    // Literal scans: blocks searched as a whole for a substring, against brute force; "xr" and
-    // " r" only ever occur across two messages ("…xxx" + "r7 e0 …"), "xx" repeats its letter.
+    // Scans with candidate filters: only the messages a block's filter marks are tested, against
+    // brute force; "xr" and " r" only ever occur across two messages ("…xxx" + "r7 e0 …").
     for needle in ["ERROR", "lta", "e1 ", "xr", " r", "xx", "_out", "absent"] {
         let contains = |m: &str| m.contains(needle);
+        let candidates = |data: &[u8], ends: &[u32]| containing(needle, data, ends);
         for (limit, direction) in [(3usize, Direction::Forward), (10_000, Direction::Forward), (7, Direction::Backward)]
         {
             let mut req = request("g", direction, None, limit);
             req.predicate = Some(&contains);
-            req.required_literal = Some(needle);
+            req.candidates = Some(&candidates);
             let got: Vec<_> = scan_all(&*store, req).into_iter().map(|e| e.key).collect();
             let want: Vec<_> = model.iter().filter(|e| contains(&e.2)).map(|e| e.0).collect();
             assert_eq!(got, want, "literal {needle:?} limit {limit} {direction:?}");
@@ -405,18 +418,19 @@ pub fn cursor_pages_equal_fresh_pages(dir: &Path, open: Factory<'_>, seed: u64) 
     let has_error = |m: &str| m.contains("ERROR");
     let has_rare = |m: &str| crate::bloom::tokens(m).any(|t| t == "rare");
     let rare = vec!["rare".to_string()];
-    type Query<'q> = (Option<&'q (dyn Fn(&str) -> bool + Sync)>, Option<&'q str>, &'q [String]);
+    let error_candidates = |data: &[u8], ends: &[u32]| containing("ERROR", data, ends);
+    type Query<'q> = (Option<&'q (dyn Fn(&str) -> bool + Sync)>, Option<crate::CandidateFilter<'q>>, &'q [String]);
     let queries: [Query<'_>; 3] =
-        [(None, None, &[]), (Some(&has_error), Some("ERROR"), &[]), (Some(&has_rare), None, &rare)];
+        [(None, None, &[]), (Some(&has_error), Some(&error_candidates), &[]), (Some(&has_rare), None, &rare)];
     let keys = |events: &[StoredEvent]| events.iter().map(|e| e.key).collect::<Vec<_>>();
     let resumed_before = store.usage().scan_cursors_resumed;
     for moving in [false, true] {
-        for (q, (predicate, literal, tokens)) in queries.iter().enumerate() {
+        for (q, (predicate, candidates, tokens)) in queries.iter().enumerate() {
             for limit in [1usize, 7, 60] {
                 let make = |bound: Option<EventKey>, continuation: Option<crate::Continuation>| {
                     let mut req = request("g", Direction::Forward, bound, limit);
                     req.predicate = *predicate;
-                    req.required_literal = *literal;
+                    req.candidates = *candidates;
                     req.required_tokens = tokens;
                     req.continuation = continuation;
                     req
