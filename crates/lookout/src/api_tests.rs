@@ -83,6 +83,7 @@ impl Harness {
             console,
             auth: crate::auth::AuthMode::Open,
             metrics: Default::default(),
+            decode: crate::decode_pool::DecodePool::start().unwrap(),
         };
         Harness { router: crate::server::router(app), runtime, notify, _dir: dir }
     }

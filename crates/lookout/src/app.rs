@@ -18,4 +18,6 @@ pub struct App {
     pub auth: crate::auth::AuthMode,
     /// Request counters and latencies for `/metrics`.
     pub metrics: std::sync::Arc<crate::metrics::RequestMetrics>,
+    /// The threads that decode PutLogEvents bodies.
+    pub decode: crate::decode_pool::DecodePool,
 }

@@ -20,6 +20,7 @@ mod cli_tasks;
 mod client;
 mod config;
 mod console;
+mod decode_pool;
 mod metrics;
 mod server;
 mod time_util;
@@ -117,7 +118,18 @@ fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
         tasks.spawn_janitor(config.stopped_task_retention);
         let ingest = console::IngestHistory::start(logs.clone());
         let console = console::ConsoleState::new(ingest);
-        let app = app::App { logs, tasks, notify, events, identity, console, auth: config.auth.clone(), metrics: Default::default() };
+        let decode = decode_pool::DecodePool::start().context("cannot start the PutLogEvents decoding threads")?;
+        let app = app::App {
+            logs,
+            tasks,
+            notify,
+            events,
+            identity,
+            console,
+            auth: config.auth.clone(),
+            metrics: Default::default(),
+            decode,
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {} (is another lookout running?)", config.listen))?;

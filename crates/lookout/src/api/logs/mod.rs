@@ -89,6 +89,32 @@ fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>, LogsApiError> {
     })
 }
 
+/// A decoded PutLogEvents request: group, stream, and (timestamp, message) events.
+type PutBatch = (String, String, Vec<(i64, String)>);
+
+/// A PutLogEvents body, validated as AWS does.
+fn decode_put_log_events(body: &[u8]) -> Result<PutBatch, LogsApiError> {
+    let req: PutLogEventsRequest = parse(body)?;
+    let group = group_name(&req.log_group_name)?;
+    let stream = stream_name(&req.log_stream_name)?;
+    let input = validate::required(&req.log_events, "logEvents")?;
+    let mut events = Vec::with_capacity(input.len());
+    for (i, e) in req.log_events.unwrap_or_default().into_iter().enumerate() {
+        let ts = match e.timestamp {
+            Some(ts) => ts,
+            None => *validate::required(&e.timestamp, &format!("logEvents.{}.member.timestamp", i + 1))?,
+        };
+        let msg = e.message.ok_or_else(|| {
+            LogsApiError::invalid(format!(
+                "1 validation error detected: Value null at 'logEvents.{}.member.message' failed to satisfy constraint: Member must not be null",
+                i + 1
+            ))
+        })?;
+        events.push((ts, msg));
+    }
+    Ok((group, stream, events))
+}
+
 /// Runs blocking work (catalog commits, scans) off the async runtime.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, LogsApiError> + Send + 'static,
@@ -292,26 +318,12 @@ pub async fn handle(app: App, operation: &str, body: Bytes) -> Result<Vec<u8>, L
         PutLogEvents => {
             // An overloaded store makes the batch wait here, before it is decoded.
             app.logs.admit(body.len()).await?;
-            let req: PutLogEventsRequest = parse(&body)?;
-            // The raw body (up to several MB) is not needed while the batch waits for its sync.
-            drop(body);
-            let group = group_name(&req.log_group_name)?;
-            let stream = stream_name(&req.log_stream_name)?;
-            let input = validate::required(&req.log_events, "logEvents")?;
-            let mut events = Vec::with_capacity(input.len());
-            for (i, e) in req.log_events.unwrap_or_default().into_iter().enumerate() {
-                let ts = match e.timestamp {
-                    Some(ts) => ts,
-                    None => *validate::required(&e.timestamp, &format!("logEvents.{}.member.timestamp", i + 1))?,
-                };
-                let msg = e.message.ok_or_else(|| {
-                    LogsApiError::invalid(format!(
-                        "1 validation error detected: Value null at 'logEvents.{}.member.message' failed to satisfy constraint: Member must not be null",
-                        i + 1
-                    ))
-                })?;
-                events.push((ts, msg));
-            }
+            // Decoded off the async workers (see `decode_pool.rs`); the raw body (up to several
+            // MB) is dropped there, before the batch waits for its sync.
+            let (group, stream, events) =
+                app.decode.run(move || decode_put_log_events(&body)).await.ok_or_else(|| {
+                    LogsApiError::new("ServiceUnavailableException", "The service cannot complete the request.")
+                })??;
             let outcome = app.logs.put_events(&group, &stream, events, now_ms()).await?;
             let rejected = (!outcome.rejected.is_empty()).then_some(RejectedLogEventsInfo {
                 too_new_log_event_start_index: outcome.rejected.too_new_start_index,
