@@ -108,19 +108,26 @@ fn flush_memtable(inner: &Arc<Inner>, job: &FlushJob) -> Result<(), StoreError> 
     }
     sync_dir(&root.join("parts"))?;
 
+    // The maintenance lock keeps groups and streams from being deleted until the parts are in
+    // (`delete_group` and `delete_stream` take it too), so the catalog lock is only taken for
+    // moments: the redb commit below waits for an fsync, and every append and read takes that lock.
     let _maintenance = inner.maintenance.lock();
     let mut opened = Vec::new();
     let mut changes = CatalogChanges { checkpoint_seq: Some(job.checkpoint_seq), ..Default::default() };
+    let live: Vec<bool> = {
+        let catalog = inner.catalog.read();
+        written.iter().map(|(_, row, _)| catalog.group_by_id(row.group_id).is_some()).collect()
+    };
+    for ((id, row, path), live) in written.into_iter().zip(live) {
+        if !live {
+            let _ = fs::remove_file(&path);
+            continue;
+        }
+        changes.put_parts.push((id, row));
+        opened.push((row, Arc::new(Part::open(&path, id)?)));
+    }
     {
         let mut catalog = inner.catalog.write();
-        for (id, row, path) in written {
-            if catalog.group_by_id(row.group_id).is_none() {
-                let _ = fs::remove_file(&path);
-                continue;
-            }
-            changes.put_parts.push((id, row));
-            opened.push((row, Arc::new(Part::open(&path, id)?)));
-        }
         let dirty: Vec<StreamId> = catalog.dirty_streams.drain().collect();
         for id in dirty {
             if let Some(s) = catalog.stream_by_id_mut(id) {
@@ -128,12 +135,13 @@ fn flush_memtable(inner: &Arc<Inner>, job: &FlushJob) -> Result<(), StoreError> 
             }
         }
         changes.next_id = Some(catalog.next_id);
-        if let Err(e) = inner.db.commit(&changes) {
-            for s in &changes.put_streams {
-                catalog.dirty_streams.insert(s.id);
-            }
-            return Err(e);
+    }
+    if let Err(e) = inner.db.commit(&changes) {
+        let mut catalog = inner.catalog.write();
+        for s in &changes.put_streams {
+            catalog.dirty_streams.insert(s.id);
         }
+        return Err(e);
     }
     {
         let mut data = inner.data.write();

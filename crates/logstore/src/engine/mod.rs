@@ -161,6 +161,9 @@ struct Inner {
     db: CatalogDb,
     catalog: RwLock<Catalog>,
     data: RwLock<DataState>,
+    /// Serializes every change that commits to redb (flushes, merges, retention, creating and
+    /// deleting groups and streams, group settings), so that each can commit without holding
+    /// `catalog`: a commit waits for an fsync, and every append and read takes that lock.
     maintenance: Mutex<()>,
     stats: StoreStats,
     shutting_down: AtomicBool,
@@ -450,25 +453,31 @@ fn update_stream_stats(stream: &mut StreamInfo, first_ts: i64, last_ts: i64, ing
 
 impl LogStore for EmbeddedStore {
     fn create_group(&self, group: NewGroup) -> Result<GroupInfo, StoreError> {
-        let mut catalog = self.inner.catalog.write();
-        if catalog.groups.contains_key(&group.name) {
-            return Err(StoreError::GroupExists);
-        }
-        let info = GroupInfo {
-            id: catalog.next_id,
-            name: group.name,
-            creation_time: group.creation_time,
-            retention_days: None,
-            tags: group.tags,
-            log_group_class: group.log_group_class,
-            stored_bytes: 0,
+        let _maintenance = self.inner.maintenance.lock();
+        let (info, next_id) = {
+            let mut catalog = self.inner.catalog.write();
+            if catalog.groups.contains_key(&group.name) {
+                return Err(StoreError::GroupExists);
+            }
+            let info = GroupInfo {
+                id: catalog.next_id,
+                name: group.name,
+                creation_time: group.creation_time,
+                retention_days: None,
+                tags: group.tags,
+                log_group_class: group.log_group_class,
+                stored_bytes: 0,
+            };
+            // Reserved now (a failed commit leaves a gap, which is harmless).
+            catalog.next_id += 1;
+            (info, catalog.next_id)
         };
         self.inner.db.commit(&CatalogChanges {
             put_groups: vec![info.clone()],
-            next_id: Some(info.id + 1),
+            next_id: Some(next_id),
             ..Default::default()
         })?;
-        catalog.next_id = info.id + 1;
+        let mut catalog = self.inner.catalog.write();
         catalog.group_names.insert(info.id, info.name.clone());
         catalog.groups.insert(info.name.clone(), GroupEntry { info: info.clone(), streams: BTreeMap::new() });
         Ok(info)
@@ -476,10 +485,11 @@ impl LogStore for EmbeddedStore {
 
     fn delete_group(&self, name: &str) -> Result<(), StoreError> {
         let _maintenance = self.inner.maintenance.lock();
-        let mut catalog = self.inner.catalog.write();
-        let entry = catalog.groups.get(name).ok_or(StoreError::GroupNotFound)?;
-        let group_id = entry.info.id;
-        let stream_ids: Vec<StreamId> = entry.streams.values().map(|s| s.id).collect();
+        let (group_id, stream_ids) = {
+            let catalog = self.inner.catalog.read();
+            let entry = catalog.groups.get(name).ok_or(StoreError::GroupNotFound)?;
+            (entry.info.id, entry.streams.values().map(|s| s.id).collect::<Vec<StreamId>>())
+        };
         let part_ids: Vec<u64> = self
             .inner
             .data
@@ -494,6 +504,7 @@ impl LogStore for EmbeddedStore {
             delete_parts: part_ids,
             ..Default::default()
         })?;
+        let mut catalog = self.inner.catalog.write();
         catalog.groups.remove(name);
         catalog.group_names.remove(&group_id);
         for id in &stream_ids {
@@ -544,9 +555,8 @@ impl LogStore for EmbeddedStore {
 
     fn update_group(&self, name: &str, update: GroupUpdate) -> Result<GroupInfo, StoreError> {
         let info = {
-            let mut catalog = self.inner.catalog.write();
-            let entry = catalog.groups.get_mut(name).ok_or(StoreError::GroupNotFound)?;
-            let mut info = entry.info.clone();
+            let _maintenance = self.inner.maintenance.lock();
+            let mut info = self.inner.catalog.read().groups.get(name).ok_or(StoreError::GroupNotFound)?.info.clone();
             match &update {
                 GroupUpdate::SetRetention(days) => info.retention_days = *days,
                 GroupUpdate::Tag(tags) => info.tags.extend(tags.clone()),
@@ -557,7 +567,9 @@ impl LogStore for EmbeddedStore {
                 }
             }
             self.inner.db.commit(&CatalogChanges { put_groups: vec![info.clone()], ..Default::default() })?;
-            entry.info = info.clone();
+            if let Some(entry) = self.inner.catalog.write().groups.get_mut(name) {
+                entry.info = info.clone();
+            }
             info
         };
         if matches!(update, GroupUpdate::SetRetention(Some(_))) {
@@ -567,28 +579,35 @@ impl LogStore for EmbeddedStore {
     }
 
     fn create_stream(&self, group: &str, name: &str, creation_time: i64) -> Result<StreamInfo, StoreError> {
-        let mut catalog = self.inner.catalog.write();
-        let id = catalog.next_id;
-        let entry = catalog.groups.get(group).ok_or(StoreError::GroupNotFound)?;
-        if entry.streams.contains_key(name) {
-            return Err(StoreError::StreamExists);
-        }
-        let info = StreamInfo {
-            id,
-            group_id: entry.info.id,
-            name: name.to_owned(),
-            creation_time,
-            first_event_timestamp: None,
-            last_event_timestamp: None,
-            last_ingestion_time: None,
-            last_seq: 0,
+        let _maintenance = self.inner.maintenance.lock();
+        let (info, next_id) = {
+            let mut catalog = self.inner.catalog.write();
+            let id = catalog.next_id;
+            let entry = catalog.groups.get(group).ok_or(StoreError::GroupNotFound)?;
+            if entry.streams.contains_key(name) {
+                return Err(StoreError::StreamExists);
+            }
+            let info = StreamInfo {
+                id,
+                group_id: entry.info.id,
+                name: name.to_owned(),
+                creation_time,
+                first_event_timestamp: None,
+                last_event_timestamp: None,
+                last_ingestion_time: None,
+                last_seq: 0,
+            };
+            // Reserved now (a failed commit leaves a gap, which is harmless).
+            catalog.next_id += 1;
+            (info, catalog.next_id)
         };
         self.inner.db.commit(&CatalogChanges {
             put_streams: vec![info.clone()],
-            next_id: Some(id + 1),
+            next_id: Some(next_id),
             ..Default::default()
         })?;
-        catalog.next_id = id + 1;
+        let id = info.id;
+        let mut catalog = self.inner.catalog.write();
         catalog.stream_locations.insert(id, (info.group_id, info.name.clone()));
         if let Some(entry) = catalog.groups.get_mut(group) {
             entry.streams.insert(name.to_owned(), info.clone());
@@ -597,10 +616,15 @@ impl LogStore for EmbeddedStore {
     }
 
     fn delete_stream(&self, group: &str, name: &str) -> Result<(), StoreError> {
-        let mut catalog = self.inner.catalog.write();
-        let entry = catalog.groups.get(group).ok_or(StoreError::GroupNotFound)?;
-        let id = entry.streams.get(name).ok_or(StoreError::StreamNotFound)?.id;
+        // Also keeps a flush from committing this stream's row back meanwhile.
+        let _maintenance = self.inner.maintenance.lock();
+        let id = {
+            let catalog = self.inner.catalog.read();
+            let entry = catalog.groups.get(group).ok_or(StoreError::GroupNotFound)?;
+            entry.streams.get(name).ok_or(StoreError::StreamNotFound)?.id
+        };
         self.inner.db.commit(&CatalogChanges { delete_streams: vec![id], ..Default::default() })?;
+        let mut catalog = self.inner.catalog.write();
         if let Some(entry) = catalog.groups.get_mut(group) {
             entry.streams.remove(name);
         }
