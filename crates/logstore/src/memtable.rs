@@ -18,6 +18,34 @@ pub struct StreamMem {
     pub open: Arc<EventBlock>,
 }
 
+impl StreamMem {
+    fn new(stream_id: StreamId) -> StreamMem {
+        StreamMem { sealed: Vec::new(), open: Arc::new(EventBlock::new(stream_id)) }
+    }
+
+    /// Appends events with consecutive sequence numbers; returns the message bytes added.
+    pub fn push_events<'a>(
+        &mut self,
+        first_seq: u64,
+        ingestion_time: i64,
+        events: impl Iterator<Item = (i64, &'a str)>,
+    ) -> usize {
+        let stream_id = self.open.stream_id;
+        let mut added = 0usize;
+        for (i, (ts, msg)) in events.enumerate() {
+            let open = Arc::make_mut(&mut self.open);
+            open.push(EventKey { timestamp: ts, seq: first_seq + i as u64 }, ingestion_time, msg);
+            added += msg.len();
+            if open.len() >= SEAL_EVENTS || open.raw_bytes() >= SEAL_BYTES {
+                let full = std::mem::replace(&mut self.open, Arc::new(EventBlock::new(stream_id)));
+                let block = Arc::try_unwrap(full).unwrap_or_else(|shared| (*shared).clone());
+                self.sealed.push(Arc::new(block.into_sorted()));
+            }
+        }
+        added
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct MemTable {
     pub streams: HashMap<StreamId, StreamMem>,
@@ -32,6 +60,7 @@ impl MemTable {
         self.streams.is_empty()
     }
 
+    /// Appends in place (WAL replay, where nothing else reads the memtable).
     pub fn append<'a>(
         &mut self,
         group_id: GroupId,
@@ -40,21 +69,22 @@ impl MemTable {
         ingestion_time: i64,
         events: impl Iterator<Item = (i64, &'a str)>,
     ) {
-        let stream = self
-            .streams
-            .entry(stream_id)
-            .or_insert_with(|| StreamMem { sealed: Vec::new(), open: Arc::new(EventBlock::new(stream_id)) });
-        let mut added = 0usize;
-        for (i, (ts, msg)) in events.enumerate() {
-            let open = Arc::make_mut(&mut stream.open);
-            open.push(EventKey { timestamp: ts, seq: first_seq + i as u64 }, ingestion_time, msg);
-            added += msg.len();
-            if open.len() >= SEAL_EVENTS || open.raw_bytes() >= SEAL_BYTES {
-                let full = std::mem::replace(&mut stream.open, Arc::new(EventBlock::new(stream_id)));
-                let block = Arc::try_unwrap(full).unwrap_or_else(|shared| (*shared).clone());
-                stream.sealed.push(Arc::new(block.into_sorted()));
-            }
-        }
+        let stream = self.streams.entry(stream_id).or_insert_with(|| StreamMem::new(stream_id));
+        let added = stream.push_events(first_seq, ingestion_time, events);
+        self.bytes += added;
+        *self.group_bytes.entry(group_id).or_default() += added as u64;
+    }
+
+    /// A copy of a stream's blocks (shared; the open block is copied when next written), for the
+    /// writer to append to outside the lock and then [`MemTable::install`].
+    pub fn stream_copy(&self, stream_id: StreamId) -> StreamMem {
+        self.streams.get(&stream_id).cloned().unwrap_or_else(|| StreamMem::new(stream_id))
+    }
+
+    /// Replaces a stream's blocks with `stream`, a [`MemTable::stream_copy`] to which
+    /// `added` message bytes were appended since.
+    pub fn install(&mut self, group_id: GroupId, stream_id: StreamId, stream: StreamMem, added: usize) {
+        self.streams.insert(stream_id, stream);
         self.bytes += added;
         *self.group_bytes.entry(group_id).or_default() += added as u64;
     }
