@@ -76,6 +76,11 @@ impl<V: Weigh> LruCache<V> {
         Some(value)
     }
 
+    /// Whether `key` is held (without making it younger).
+    pub fn contains(&self, key: Key) -> bool {
+        self.inner.lock().entries.contains_key(&key)
+    }
+
     pub fn insert(&self, key: Key, value: Arc<V>) {
         let size = value.weight();
         if size > self.capacity_bytes / 4 {

@@ -60,6 +60,14 @@ impl Candidate {
             }
         }
     }
+
+    /// A part block not in the cache: loading it means decompressing it.
+    fn needs_decoding(&self, cache: &BlockCache) -> bool {
+        match &self.source {
+            BlockSource::Part(part, i) => !cache.contains((part.id, *i as u32)),
+            BlockSource::Memory(_) => false,
+        }
+    }
 }
 
 /// The resolved bounds of a scan.
@@ -542,7 +550,11 @@ pub(crate) fn run(
             Ok((out, left, raw))
         };
         let slice = to_decode.as_slice();
-        let results: Vec<BlockResult> = if slice.len() == 1 || workers == 1 {
+        // Helper threads only pay when there are blocks to decompress: memtable and cached blocks
+        // take microseconds, and a thread started on a busy machine may wait milliseconds for a
+        // core (GetLogEvents during an ingest waited ~5 ms per page for its helper).
+        let to_decompress = slice.iter().filter(|c| c.needs_decoding(&caches.blocks)).count();
+        let results: Vec<BlockResult> = if to_decompress < 2 || workers == 1 {
             slice.iter().map(process).collect()
         } else {
             // Each thread (this one included) takes the next undecoded block until none is left,
