@@ -67,7 +67,23 @@ impl<'a> Reader<'a> {
         Ok(self.u64()? as i64)
     }
 
+    #[inline]
     pub fn varint(&mut self) -> Result<u64, StoreError> {
+        // Most of a block header's varints (deltas, lengths) are one or two bytes.
+        match self.buf.get(self.pos..) {
+            Some(&[b0, ..]) if b0 < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b0))
+            }
+            Some(&[b0, b1, ..]) if b1 < 0x80 => {
+                self.pos += 2;
+                Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7))
+            }
+            _ => self.varint_slow(),
+        }
+    }
+
+    fn varint_slow(&mut self) -> Result<u64, StoreError> {
         // One pass over the remaining bytes, without a bounds check per byte.
         let rest = &self.buf[self.pos..];
         let mut v: u64 = 0;
@@ -115,6 +131,21 @@ mod tests {
             let mut buf = Vec::new();
             put_varint(&mut buf, v);
             prop_assert_eq!(Reader::new(&buf).varint().unwrap(), v);
+        }
+
+        /// Short varints (the fast path), one after another, read back in order to the end.
+        #[test]
+        fn short_varints_in_a_row(values in proptest::collection::vec(prop_oneof![0u64..128, 128u64..16_384, 16_384u64..1 << 21], 0..20)) {
+            let mut buf = Vec::new();
+            for v in &values {
+                put_varint(&mut buf, *v);
+            }
+            let mut r = Reader::new(&buf);
+            for v in &values {
+                prop_assert_eq!(r.varint().unwrap(), *v);
+            }
+            prop_assert_eq!(r.remaining(), 0);
+            prop_assert!(r.varint().is_err());
         }
 
         /// A varint cut short anywhere is an error, never a value.
