@@ -7,11 +7,12 @@
 //! and renamed; it becomes live only once the catalog records it (see `engine`), so a part file that
 //! the catalog does not list is an orphan of an interrupted flush and is deleted at start.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 
 use crate::block::{EventBlock, MAX_BLOCK_EVENTS, MAX_BLOCK_SPAN_MS, TARGET_BLOCK_RAW_BYTES};
 use crate::cache::BloomPageCache;
@@ -240,9 +241,8 @@ impl Part {
     }
 }
 
-/// Closed blocks are encoded in batches of this many raw bytes or blocks, whichever comes first.
-const ENCODE_BATCH_RAW_BYTES: usize = 4 << 20;
-const ENCODE_BATCH_BLOCKS: usize = 64;
+/// Blocks a part writer has handed to its encoders and not yet written, at most (≤ 8 MiB raw).
+const MAX_BLOCKS_IN_FLIGHT: usize = 16;
 
 /// Threads that encode (serialize, compress, index) a part's blocks: the machine's cores, at most 4.
 fn encode_threads() -> usize {
@@ -300,6 +300,99 @@ impl BlockEncoder {
     }
 }
 
+/// Threads that encode one part writer's blocks while the writer's own thread builds the next
+/// blocks and writes the encoded ones. Blocks are numbered as they are handed over and written in
+/// that order whatever thread encoded them, so the file's bytes do not depend on the threads.
+struct EncodePipeline {
+    jobs: Option<mpsc::Sender<(u64, EventBlock)>>,
+    results: mpsc::Receiver<(u64, Result<EncodedBlock, StoreError>)>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    submitted: u64,
+    written: u64,
+    /// Encoded blocks that came back before their turn.
+    early: BTreeMap<u64, Result<EncodedBlock, StoreError>>,
+}
+
+impl EncodePipeline {
+    fn start(threads: usize, level: i32) -> Result<EncodePipeline, StoreError> {
+        let (jobs, queue) = mpsc::channel::<(u64, EventBlock)>();
+        let queue = Arc::new(Mutex::new(queue));
+        let (done, results) = mpsc::channel();
+        let mut handles = Vec::new();
+        for _ in 0..threads.max(1) {
+            let mut encoder = BlockEncoder::new(level)?;
+            let (queue, done) = (Arc::clone(&queue), done.clone());
+            // Unnamed, so it shows as the thread that started it (the flusher or the merger),
+            // whose nice value it inherits.
+            handles.push(std::thread::spawn(move || loop {
+                let job = match queue.lock() {
+                    Ok(queue) => queue.recv(),
+                    Err(_) => return,
+                };
+                let Ok((number, block)) = job else { return };
+                if done.send((number, encoder.encode(&block))).is_err() {
+                    return;
+                }
+            }));
+        }
+        Ok(EncodePipeline {
+            jobs: Some(jobs),
+            results,
+            threads: handles,
+            submitted: 0,
+            written: 0,
+            early: BTreeMap::new(),
+        })
+    }
+
+    fn gone() -> StoreError {
+        StoreError::Io(std::io::Error::other("a block encoder thread stopped"))
+    }
+
+    fn submit(&mut self, block: EventBlock) -> Result<(), StoreError> {
+        let jobs = self.jobs.as_ref().ok_or_else(Self::gone)?;
+        jobs.send((self.submitted, block)).map_err(|_| Self::gone())?;
+        self.submitted += 1;
+        Ok(())
+    }
+
+    fn in_flight(&self) -> usize {
+        (self.submitted - self.written) as usize
+    }
+
+    /// The next block to write, once it is encoded: `None` when none is in flight, or when
+    /// `wait` is false and it is not back yet.
+    fn next_in_order(&mut self, wait: bool) -> Result<Option<EncodedBlock>, StoreError> {
+        while self.written < self.submitted {
+            if let Some(encoded) = self.early.remove(&self.written) {
+                self.written += 1;
+                return encoded.map(Some);
+            }
+            let (number, encoded) = if wait {
+                self.results.recv().map_err(|_| Self::gone())?
+            } else {
+                match self.results.try_recv() {
+                    Ok(back) => back,
+                    Err(mpsc::TryRecvError::Empty) => return Ok(None),
+                    Err(mpsc::TryRecvError::Disconnected) => return Err(Self::gone()),
+                }
+            };
+            self.early.insert(number, encoded);
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for EncodePipeline {
+    fn drop(&mut self) {
+        // Closing the queue ends the threads once they finish what they hold.
+        self.jobs = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Writes one part from per-stream runs of events (each run sorted by key, all in one group and day).
 pub struct PartWriter {
     group_id: GroupId,
@@ -312,12 +405,9 @@ pub struct PartWriter {
     /// Blooms of the blocks written so far, concatenated; `BlockMeta::bloom_offset` is relative
     /// to this buffer until `finish` places it in the file.
     blooms: Vec<u8>,
-    /// One per thread that encodes blocks (see `encode_queued`).
-    encoders: Vec<BlockEncoder>,
+    /// Closed blocks are encoded there, on every core.
+    encoders: EncodePipeline,
     level: i32,
-    /// Closed blocks waiting to be encoded, and their raw bytes.
-    queued: Vec<EventBlock>,
-    queued_raw: usize,
     open: Option<EventBlock>,
     /// Bytes of the file already made durable by `write_back`.
     written_back: u64,
@@ -357,10 +447,8 @@ impl PartWriter {
             offset: MAGIC.len() as u64,
             metas: Vec::new(),
             blooms: Vec::new(),
-            encoders: (0..encode_threads()).map(|_| BlockEncoder::new(level)).collect::<Result<_, _>>()?,
+            encoders: EncodePipeline::start(encode_threads(), level)?,
             level,
-            queued: Vec::new(),
-            queued_raw: 0,
             open: None,
             written_back: 0,
         })
@@ -392,55 +480,18 @@ impl PartWriter {
     fn close_block(&mut self) -> Result<(), StoreError> {
         if let Some(block) = self.open.take() {
             if !block.is_empty() {
-                self.queued_raw += block.raw_bytes();
-                self.queued.push(block);
-                if self.queued_raw >= ENCODE_BATCH_RAW_BYTES || self.queued.len() >= ENCODE_BATCH_BLOCKS {
-                    self.encode_queued()?;
-                }
+                self.encoders.submit(block)?;
+                self.write_encoded(MAX_BLOCKS_IN_FLIGHT)?;
             }
         }
         Ok(())
     }
 
-    /// Encodes the queued blocks, spread over the encoders' threads (each takes the next block
-    /// until none is left), then writes them in their order. The bytes are the same whatever the
-    /// number of threads.
-    fn encode_queued(&mut self) -> Result<(), StoreError> {
-        let blocks = std::mem::take(&mut self.queued);
-        self.queued_raw = 0;
-        if blocks.is_empty() {
-            return Ok(());
-        }
-        let encoded: Vec<Result<EncodedBlock, StoreError>> = if blocks.len() == 1 || self.encoders.len() == 1 {
-            let encoder = &mut self.encoders[0];
-            blocks.iter().map(|b| encoder.encode(b)).collect()
-        } else {
-            let next = AtomicUsize::new(0);
-            let work = |encoder: &mut BlockEncoder| {
-                let mut mine = Vec::new();
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(block) = blocks.get(k) else { break };
-                    mine.push((k, encoder.encode(block)));
-                }
-                mine
-            };
-            let (first, helpers) = self.encoders.split_first_mut().expect("at least one encoder");
-            let mut done = std::thread::scope(|scope| {
-                // Helper threads inherit this thread's priority (the flusher's or the merger's).
-                let handles: Vec<_> =
-                    helpers.iter_mut().take(blocks.len() - 1).map(|encoder| scope.spawn(|| work(encoder))).collect();
-                let mut done = work(first);
-                for h in handles {
-                    done.extend(h.join().expect("block encoder panicked"));
-                }
-                done
-            });
-            done.sort_unstable_by_key(|(k, _)| *k);
-            done.into_iter().map(|(_, r)| r).collect()
-        };
-        for block in encoded {
-            self.write_block(block?)?;
+    /// Writes the encoded blocks that are next in order, waiting for them while more than
+    /// `in_flight` blocks are with the encoders.
+    fn write_encoded(&mut self, in_flight: usize) -> Result<(), StoreError> {
+        while let Some(block) = self.encoders.next_in_order(self.encoders.in_flight() > in_flight)? {
+            self.write_block(block)?;
         }
         Ok(())
     }
@@ -482,7 +533,7 @@ impl PartWriter {
     /// Writes index and footer, fsyncs, renames into place. Returns the final path.
     pub fn finish(mut self) -> Result<PathBuf, StoreError> {
         self.close_block()?;
-        self.encode_queued()?;
+        self.write_encoded(0)?;
         let blooms_offset = self.offset;
         self.out.write_all(&self.blooms)?;
         let index_offset = blooms_offset + self.blooms.len() as u64;
@@ -592,8 +643,8 @@ mod tests {
         assert_eq!(seen, msgs.len());
     }
 
-    /// Blocks are encoded in batches spread over threads: the file is the same bytes whatever
-    /// their number, and holds every event in order.
+    /// Blocks are encoded on several threads: the file is the same bytes whatever their number,
+    /// and holds every event in order.
     #[test]
     fn parts_are_the_same_bytes_whatever_the_number_of_encoding_threads() {
         // 200 small streams (more blocks than a batch) and a large one (more raw bytes than a batch).
@@ -603,7 +654,7 @@ mod tests {
         let large: Vec<String> = (0..120_000).map(|i| format!("large event {i} status={}", i % 13)).collect();
         let write = |dir: &Path, threads: usize| -> Vec<u8> {
             let mut w = PartWriter::create(dir, 1, 1, 1).unwrap();
-            w.encoders = (0..threads).map(|_| BlockEncoder::new(FLUSH_LEVEL).unwrap()).collect();
+            w.encoders = EncodePipeline::start(threads, FLUSH_LEVEL).unwrap();
             for (s, msgs) in small.iter().enumerate() {
                 let key = |i: usize| EventKey { timestamp: i as i64, seq: i as u64 };
                 w.write_stream_run(s as u64 + 1, msgs.iter().enumerate().map(|(i, m)| (key(i), 0, m.as_str())))
@@ -617,7 +668,7 @@ mod tests {
         let bytes = write(one.path(), 1);
         assert!(bytes == write(three.path(), 3), "three encoding threads wrote other bytes than one");
         let part = Part::open(&one.path().join(Part::file_name(1)), 1).unwrap();
-        assert!(part.blocks.len() > ENCODE_BATCH_BLOCKS + 10, "{} blocks", part.blocks.len());
+        assert!(part.blocks.len() > MAX_BLOCKS_IN_FLIGHT + 10, "{} blocks", part.blocks.len());
         let mut read: Vec<(u64, String)> = Vec::new();
         for i in 0..part.blocks.len() {
             let b = part.read_block(i).unwrap();
