@@ -281,12 +281,14 @@ fn background_threads_run_at_a_lower_priority() {
             })
             .collect()
     };
-    // Each thread sets its own priority as it starts (so do those of stores other tests open).
+    // Each thread sets its own name and priority as it starts (so do those of stores other tests
+    // open): until then it shows under the test's name, at the test's priority.
     let read = || (nice_of("lookout-wal"), nice_of("lookout-flush"), nice_of("lookout-merge"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let (wal, flush, merge) = loop {
         let (wal, flush, merge) = read();
-        let settled = !merge.is_empty() && flush.iter().chain(&merge).all(|&n| n != 0);
+        let started = !wal.is_empty() && !flush.is_empty() && !merge.is_empty();
+        let settled = started && flush.iter().chain(&merge).all(|&n| n != 0);
         if settled || std::time::Instant::now() > deadline {
             break (wal, flush, merge);
         }
