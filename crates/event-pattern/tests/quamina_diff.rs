@@ -139,12 +139,39 @@ fn leaves(v: &Value, out: &mut Vec<Value>) {
 /// * `{"exists": true}` on one field and `{"exists": false}` on a field sorting after it:
 ///   `{"a": [{"exists": true}], "b": [{"exists": false}]}` never matches in quamina 0.7,
 ///   not even `{"a": "x"}`; event-ruler (and we) match it.
+/// * `{"exists": false}` on a field sorting after another condition under the same top-level
+///   key: quamina 0.7 asks for absence from the whole event, event-ruler (and we, see
+///   `pattern.rs`) only from the array element the earlier condition chose:
+///   `{"c": {"d": [""], "e": [{"exists": false}]}}` matches `{"c": [{"e": "x"}, {"d": ""}]}`.
 fn quamina_known_wrong(p: &Value) -> bool {
     let mut all = Vec::new();
     leaves(p, &mut all);
     let absent = json!([{"exists": false}]);
     let present = json!([{"exists": true}]);
-    (all.len() > 1 && all.iter().all(|l| *l == absent)) || (all.contains(&absent) && all.contains(&present))
+    let mut paths = Vec::new();
+    leaf_paths(p, String::new(), &mut paths);
+    let absent_after_a_sibling = paths.iter().any(|(first, leaf)| {
+        *leaf != absent
+            && paths.iter().any(|(then, other)| {
+                *other == absent && then > first && then.split('.').next() == first.split('.').next()
+            })
+    });
+    (all.len() > 1 && all.iter().all(|l| *l == absent))
+        || (all.contains(&absent) && all.contains(&present))
+        || absent_after_a_sibling
+}
+
+/// Each leaf condition with its dotted path.
+fn leaf_paths(v: &Value, path: String, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                leaf_paths(x, p, out);
+            }
+        }
+        leaf => out.push((path, leaf.clone())),
+    }
 }
 
 fn pattern() -> impl Strategy<Value = Value> {
