@@ -177,6 +177,35 @@ mod merging {
 
     logstore_test_suite!(open_merging);
 
+    /// A flush wakes the merger: parts over the threshold are merged without waiting for the
+    /// merger's next round (an hour here).
+    #[test]
+    fn a_flush_that_reaches_the_threshold_starts_a_merge() {
+        use lookout_logstore::testsuite::now_ms;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(dir.path());
+        config.merge = MergePolicy { min_parts: 2, max_parts: 8, max_raw_bytes: u64::MAX };
+        config.merge_interval = std::time::Duration::from_secs(3600);
+        let store = EmbeddedStore::open(config).unwrap();
+        lookout_logstore::testsuite::group(&store, "g");
+        store.create_stream("g", "a", 0).unwrap();
+        let t = now_ms() - 60_000;
+        for round in 0..2i64 {
+            store
+                .append("g", "a", vec![(t + round, format!("event {round}"))], t)
+                .unwrap()
+                .blocking_recv()
+                .unwrap()
+                .unwrap();
+            store.flush().unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.storage_summary().parts > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(store.storage_summary().parts, 1);
+    }
+
     #[test]
     fn merges_bound_the_parts_of_a_partition_and_keep_every_event() {
         use lookout_logstore::testsuite::{now_ms, request, scan_all};

@@ -17,12 +17,13 @@ use crate::part::{sync_dir, Part, PartWriter};
 use crate::wal;
 use crate::{GroupId, StoreError, StreamId, DAY_MS};
 
-pub(super) fn run_flusher(inner: &Arc<Inner>, rx: std_mpsc::Receiver<FlushJob>) {
+pub(super) fn run_flusher(inner: &Arc<Inner>, rx: std_mpsc::Receiver<FlushJob>, merger: &std::thread::Thread) {
     while let Ok(mut job) = rx.recv() {
         let mut attempt = 0u32;
         loop {
             match flush_memtable(inner, &job) {
                 Ok(()) => {
+                    merger.unpark();
                     if let Some(r) = job.reply.take() {
                         let _ = r.send(Ok(()));
                     }

@@ -331,16 +331,21 @@ impl EmbeddedStore {
         let mut threads = Vec::new();
         let writer = Writer { inner: inner.clone(), segment, next_seq: max_seq + 1, flush_tx, buf: Vec::new() };
         threads.push(std::thread::Builder::new().name("lookout-wal".into()).spawn(move || writer.run(rx))?);
-        let flusher_inner = inner.clone();
-        threads.push(std::thread::Builder::new().name("lookout-flush".into()).spawn(move || {
-            lower_thread_priority(FLUSH_NICE);
-            run_flusher(&flusher_inner, flush_rx)
-        })?);
         let merger_inner = inner.clone();
-        threads.push(std::thread::Builder::new().name("lookout-merge".into()).spawn(move || {
+        let merger = std::thread::Builder::new().name("lookout-merge".into()).spawn(move || {
             lower_thread_priority(MERGE_NICE);
             run_merger(&merger_inner)
+        })?;
+        let flusher_inner = inner.clone();
+        // Each flush wakes the merger, so a partition that reached the merge threshold is merged
+        // right away rather than at the merger's next round (up to `merge_interval` later, when
+        // searches may have started).
+        let merger_thread = merger.thread().clone();
+        threads.push(std::thread::Builder::new().name("lookout-flush".into()).spawn(move || {
+            lower_thread_priority(FLUSH_NICE);
+            run_flusher(&flusher_inner, flush_rx, &merger_thread)
         })?);
+        threads.push(merger);
         let ticker_inner = inner.clone();
         let ticker_tx = tx.clone();
         threads.push(
