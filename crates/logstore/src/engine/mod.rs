@@ -252,9 +252,11 @@ impl EmbeddedStore {
                 continue;
             }
             catalog.next_id = catalog.next_id.max(id + 1);
+            // Kept even when it cannot be read (damaged, or written by a newer lookout): the
+            // catalog lists it, so it is no orphan, and a later lookout may read it.
+            live_files.insert(path.clone());
             match Part::open(&path, *id) {
                 Ok(part) => {
-                    live_files.insert(path);
                     parts.entry(row.group_id).or_default().entry(row.day).or_default().push(Arc::new(part));
                 }
                 Err(e) => {
