@@ -20,6 +20,11 @@
 //! of two inside each filter, so probes are taken by masking and folding stays exact. Readers
 //! from before split filters see a probe count over 127 and a size that is not a power of two,
 //! and answer "maybe" (never wrong, just no pruning).
+//!
+//! Filters that leave out hex fragments (`is_indexed`) start with a 0 byte ([`FRAGMENTS_LEFT_OUT`]),
+//! then the byte described above, then the bits. Readers from before see a filter of 0 probes and
+//! answer "maybe": they never look in these filters for a fragment they lack. Older filters (that
+//! byte first) are read as before; the fragments they also hold are never asked for.
 
 /// A block's filter takes this share of its raw bytes (index ≤ 3 % of raw); 0.2 bits per raw byte
 /// is ≥ 4 bits per distinct word for any text whose words average under 20 bytes with repeats.
@@ -28,6 +33,8 @@ const MAX_SHARE_OF_RAW: f64 = 0.025;
 const MIN_BYTES: usize = 8;
 /// The first byte's flag for a split filter.
 const SPLIT: u8 = 0x80;
+/// The first byte of a filter that leaves out hex fragments (see the module's documentation).
+const FRAGMENTS_LEFT_OUT: u8 = 0;
 /// A finished filter is folded in half (bit i | bit i + half: exactly the filter that would have
 /// been built at half the size, since probes are taken modulo a power of two) while at most this
 /// share of its bits would be set: with 3 probes, about 1.6 % false positives. Blocks with few
@@ -326,7 +333,8 @@ impl BloomBuilder {
         while let Some(folded) = self.folded().filter(|f| sparse_enough(f)) {
             self.bits = folded;
         }
-        let mut out = Vec::with_capacity(self.bits.len() + 1);
+        let mut out = Vec::with_capacity(self.bits.len() + 2);
+        out.push(FRAGMENTS_LEFT_OUT);
         out.push(Self::PROBES | if self.split { SPLIT } else { 0 });
         out.extend_from_slice(&self.bits);
         out
@@ -341,6 +349,10 @@ fn sparse_enough(bits: &[u8]) -> bool {
 
 /// False only when the token is certainly absent. An empty or malformed bloom says "maybe".
 pub fn may_contain(bloom: &[u8], hash: u64) -> bool {
+    let bloom = match bloom.split_first() {
+        Some((&FRAGMENTS_LEFT_OUT, rest)) => rest,
+        _ => bloom,
+    };
     let Some((&first, bits)) = bloom.split_first() else { return true };
     let (count, split) = (first & !SPLIT, first & SPLIT != 0);
     let well_formed =
@@ -426,12 +438,13 @@ mod tests {
             big.add_text(text);
             let unfolded = big.bits.len();
             let folded = big.finish();
-            assert_eq!(folded[0] & SPLIT != 0, split);
-            let n = folded.len() - 1;
+            assert_eq!(folded[0], FRAGMENTS_LEFT_OUT);
+            assert_eq!(folded[1] & SPLIT != 0, split);
+            let n = folded.len() - 2;
             assert!(n < unfolded && n >= MIN_BYTES, "{n} of {unfolded}");
             let mut small = BloomBuilder { bits: vec![0u8; n], split };
             small.add_text(text);
-            assert_eq!(&folded[1..], &small.bits[..]);
+            assert_eq!(&folded[2..], &small.bits[..]);
             // The folded filter is sparse (or at the floor), and folding stops where the next
             // fold would pass the fill bound or the floor.
             assert!(sparse_enough(&small.bits) || small.folded().is_none());
@@ -459,6 +472,38 @@ mod tests {
         assert!(may_contain(&[3 | SPLIT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 42));
         assert!(!may_contain(&[3 | SPLIT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 42));
         assert!(may_contain(&[SPLIT, 0, 0, 0], 42));
+        // The same with the first byte of filters that leave out hex fragments.
+        assert!(may_contain(&[FRAGMENTS_LEFT_OUT, 3 | SPLIT, 0, 0, 0, 0], 42));
+        assert!(!may_contain(&[FRAGMENTS_LEFT_OUT, 3 | SPLIT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 42));
+    }
+
+    /// A reader from before filters left out hex fragments (it knows only the layout with the
+    /// probe byte first) answers "maybe" for every token of such a filter: it cannot miss a
+    /// fragment the filter lacks.
+    #[test]
+    fn readers_from_before_never_rule_out_with_these_filters() {
+        fn old_may_contain(bloom: &[u8], hash: u64) -> bool {
+            let Some((&first, bits)) = bloom.split_first() else { return true };
+            let (count, split) = (first & !SPLIT, first & SPLIT != 0);
+            let well_formed = if split {
+                bits.len() % 3 == 0 && (bits.len() / 3).is_power_of_two()
+            } else {
+                bits.len().is_power_of_two()
+            };
+            if !well_formed || count == 0 {
+                return true;
+            }
+            let part = &bits[part_of(hash, bits.len(), split)];
+            probes(hash, (part.len() * 8) as u64, count).all(|bit| part[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+        }
+        for raw in [0, 400 * 1024, 512 * 1024] {
+            let mut b = BloomBuilder::new(raw);
+            b.add_text("GET /login 4fe2 status");
+            let bloom = b.finish();
+            assert!(!may_contain(&bloom, token_hash("absent")));
+            assert!(may_contain(&bloom, token_hash("login")));
+            assert!(old_may_contain(&bloom, token_hash("4fe2")) && old_may_contain(&bloom, token_hash("absent")));
+        }
     }
 
     #[test]

@@ -21,12 +21,12 @@ use crate::{EventKey, GroupId, StoreError, StreamId};
 
 const MAGIC: &[u8; 8] = b"LKPART02";
 const FOOTER_MAGIC: &[u8; 8] = b"LKPARTF2";
-/// 4: blooms leave out short hex fragments (`bloom::is_indexed`; a lookout that still looked
-/// them up would miss them, so older ones must refuse these parts); 3 (still read): blooms carry
-/// marks (`bloom::JSON_OBJECT_MARK`); 2 (still read): the same layout without marks.
+/// 3: blooms carry marks (`bloom::JSON_OBJECT_MARK`); 2 (still read): the same layout without.
+/// (Blooms that leave out hex fragments say so themselves, in a way older readers take for
+/// "maybe": see `bloom.rs`.)
 /// The footer's version word holds the format in its low 16 bits and, from format 3 on, the zstd
 /// level the blocks were written at in its high 16 bits (0 in parts written before levels varied).
-const FORMAT_VERSION: u32 = 4;
+const FORMAT_VERSION: u32 = 3;
 const FIRST_VERSION_WITH_MARKS: u32 = 3;
 const INDEX_ENTRY_LEN: usize = 76;
 const FOOTER_LEN: usize = 48;
@@ -605,10 +605,10 @@ mod tests {
     fn a_part_from_a_newer_lookout_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let path = one_event_part(dir.path(), "x");
-        // Format 5, level 1.
-        rewrite_version_word(&path, 5 | 1 << 16);
+        // Format 4, level 1.
+        rewrite_version_word(&path, 4 | 1 << 16);
         let err = Part::open(&path, 1).unwrap_err().to_string();
-        assert!(err.contains("format 5") && err.contains("newer lookout"), "{err}");
+        assert!(err.contains("format 4") && err.contains("newer lookout"), "{err}");
     }
 
     #[test]
