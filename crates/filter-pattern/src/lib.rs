@@ -136,11 +136,12 @@ impl FilterPattern {
         }
     }
 
-    /// A string every matching message contains byte for byte (the longest one known), so that a
-    /// scan can search a whole block for it and test only the messages that hold it. `None` when
-    /// none is certain (JSON, space-delimited, alternations, several `?` terms). Sound: never a
-    /// string some match lacks.
-    pub fn required_literal(&self) -> Option<String> {
+    /// A string every matching message contains byte for byte (the longest one known): what
+    /// [`FilterPattern::candidates`] searches for a terms pattern. `None` when none is certain
+    /// (JSON, space-delimited, alternations, several `?` terms). Sound: never a string some match
+    /// lacks (a proptest below holds it to that).
+    #[cfg(test)]
+    fn required_literal(&self) -> Option<String> {
         match &self.compiled {
             Compiled::Terms(terms) => terms.required_literal(),
             Compiled::Everything | Compiled::Json(_) | Compiled::Delimited(_) => None,

@@ -71,8 +71,7 @@ impl MemTable {
     ) {
         let stream = self.streams.entry(stream_id).or_insert_with(|| StreamMem::new(stream_id));
         let added = stream.push_events(first_seq, ingestion_time, events);
-        self.bytes += added;
-        *self.group_bytes.entry(group_id).or_default() += added as u64;
+        self.count(group_id, added);
     }
 
     /// A copy of a stream's blocks (shared; the open block is copied when next written), for the
@@ -85,6 +84,11 @@ impl MemTable {
     /// `added` message bytes were appended since.
     pub fn install(&mut self, group_id: GroupId, stream_id: StreamId, stream: StreamMem, added: usize) {
         self.streams.insert(stream_id, stream);
+        self.count(group_id, added);
+    }
+
+    /// Counts `added` message bytes of a group as held.
+    fn count(&mut self, group_id: GroupId, added: usize) {
         self.bytes += added;
         *self.group_bytes.entry(group_id).or_default() += added as u64;
     }
