@@ -291,7 +291,7 @@ class StreamReader(threading.Thread):
 
 def wal_bytes(data: Path) -> int:
     wal = data / "logs" / "wal"
-    return sum(f.stat().st_size for f in wal.glob("*")) if wal.is_dir() else 0
+    return sum(f.stat().st_size for f in wal.glob("*.wal")) if wal.is_dir() else 0
 
 
 def kill9_and_restart(srv: Server, bench: Path, work: Path, tag: str, streams: int, timeout: float) -> dict:

@@ -6,9 +6,20 @@
 //! first_seq u64 | ingestion_time i64 | count u32 | (timestamp i64 | len u32 | message)*`.
 //! Replay stops at the first short or corrupt record of a segment and truncates the segment there:
 //! such a record was never acknowledged, because acknowledgement waits for the sync.
+//!
+//! Segments whose records are all in parts (below a committed checkpoint) are retired: kept as
+//! spares (`<id>.spare`, at most [`MAX_SPARES`]) and renamed into the next new segment, which is
+//! then written from its start over the old records. Overwriting blocks a file already has lets
+//! fdatasync write data only: appending to a new file changes its size, so every group commit
+//! waited for a filesystem journal commit — on ext4 (data=ordered) one that also wrote back the
+//! part a flush was writing (measured beside a flusher: fdatasync p50 2.9 → 0.3 ms). The old
+//! records left after the new ones are harmless: each is either cut off as a torn tail or intact,
+//! and an intact one holds sequence numbers at or below the checkpoint that retired its segment,
+//! which replay skips like every record a checkpoint covers.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::codec::{put_i64, put_u32, put_u64, Reader};
@@ -19,8 +30,40 @@ const HEADER_LEN: usize = 8;
 /// Upper bound of one record's payload: a 1 MiB batch plus per-event overhead, with margin.
 const MAX_RECORD_LEN: usize = 64 << 20;
 
+/// Retired segments kept for reuse, at most (each about a memtable's worth of bytes).
+pub const MAX_SPARES: usize = 2;
+
 pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:016x}.wal"))
+}
+
+fn spare_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:016x}.spare"))
+}
+
+/// The spare segments in the directory, oldest first.
+fn list_spares(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let mut spares: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "spare"))
+        .collect();
+    spares.sort();
+    Ok(spares)
+}
+
+/// Retires segment `id`, every record of which is below a committed checkpoint: kept as a spare
+/// while there are fewer than `MAX_SPARES` (and it has bytes to reuse), else deleted.
+pub fn retire_segment(dir: &Path, id: u64) -> Result<(), StoreError> {
+    let path = segment_path(dir, id);
+    let reusable = fs::metadata(&path)?.len() > 0;
+    if reusable && list_spares(dir)?.len() < MAX_SPARES {
+        // Not synced: after a crash the file is a spare or still an old segment, which replay
+        // skips (its records are below the checkpoint) and the next flush retires again.
+        fs::rename(&path, spare_path(dir, id))?;
+    } else {
+        fs::remove_file(&path)?;
+    }
+    Ok(())
 }
 
 /// Lists segment ids in the directory, oldest first.
@@ -111,16 +154,27 @@ fn decode_append(payload: &[u8]) -> Result<AppendRecord<'_>, StoreError> {
 pub struct SegmentReplay {
     pub records: usize,
     pub max_seq: Option<u64>,
-    /// Set when a torn or corrupt tail was cut off: (offset kept, bytes dropped).
+    /// Set when a tail was cut off: (offset kept, bytes dropped).
     pub truncated: Option<(u64, u64)>,
+    /// Why: false for a torn or corrupt record (a write a crash interrupted, never acknowledged),
+    /// true for the old records of a reused segment (see the module's documentation).
+    pub stale_tail: bool,
 }
 
-/// Replays one segment, calling `apply` for every intact record, and truncates a bad tail.
+/// Replays one segment, calling `apply` for every intact record of its current life, and
+/// truncates what follows: a torn or corrupt record, or a reused segment's old records (an
+/// intact record whose sequence numbers are not above the previous record's, or, at the very
+/// start, the zeroed header a reused segment starts with until its first record is written).
 pub fn replay_segment(path: &Path, mut apply: impl FnMut(&AppendRecord<'_>)) -> Result<SegmentReplay, StoreError> {
     let buf = fs::read(path)?;
     let mut report = SegmentReplay::default();
     let mut pos = 0usize;
+    let mut last_seq: Option<u64> = None;
     while pos < buf.len() {
+        if pos == 0 && buf.len() >= HEADER_LEN && buf[..HEADER_LEN] == [0; HEADER_LEN] {
+            report.stale_tail = true;
+            break;
+        }
         let good = (|| {
             if buf.len() - pos < HEADER_LEN {
                 return None;
@@ -138,20 +192,25 @@ pub fn replay_segment(path: &Path, mut apply: impl FnMut(&AppendRecord<'_>)) -> 
             Some((record, HEADER_LEN + len))
         })();
         match good {
+            Some((record, _)) if last_seq.is_some_and(|last| record.first_seq <= last) => {
+                report.stale_tail = true;
+                break;
+            }
             Some((record, used)) => {
                 report.records += 1;
                 report.max_seq = Some(report.max_seq.unwrap_or(0).max(record.last_seq()));
+                last_seq = Some(record.last_seq());
                 apply(&record);
                 pos += used;
             }
-            None => {
-                let file = OpenOptions::new().write(true).open(path)?;
-                file.set_len(pos as u64)?;
-                file.sync_all()?;
-                report.truncated = Some((pos as u64, (buf.len() - pos) as u64));
-                break;
-            }
+            None => break,
         }
+    }
+    if pos < buf.len() {
+        let file = OpenOptions::new().write(true).open(path)?;
+        file.set_len(pos as u64)?;
+        file.sync_all()?;
+        report.truncated = Some((pos as u64, (buf.len() - pos) as u64));
     }
     Ok(report)
 }
@@ -163,8 +222,25 @@ pub struct WalSegment {
 }
 
 impl WalSegment {
+    /// Starts segment `id`: a spare renamed to it and written from its start (see the module's
+    /// documentation), or a new file. The rename or creation is synced before any record is
+    /// written.
     pub fn create(dir: &Path, id: u64) -> Result<WalSegment, StoreError> {
-        let file = OpenOptions::new().create_new(true).append(true).open(segment_path(dir, id))?;
+        let path = segment_path(dir, id);
+        if path.exists() {
+            return Err(StoreError::Corrupt(format!("WAL segment {} exists already", path.display())));
+        }
+        if let Some(spare) = list_spares(dir)?.into_iter().next() {
+            fs::rename(&spare, &path)?;
+            crate::part::sync_dir(dir)?;
+            let file = OpenOptions::new().write(true).open(&path)?;
+            // Until its first record overwrites them, zeros say "nothing written yet" to replay
+            // (which would otherwise read the old records, then skip them, all of them). Not
+            // synced: if they are lost, replay skips the old records all the same.
+            file.write_all_at(&[0; HEADER_LEN], 0)?;
+            return Ok(WalSegment { id, file });
+        }
+        let file = OpenOptions::new().create_new(true).write(true).open(&path)?;
         crate::part::sync_dir(dir)?;
         Ok(WalSegment { id, file })
     }
@@ -224,5 +300,62 @@ mod tests {
         let report = replay_segment(&segment_path(dir.path(), 7), |_| {}).unwrap();
         assert_eq!(report.records, 1);
         assert_eq!(list_segments(dir.path()).unwrap(), vec![7]);
+    }
+
+    /// A retired segment is reused from its start. Replay reads nothing of it until a record is
+    /// written (the zeroed header), then only the new records, not the intact old ones after them.
+    #[test]
+    fn a_reused_segment_replays_only_its_new_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = WalSegment::create(dir.path(), 1).unwrap();
+        let mut buf = Vec::new();
+        for i in 0..10 {
+            encode_append(&mut buf, 1, 2, 1 + i, 99, &events(1));
+        }
+        old.write_durable(&buf).unwrap();
+        let record_len = buf.len() / 10;
+        drop(old);
+        retire_segment(dir.path(), 1).unwrap();
+        assert!(!segment_path(dir.path(), 1).exists());
+
+        let mut reused = WalSegment::create(dir.path(), 2).unwrap();
+        let path = segment_path(dir.path(), 2);
+        assert_eq!(fs::metadata(&path).unwrap().len() as usize, buf.len(), "the spare was reused");
+        assert!(list_spares(dir.path()).unwrap().is_empty());
+        let mut seen = 0;
+        let report = replay_segment(&path, |_| seen += 1).unwrap();
+        assert_eq!((seen, report.stale_tail, report.truncated), (0, true, Some((0, buf.len() as u64))));
+
+        // Truncated by that replay: grow it back as the crash left it, then write 3 new records.
+        fs::write(&path, &buf).unwrap();
+        let mut new = Vec::new();
+        for i in 0..3 {
+            encode_append(&mut new, 1, 2, 11 + i, 99, &events(1));
+        }
+        reused.write_durable(&new).unwrap();
+        let mut seqs = Vec::new();
+        let report = replay_segment(&path, |r| seqs.push(r.first_seq)).unwrap();
+        assert_eq!(seqs, [11, 12, 13]);
+        assert!(report.stale_tail);
+        assert_eq!(report.truncated, Some((3 * record_len as u64, 7 * record_len as u64)));
+    }
+
+    #[test]
+    fn segments_beyond_the_spares_and_empty_ones_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        for id in 1..=4 {
+            let mut seg = WalSegment::create(dir.path(), id).unwrap();
+            if id != 2 {
+                let mut buf = Vec::new();
+                encode_append(&mut buf, 1, 2, id, 99, &events(1));
+                seg.write_durable(&buf).unwrap();
+            }
+        }
+        for id in 1..=4 {
+            retire_segment(dir.path(), id).unwrap();
+        }
+        assert!(list_segments(dir.path()).unwrap().is_empty());
+        let spares = list_spares(dir.path()).unwrap();
+        assert_eq!(spares, [spare_path(dir.path(), 1), spare_path(dir.path(), 3)]);
     }
 }

@@ -160,7 +160,7 @@ fn flush_memtable(inner: &Arc<Inner>, job: &FlushJob) -> Result<(), StoreError> 
     let wal_dir = root.join("wal");
     for id in wal::list_segments(&wal_dir)? {
         if id < job.obsolete_below {
-            fs::remove_file(wal::segment_path(&wal_dir, id))?;
+            wal::retire_segment(&wal_dir, id)?;
         }
     }
     Ok(())

@@ -293,8 +293,14 @@ impl EmbeddedStore {
                 );
                 replayed += rec.events.len();
             })?;
-            if let Some((kept, dropped)) = report.truncated {
-                tracing::warn!(segment = id, kept, dropped, "cut a torn or corrupt WAL tail (never acknowledged)");
+            match report.truncated {
+                Some((kept, dropped)) if report.stale_tail => {
+                    tracing::debug!(segment = id, kept, dropped, "cut a reused WAL segment's old records")
+                }
+                Some((kept, dropped)) => {
+                    tracing::warn!(segment = id, kept, dropped, "cut a torn or corrupt WAL tail (never acknowledged)")
+                }
+                None => {}
             }
             if let Some(seq) = report.max_seq {
                 max_seq = max_seq.max(seq);
