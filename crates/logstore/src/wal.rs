@@ -18,7 +18,7 @@
 //! which replay skips like every record a checkpoint covers.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -166,51 +166,49 @@ pub struct SegmentReplay {
 /// intact record whose sequence numbers are not above the previous record's, or, at the very
 /// start, the zeroed header a reused segment starts with until its first record is written).
 pub fn replay_segment(path: &Path, mut apply: impl FnMut(&AppendRecord<'_>)) -> Result<SegmentReplay, StoreError> {
-    let buf = fs::read(path)?;
+    // Read record by record, not whole: a reused segment's old records after its new ones are
+    // never read past the first of them.
+    let file = File::open(path)?;
+    let file_len = file.metadata()?.len();
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut report = SegmentReplay::default();
-    let mut pos = 0usize;
+    let mut pos = 0u64;
     let mut last_seq: Option<u64> = None;
-    while pos < buf.len() {
-        if pos == 0 && buf.len() >= HEADER_LEN && buf[..HEADER_LEN] == [0; HEADER_LEN] {
+    let mut payload = Vec::new();
+    while pos < file_len {
+        let mut header = [0u8; HEADER_LEN];
+        if file_len - pos < HEADER_LEN as u64 || reader.read_exact(&mut header).is_err() {
+            break;
+        }
+        if pos == 0 && header == [0; HEADER_LEN] {
             report.stale_tail = true;
             break;
         }
-        let good = (|| {
-            if buf.len() - pos < HEADER_LEN {
-                return None;
-            }
-            let len = u32::from_le_bytes(buf[pos..pos + 4].try_into().ok()?) as usize;
-            let crc = u32::from_le_bytes(buf[pos + 4..pos + 8].try_into().ok()?);
-            if len > MAX_RECORD_LEN || buf.len() - pos - HEADER_LEN < len {
-                return None;
-            }
-            let payload = &buf[pos + HEADER_LEN..pos + HEADER_LEN + len];
-            if crc32fast::hash(payload) != crc {
-                return None;
-            }
-            let record = decode_append(payload).ok()?;
-            Some((record, HEADER_LEN + len))
-        })();
-        match good {
-            Some((record, _)) if last_seq.is_some_and(|last| record.first_seq <= last) => {
-                report.stale_tail = true;
-                break;
-            }
-            Some((record, used)) => {
-                report.records += 1;
-                report.max_seq = Some(report.max_seq.unwrap_or(0).max(record.last_seq()));
-                last_seq = Some(record.last_seq());
-                apply(&record);
-                pos += used;
-            }
-            None => break,
+        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+        if len > MAX_RECORD_LEN || file_len - pos - (HEADER_LEN as u64) < len as u64 {
+            break;
         }
+        payload.resize(len, 0);
+        if reader.read_exact(&mut payload).is_err() || crc32fast::hash(&payload) != crc {
+            break;
+        }
+        let Ok(record) = decode_append(&payload) else { break };
+        if last_seq.is_some_and(|last| record.first_seq <= last) {
+            report.stale_tail = true;
+            break;
+        }
+        report.records += 1;
+        report.max_seq = Some(report.max_seq.unwrap_or(0).max(record.last_seq()));
+        last_seq = Some(record.last_seq());
+        apply(&record);
+        pos += (HEADER_LEN + len) as u64;
     }
-    if pos < buf.len() {
+    if pos < file_len {
         let file = OpenOptions::new().write(true).open(path)?;
-        file.set_len(pos as u64)?;
+        file.set_len(pos)?;
         file.sync_all()?;
-        report.truncated = Some((pos as u64, (buf.len() - pos) as u64));
+        report.truncated = Some((pos, file_len - pos));
     }
     Ok(report)
 }
