@@ -157,11 +157,15 @@ fn flush_memtable(inner: &Arc<Inner>, job: &FlushJob) -> Result<(), StoreError> 
     inner.room.notify_waiters();
     inner.stats.flushes.fetch_add(1, Ordering::Relaxed);
     inner.stats.parts_written.fetch_add(changes.put_parts.len() as u64, Ordering::Relaxed);
+    // The flush is committed: a segment left behind costs only disk space (replay skips its
+    // records, and the next flush retires it), while an error here would make the flusher write
+    // and commit these parts a second time.
     let wal_dir = root.join("wal");
-    for id in wal::list_segments(&wal_dir)? {
-        if id < job.obsolete_below {
-            wal::retire_segment(&wal_dir, id)?;
-        }
+    let retired = wal::list_segments(&wal_dir).and_then(|ids| {
+        ids.into_iter().filter(|id| *id < job.obsolete_below).try_for_each(|id| wal::retire_segment(&wal_dir, id))
+    });
+    if let Err(e) = retired {
+        tracing::warn!(error = %e, "cannot retire the WAL segments this flush made obsolete; the next flush retries");
     }
     Ok(())
 }
