@@ -127,7 +127,7 @@ fn ascii_classes8(x: u64) -> (u64, u64) {
 /// Calls `f` with each indexed token of `text`: exactly `tokens(text).filter(|t| is_indexed(t))`,
 /// but an all-ASCII text (nearly every log line) is read 64 bytes at a time: `ascii_classes8`
 /// makes bit masks of its word bytes and letters, 8 bytes per step, and the window's tokens are
-/// then found with a few whole-word operations (see `window_tokens`), not a branch per byte or
+/// then found with a few whole-word operations (see `WindowMasks`), not a branch per byte or
 /// per token. This is the flush's hottest loop.
 pub fn for_each_indexed_token<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
     if !text.is_ascii() {

@@ -176,10 +176,13 @@ pub fn replay_segment(path: &Path, mut apply: impl FnMut(&AppendRecord<'_>)) -> 
     let mut last_seq: Option<u64> = None;
     let mut payload = Vec::new();
     while pos < file_len {
+        // Lengths are checked against the file's before each read, so a read that fails is an
+        // i/o error, not a torn tail: it fails the start instead of cutting acknowledged records.
         let mut header = [0u8; HEADER_LEN];
-        if file_len - pos < HEADER_LEN as u64 || reader.read_exact(&mut header).is_err() {
+        if file_len - pos < HEADER_LEN as u64 {
             break;
         }
+        reader.read_exact(&mut header)?;
         if pos == 0 && header == [0; HEADER_LEN] {
             report.stale_tail = true;
             break;
@@ -190,7 +193,8 @@ pub fn replay_segment(path: &Path, mut apply: impl FnMut(&AppendRecord<'_>)) -> 
             break;
         }
         payload.resize(len, 0);
-        if reader.read_exact(&mut payload).is_err() || crc32fast::hash(&payload) != crc {
+        reader.read_exact(&mut payload)?;
+        if crc32fast::hash(&payload) != crc {
             break;
         }
         let Ok(record) = decode_append(&payload) else { break };
