@@ -226,24 +226,26 @@ pub struct WalSegment {
 impl WalSegment {
     /// Starts segment `id`: a spare renamed to it and written from its start (see the module's
     /// documentation), or a new file. The rename or creation is synced before any record is
-    /// written.
+    /// written. A file already named `id` is what an earlier call left when it failed after
+    /// renaming or creating it (the writer then stayed on its segment and never wrote to this
+    /// one): it is taken as it is, so that a failure there (a full directory, no file handles)
+    /// does not stop every later segment.
     pub fn create(dir: &Path, id: u64) -> Result<WalSegment, StoreError> {
         let path = segment_path(dir, id);
-        if path.exists() {
-            return Err(StoreError::Corrupt(format!("WAL segment {} exists already", path.display())));
+        if !path.exists() {
+            match list_spares(dir)?.into_iter().next() {
+                Some(spare) => fs::rename(&spare, &path)?,
+                None => drop(OpenOptions::new().create_new(true).write(true).open(&path)?),
+            }
         }
-        if let Some(spare) = list_spares(dir)?.into_iter().next() {
-            fs::rename(&spare, &path)?;
-            crate::part::sync_dir(dir)?;
-            let file = OpenOptions::new().write(true).open(&path)?;
+        crate::part::sync_dir(dir)?;
+        let file = OpenOptions::new().write(true).open(&path)?;
+        if file.metadata()?.len() > 0 {
             // Until its first record overwrites them, zeros say "nothing written yet" to replay
             // (which would otherwise read the old records, then skip them, all of them). Not
             // synced: if they are lost, replay skips the old records all the same.
             file.write_all_at(&[0; HEADER_LEN], 0)?;
-            return Ok(WalSegment { id, file });
         }
-        let file = OpenOptions::new().create_new(true).write(true).open(&path)?;
-        crate::part::sync_dir(dir)?;
         Ok(WalSegment { id, file })
     }
 
@@ -359,5 +361,25 @@ mod tests {
         assert!(list_segments(dir.path()).unwrap().is_empty());
         let spares = list_spares(dir.path()).unwrap();
         assert_eq!(spares, [spare_path(dir.path(), 1), spare_path(dir.path(), 3)]);
+    }
+
+    /// A segment file left by a creation that failed half-way (renamed or created, then an
+    /// error) is taken by the next attempt for the same id instead of failing it forever.
+    #[test]
+    fn a_segment_left_by_a_failed_creation_is_taken_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = Vec::new();
+        encode_append(&mut old, 1, 2, 1, 99, &events(3));
+        fs::write(segment_path(dir.path(), 7), &old).unwrap();
+        let mut seg = WalSegment::create(dir.path(), 7).unwrap();
+        let mut seen = 0;
+        replay_segment(&segment_path(dir.path(), 7), |_| seen += 1).unwrap();
+        assert_eq!(seen, 0, "its old records are not replayed");
+        let mut new = Vec::new();
+        encode_append(&mut new, 1, 2, 10, 99, &events(1));
+        seg.write_durable(&new).unwrap();
+        let mut seqs = Vec::new();
+        replay_segment(&segment_path(dir.path(), 7), |r| seqs.push(r.first_seq)).unwrap();
+        assert_eq!(seqs, [10]);
     }
 }
