@@ -162,7 +162,8 @@ pub fn for_each_indexed_token<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
                 open = Some((start, letter || letters != 0));
                 continue;
             }
-            if letter || (end > 0 && letters & bits_between(0, end) != 0) {
+            // A letter among its bytes in this window: the lowest letter comes before its end.
+            if letter || (letters.trailing_zeros() as usize) < end {
                 f(start, base + end);
             }
             masks.drop_first_run(end);
@@ -233,13 +234,6 @@ impl WindowMasks {
         }
         n
     }
-}
-
-/// The mask of bits `from..to` (`from < to <= 64`).
-#[inline]
-fn bits_between(from: usize, to: usize) -> u64 {
-    let below_to = if to >= 64 { u64::MAX } else { (1u64 << to) - 1 };
-    below_to & (u64::MAX << from)
 }
 
 /// A 64-bit hash of a token (fast, well mixed; stable on disk: never change it without a format bump).

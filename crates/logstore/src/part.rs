@@ -649,7 +649,8 @@ mod tests {
     /// and holds every event in order.
     #[test]
     fn parts_are_the_same_bytes_whatever_the_number_of_encoding_threads() {
-        // 200 small streams (more blocks than a batch) and a large one (more raw bytes than a batch).
+        // 200 small streams (many more blocks than may be in flight) and a large one (blocks of
+        // full size).
         let small: Vec<Vec<String>> = (0..200)
             .map(|s| (0..1 + s % 7).map(|i| format!("stream {s} event {i} id={}", s * 31 + i)).collect())
             .collect();

@@ -1,5 +1,5 @@
 //! The write-ahead log: numbered segment files of checksummed records, one record per acknowledged
-//! PutLogEvents batch. The single writer thread (see `engine`) appends the records of every request
+//! PutLogEvents batch. The single writer thread (see `engine`) writes the records of every request
 //! that arrived since its last sync, then fdatasyncs once for all of them (group commit).
 //!
 //! Record: `len u32 | crc32 u32 | payload`, payload = `kind u8 (1 = append) | group u64 | stream u64 |
@@ -31,7 +31,7 @@ const HEADER_LEN: usize = 8;
 const MAX_RECORD_LEN: usize = 64 << 20;
 
 /// Retired segments kept for reuse, at most (each about a memtable's worth of bytes).
-pub const MAX_SPARES: usize = 2;
+const MAX_SPARES: usize = 2;
 
 pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:016x}.wal"))

@@ -22,17 +22,20 @@ mod crash_windows {
         EmbeddedStore::open(StoreConfig::new(dir)).unwrap()
     }
 
+    /// Group "g", stream "s", and `n` events appended one by one.
     fn setup(store: &EmbeddedStore, n: usize) {
         lookout_logstore::testsuite::group(store, "g");
         store.create_stream("g", "s", 0).unwrap();
+        append_each(store, "event", n);
+    }
+
+    /// `n` events in "g"/"s", one append each.
+    fn append_each(store: &EmbeddedStore, prefix: &str, n: usize) {
         let t = now_ms();
         for i in 0..n {
-            store
-                .append("g", "s", vec![(t + i as i64, format!("event {i}"))], t)
-                .unwrap()
-                .blocking_recv()
-                .unwrap()
-                .unwrap();
+            // Equal lengths make equal records, so new records overwrite old ones exactly.
+            let message = format!("{prefix} {i:04}");
+            store.append("g", "s", vec![(t + i as i64, message)], t).unwrap().blocking_recv().unwrap().unwrap();
         }
     }
 
@@ -91,7 +94,7 @@ mod crash_windows {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         setup(&store, 50);
-        // Keep the WAL as it was before the flush, then flush (which deletes those segments).
+        // Keep the WAL as it was before the flush, then flush (which retires those segments).
         let wal: Vec<_> = files(dir.path(), "wal").into_iter().map(|p| (p.clone(), fs::read(&p).unwrap())).collect();
         store.flush().unwrap();
         let expected = messages(&store);
@@ -138,15 +141,6 @@ mod crash_windows {
         }
     }
 
-    fn append_each(store: &EmbeddedStore, prefix: &str, n: usize) {
-        let t = now_ms();
-        for i in 0..n {
-            // Equal lengths make equal records, so new records overwrite old ones exactly.
-            let message = format!("{prefix} {i:04}");
-            store.append("g", "s", vec![(t + i as i64, message)], t).unwrap().blocking_recv().unwrap().unwrap();
-        }
-    }
-
     /// Retired WAL segments are reused for new ones and written from their start, over their old
     /// records. A crash image then holds, after a segment's new records, its old ones: here
     /// exactly aligned (the hard case: intact records), or the whole old segment when nothing new
@@ -155,9 +149,7 @@ mod crash_windows {
     fn reused_wal_segments_replay_only_their_new_records() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        lookout_logstore::testsuite::group(&store, "g");
-        store.create_stream("g", "s", 0).unwrap();
-        append_each(&store, "a", 50);
+        setup(&store, 50);
         store.flush().unwrap();
         assert_eq!(files(dir.path(), "spare").len(), 1, "the flushed segment is kept for reuse");
         append_each(&store, "b", 3);
@@ -168,7 +160,7 @@ mod crash_windows {
         assert_eq!(fs::metadata(&reused).unwrap().len(), spare_len, "a spare was reused");
         let untouched = tempfile::tempdir().unwrap();
         copy_dir(dir.path(), untouched.path());
-        append_each(&store, "c", 5);
+        append_each(&store, "fresh", 5); // as long as "event": its records overwrite old ones exactly
         let torn = tempfile::tempdir().unwrap();
         copy_dir(dir.path(), torn.path());
         let expected = messages(&store);
@@ -176,8 +168,8 @@ mod crash_windows {
         assert_eq!(expected.len(), 58);
 
         let store = open(untouched.path());
-        let before_c: Vec<String> = expected.iter().filter(|m| !m.starts_with('c')).cloned().collect();
-        assert_eq!(messages(&store), before_c, "nothing new was written to the reused segment");
+        let before: Vec<String> = expected.iter().filter(|m| !m.starts_with("fresh")).cloned().collect();
+        assert_eq!(messages(&store), before, "nothing new was written to the reused segment");
         drop(store);
         let store = open(torn.path());
         assert_eq!(messages(&store), expected, "the 5 new records, not the 45 old ones after them");

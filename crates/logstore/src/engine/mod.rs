@@ -295,7 +295,7 @@ impl EmbeddedStore {
             })?;
             match report.truncated {
                 Some((kept, dropped)) if report.stale_tail => {
-                    tracing::debug!(segment = id, kept, dropped, "cut a reused WAL segment's old records")
+                    tracing::debug!(segment = id, kept, dropped, "cut a WAL segment after its last record (what follows: a reused segment's old records, or nothing written yet)")
                 }
                 Some((kept, dropped)) => {
                     tracing::warn!(segment = id, kept, dropped, "cut a torn or corrupt WAL tail (never acknowledged)")
