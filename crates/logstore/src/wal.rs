@@ -166,10 +166,13 @@ pub struct SegmentReplay {
 /// intact record whose sequence numbers are not above the previous record's, or, at the very
 /// start, the zeroed header a reused segment starts with until its first record is written).
 pub fn replay_segment(path: &Path, mut apply: impl FnMut(&AppendRecord<'_>)) -> Result<SegmentReplay, StoreError> {
+    // Names the segment, so that a failed start says which file could not be read.
+    let unreadable =
+        |e: std::io::Error| StoreError::Io(std::io::Error::new(e.kind(), format!("reading {}: {e}", path.display())));
     // Read record by record, not whole: a reused segment's old records after its new ones are
     // never read past the first of them.
-    let file = File::open(path)?;
-    let file_len = file.metadata()?.len();
+    let file = File::open(path).map_err(unreadable)?;
+    let file_len = file.metadata().map_err(unreadable)?.len();
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut report = SegmentReplay::default();
     let mut pos = 0u64;
@@ -182,7 +185,7 @@ pub fn replay_segment(path: &Path, mut apply: impl FnMut(&AppendRecord<'_>)) -> 
         if file_len - pos < HEADER_LEN as u64 {
             break;
         }
-        reader.read_exact(&mut header)?;
+        reader.read_exact(&mut header).map_err(unreadable)?;
         if pos == 0 && header == [0; HEADER_LEN] {
             report.stale_tail = true;
             break;
@@ -193,7 +196,7 @@ pub fn replay_segment(path: &Path, mut apply: impl FnMut(&AppendRecord<'_>)) -> 
             break;
         }
         payload.resize(len, 0);
-        reader.read_exact(&mut payload)?;
+        reader.read_exact(&mut payload).map_err(unreadable)?;
         if crc32fast::hash(&payload) != crc {
             break;
         }
@@ -381,5 +384,16 @@ mod tests {
         let mut seqs = Vec::new();
         replay_segment(&segment_path(dir.path(), 7), |r| seqs.push(r.first_seq)).unwrap();
         assert_eq!(seqs, [10]);
+    }
+
+    /// A segment that cannot be read fails the start, naming the file (it is not cut as if torn).
+    #[test]
+    fn an_unreadable_segment_is_an_error_that_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = segment_path(dir.path(), 3);
+        fs::create_dir(&path).unwrap(); // opens, but every read fails
+        fs::write(path.join("x"), vec![1u8; 64]).unwrap();
+        let err = replay_segment(&path, |_| {}).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
     }
 }
