@@ -55,6 +55,14 @@ mod crash_windows {
         out
     }
 
+    /// Flushes, and returns the one part file the data directory then holds.
+    fn one_flushed_part(store: &EmbeddedStore, dir: &Path) -> std::path::PathBuf {
+        store.flush().unwrap();
+        let parts = files(dir, "part");
+        assert_eq!(parts.len(), 1);
+        parts.into_iter().next().unwrap()
+    }
+
     fn messages(store: &EmbeddedStore) -> Vec<String> {
         scan_all(store, request("g", Direction::Forward, None, 7)).into_iter().map(|e| e.message).collect()
     }
@@ -65,27 +73,25 @@ mod crash_windows {
     #[test]
     fn a_part_this_lookout_cannot_read_is_kept() {
         let dir = tempfile::tempdir().unwrap();
-        {
+        let part = {
             let store = open(dir.path());
             setup(&store, 10);
-            store.flush().unwrap();
-        }
-        let parts = files(dir.path(), "part");
-        assert_eq!(parts.len(), 1);
-        let original = fs::read(&parts[0]).unwrap();
+            one_flushed_part(&store, dir.path())
+        };
+        let original = fs::read(&part).unwrap();
         // The footer is the last 48 bytes: the version word at 32..36, then the checksum of 0..36.
         let mut newer = original.clone();
         let footer = newer.len() - 48;
         newer[footer + 32..footer + 36].copy_from_slice(&(99u32 | 1 << 16).to_le_bytes());
         let crc = crc32fast::hash(&newer[footer..footer + 36]);
         newer[footer + 36..footer + 40].copy_from_slice(&crc.to_le_bytes());
-        fs::write(&parts[0], &newer).unwrap();
+        fs::write(&part, &newer).unwrap();
         {
             let store = open(dir.path());
             assert!(messages(&store).is_empty());
         }
-        assert!(parts[0].exists(), "an unreadable part the catalog lists was deleted");
-        fs::write(&parts[0], &original).unwrap();
+        assert!(part.exists(), "an unreadable part the catalog lists was deleted");
+        fs::write(&part, &original).unwrap();
         assert_eq!(messages(&open(dir.path())).len(), 10);
     }
 
@@ -113,15 +119,13 @@ mod crash_windows {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         setup(&store, 50);
-        store.flush().unwrap();
-        let parts = files(dir.path(), "part");
-        assert_eq!(parts.len(), 1);
+        let part = one_flushed_part(&store, dir.path());
         let expected = messages(&store);
         drop(store);
         // The crash: a second flush wrote its part file but never committed it.
-        let orphan = parts[0].with_file_name("00000000000fffff.part");
-        fs::copy(&parts[0], &orphan).unwrap();
-        let tmp = parts[0].with_file_name("00000000000ffffe.part.tmp");
+        let orphan = part.with_file_name("00000000000fffff.part");
+        fs::copy(&part, &orphan).unwrap();
+        let tmp = part.with_file_name("00000000000ffffe.part.tmp");
         fs::write(&tmp, b"half a part").unwrap();
         let store = open(dir.path());
         assert!(!orphan.exists() && !tmp.exists(), "uncommitted part files are removed at start");
