@@ -252,16 +252,22 @@ mod merging {
 
     logstore_test_suite!(open_merging);
 
+    /// A store's configuration that merges once a partition has `min_parts` parts (at most 8),
+    /// looking every `interval`.
+    fn merging_config(dir: &std::path::Path, min_parts: usize, interval: std::time::Duration) -> StoreConfig {
+        let mut config = StoreConfig::new(dir);
+        config.merge = MergePolicy { min_parts, max_parts: 8, max_raw_bytes: u64::MAX };
+        config.merge_interval = interval;
+        config
+    }
+
     /// A flush wakes the merger: parts over the threshold are merged without waiting for the
     /// merger's next round (an hour here).
     #[test]
     fn a_flush_that_reaches_the_threshold_starts_a_merge() {
         use lookout_logstore::testsuite::now_ms;
         let dir = tempfile::tempdir().unwrap();
-        let mut config = StoreConfig::new(dir.path());
-        config.merge = MergePolicy { min_parts: 2, max_parts: 8, max_raw_bytes: u64::MAX };
-        config.merge_interval = std::time::Duration::from_secs(3600);
-        let store = EmbeddedStore::open(config).unwrap();
+        let store = EmbeddedStore::open(merging_config(dir.path(), 2, std::time::Duration::from_secs(3600))).unwrap();
         lookout_logstore::testsuite::group(&store, "g");
         store.create_stream("g", "a", 0).unwrap();
         let t = now_ms() - 60_000;
@@ -287,9 +293,7 @@ mod merging {
         use lookout_logstore::Direction;
         use std::sync::atomic::Ordering;
         let dir = tempfile::tempdir().unwrap();
-        let mut config = StoreConfig::new(dir.path());
-        config.merge = MergePolicy { min_parts: 4, max_parts: 8, max_raw_bytes: u64::MAX };
-        config.merge_interval = std::time::Duration::from_millis(5);
+        let config = merging_config(dir.path(), 4, std::time::Duration::from_millis(5));
         let store = EmbeddedStore::open(config.clone()).unwrap();
         lookout_logstore::testsuite::group(&store, "g");
         store.create_stream("g", "a", 0).unwrap();
