@@ -16,6 +16,7 @@ mod engine;
 mod memtable;
 mod merge;
 mod part;
+mod readahead;
 mod scan;
 pub mod testsuite;
 mod wal;

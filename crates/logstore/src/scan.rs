@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::block::EventBlock;
 use crate::cache::{BlockCache, ReadCaches};
 use crate::part::Part;
+use crate::readahead::{ReadAhead, StopOnDrop};
 use crate::{Direction, EventKey, ScanPage, ScanRequest, StoreError, StoredEvent, StreamId};
 
 pub enum BlockSource {
@@ -415,6 +416,32 @@ fn collect(
 /// What one block gives a page: its collected events, the first key it left behind, raw bytes read.
 type BlockResult = Result<(Vec<Pending>, Option<EventKey>, u64), StoreError>;
 
+/// What a block may still give the page (`collect`'s `max_count` and `max_bytes`), as the page
+/// last set it; the threads decoding ahead read it when they reach a block.
+#[derive(Default)]
+struct PageCaps {
+    count: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+impl PageCaps {
+    fn update(&self, keep_state: bool, merge: &Merge, page: &PageBuilder<'_, '_>, req: &ScanRequest<'_>) {
+        // A page that keeps state takes every match of a block while the merge is small, so
+        // that the next page need not read the block again.
+        let (count, bytes) = if keep_state && merge.bytes < CARRY_HEAP_BYTES {
+            (usize::MAX, usize::MAX)
+        } else {
+            (req.limit.saturating_sub(page.events.len()), req.max_bytes.saturating_sub(page.bytes).max(1))
+        };
+        self.count.store(count, Ordering::Relaxed);
+        self.bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> (usize, usize) {
+        (self.count.load(Ordering::Relaxed), self.bytes.load(Ordering::Relaxed))
+    }
+}
+
 /// A page, and (for a request with a `continuation`) the state its next page can start from.
 pub(crate) type PageAndState = (ScanPage, Option<CarriedState>);
 
@@ -494,100 +521,82 @@ pub(crate) fn run(
     };
     // The resume bound for an event that did not fit: forward is inclusive, backward exclusive.
     let resume_at = |k: EventKey| if forward { k } else { k.successor() };
-    // Blocks are decoded and filtered ahead of the merge in batches spread over the cores; the
-    // batch starts at one block per core (as quick as one block when the first fills the page)
-    // and grows while the page keeps going.
+    // Blocks are decoded and filtered ahead of the merge by every core (`ReadAhead`), up to a
+    // number of blocks that starts at one per core (as quick as one block when the first fills the
+    // page) and grows while the page keeps going. Part blocks whose bloom lacks a required word are
+    // ruled out before they are queued, one cheap read each, as the scan reaches them (a page that
+    // fills early reads few blooms). What a block may give the page is read when the block is
+    // decoded: any reading is correct (a capped block stops emission where it left events
+    // behind), and the page only fills up meanwhile, so a stale reading mostly costs memory.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let mut batch = workers;
-    let mut i = 0usize;
-    while i < candidates.len() {
-        // The next blocks up to `batch` that need decoding: part blocks whose bloom lacks a
-        // required word are ruled out here, one cheap read each, as the scan reaches them (a page
-        // that fills early reads few blooms).
-        let mut end = i;
-        let mut to_decode: Vec<&Candidate> = Vec::with_capacity(batch);
-        let mut decoded_here: Vec<bool> = Vec::with_capacity(batch);
-        while end < candidates.len() && to_decode.len() < batch {
-            let c = &candidates[end];
-            let keep = match &c.source {
-                BlockSource::Part(part, k) => {
-                    part.block_may_contain(*k, &token_hashes, &mark_hashes, &caches.bloom_pages)
-                }
-                _ => true,
-            };
-            if keep {
-                to_decode.push(c);
-            }
-            decoded_here.push(keep);
-            end += 1;
-        }
-        // A page that keeps state takes every match of a block while the merge is small, so
-        // that the next page need not read the block again.
-        let take_all = keep_state && merge.bytes < CARRY_HEAP_BYTES;
-        let (max_count, max_bytes) = if take_all {
-            (usize::MAX, usize::MAX)
-        } else {
-            (req.limit.saturating_sub(page.events.len()), req.max_bytes.saturating_sub(page.bytes).max(1))
-        };
-        let process = |c: &&Candidate| -> BlockResult {
-            let (block, raw) = c.load(&caches.blocks)?;
-            let name = names.get(&block.stream_id).cloned().unwrap_or_else(|| Arc::from(""));
-            let cost = |m: &str| (req.event_cost)(&name, m);
-            let mut out = Vec::new();
-            let left = collect(
-                &block,
-                c.part_block(),
-                req.direction,
-                bounds,
-                bound_key,
-                &matches,
-                message_filter,
-                &cost,
-                max_count,
-                max_bytes,
-                &mut out,
-            );
-            Ok((out, left, raw))
-        };
-        let slice = to_decode.as_slice();
+    let caps = PageCaps::default();
+    caps.update(keep_state, &merge, &page, req);
+    let process = |k: usize| -> BlockResult {
+        let c = &candidates[k];
+        let (block, raw) = c.load(&caches.blocks)?;
+        let name = names.get(&block.stream_id).cloned().unwrap_or_else(|| Arc::from(""));
+        let cost = |m: &str| (req.event_cost)(&name, m);
+        let (max_count, max_bytes) = caps.get();
+        let mut out = Vec::new();
+        let left = collect(
+            &block,
+            c.part_block(),
+            req.direction,
+            bounds,
+            bound_key,
+            &matches,
+            message_filter,
+            &cost,
+            max_count,
+            max_bytes,
+            &mut out,
+        );
+        Ok((out, left, raw))
+    };
+    let ahead = ReadAhead::new();
+    let ahead = &ahead;
+    std::thread::scope(|scope| {
+        // Ends the read-ahead however the page ends, so that the helpers return.
+        let _stop = StopOnDrop(ahead);
+        // Each candidate's place in the read-ahead's queue (None: its bloom ruled it out), for the
+        // candidates examined so far.
+        let mut queue_at: Vec<Option<usize>> = Vec::with_capacity(candidates.len());
+        let mut taken = 0usize;
         // Helper threads only pay when there are blocks to decompress: memtable and cached blocks
         // take microseconds, and a thread started on a busy machine may wait milliseconds for a
         // core (GetLogEvents during an ingest waited ~5 ms per page for its helper).
-        let to_decompress = slice.iter().filter(|c| c.needs_decoding(&caches.blocks)).count();
-        let results: Vec<BlockResult> = if to_decompress < 2 || workers == 1 {
-            slice.iter().map(process).collect()
-        } else {
-            // Each thread (this one included) takes the next undecoded block until none is left,
-            // so a few large blocks do not leave a core idle; results go back in block order.
-            let next = AtomicUsize::new(0);
-            let work = || {
-                let mut mine = Vec::new();
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(c) = slice.get(k) else { break };
-                    mine.push((k, process(c)));
+        let mut helpers_started = workers == 1;
+        let mut to_decompress = 0usize;
+        for j in 0..candidates.len() {
+            let wanted = taken + 1 + taken.clamp(workers, 16 * workers);
+            while queue_at.len() < candidates.len() && (queue_at.len() <= j || ahead.queued() < wanted) {
+                let k = queue_at.len();
+                let c = &candidates[k];
+                // Counted before its bloom is read (a cold bloom page takes a while to read).
+                to_decompress += usize::from(c.needs_decoding(&caches.blocks));
+                if !helpers_started && to_decompress >= 2 {
+                    helpers_started = true;
+                    for _ in 1..workers {
+                        scope.spawn(|| ahead.work(&process));
+                    }
                 }
-                mine
-            };
-            let mut done: Vec<(usize, BlockResult)> = std::thread::scope(|scope| {
-                let helpers: Vec<_> = (1..workers.min(slice.len())).map(|_| scope.spawn(work)).collect();
-                let mut done = work();
-                for helper in helpers {
-                    done.extend(helper.join().expect("scan worker panicked"));
+                let keep = match &c.source {
+                    BlockSource::Part(part, b) => {
+                        part.block_may_contain(*b, &token_hashes, &mark_hashes, &caches.bloom_pages)
+                    }
+                    BlockSource::Memory(_) => true,
+                };
+                queue_at.push(keep.then(|| ahead.push(k)));
+            }
+            let (collected, left, raw) = match queue_at[j] {
+                Some(at) => {
+                    taken += 1;
+                    ahead.take(at, &process)?
                 }
-                done
-            });
-            done.sort_unstable_by_key(|(k, _)| *k);
-            done.into_iter().map(|(_, r)| r).collect()
-        };
-        let mut results = results.into_iter();
-        for (offset, decoded) in decoded_here.into_iter().enumerate() {
-            let j = i + offset;
-            let (collected, left, raw) = if decoded {
-                results.next().expect("one result per decoded block")?
-            } else {
-                pruned += 1;
-                (Vec::new(), None, 0)
+                None => {
+                    pruned += 1;
+                    (Vec::new(), None, 0)
+                }
             };
             scanned += raw;
             match left {
@@ -618,6 +627,7 @@ pub(crate) fn run(
             if let Some(refused) = merge.emit(limit, &mut page) {
                 return finish(page.events, Some(resume_at(refused)), merge, consumed, scanned, pruned);
             }
+            caps.update(keep_state, &merge, &page, req);
             if let Some(l) = limit {
                 let page_full = page.events.len() >= req.limit;
                 let over_budget = scanned >= req.scan_budget_bytes && next.is_some();
@@ -628,14 +638,12 @@ pub(crate) fn run(
                 }
             }
         }
-        i = end;
-        batch = (batch * 2).min(16 * workers);
-    }
-    // Every block was visited; what is left in the merge came from a previous page's state
-    // (when no block remained to read) and is all final.
-    if let Some(refused) = merge.emit(cap_limit, &mut page) {
-        return finish(page.events, Some(resume_at(refused)), merge, consumed, scanned, pruned);
-    }
-    // Events left behind by a capped block (not in the merge) start the next page.
-    finish(page.events, cap_limit.map(resume_at), merge, consumed, scanned, pruned)
+        // Every block was visited; what is left in the merge came from a previous page's state
+        // (when no block remained to read) and is all final.
+        if let Some(refused) = merge.emit(cap_limit, &mut page) {
+            return finish(page.events, Some(resume_at(refused)), merge, consumed, scanned, pruned);
+        }
+        // Events left behind by a capped block (not in the merge) start the next page.
+        finish(page.events, cap_limit.map(resume_at), merge, consumed, scanned, pruned)
+    })
 }
