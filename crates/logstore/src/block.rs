@@ -52,6 +52,32 @@ impl EventBlock {
         self.ends.push(self.data.len() as u32);
     }
 
+    /// Makes room for `events` more events holding `bytes` more message bytes, so that pushing
+    /// them does not grow (and copy) the columns step by step.
+    pub fn reserve(&mut self, events: usize, bytes: usize) {
+        self.keys.reserve(events);
+        self.ingestion.reserve(events);
+        self.ends.reserve(events);
+        self.data.reserve(bytes);
+    }
+
+    /// A copy with room for `events` more events and `bytes` more message bytes (`reserve`).
+    pub fn clone_with_room(&self, events: usize, bytes: usize) -> EventBlock {
+        let mut copy = EventBlock {
+            stream_id: self.stream_id,
+            sorted: self.sorted,
+            min: self.min,
+            max: self.max,
+            ..Default::default()
+        };
+        copy.reserve(self.len() + events, self.data.len() + bytes);
+        copy.keys.extend_from_slice(&self.keys);
+        copy.ingestion.extend_from_slice(&self.ingestion);
+        copy.ends.extend_from_slice(&self.ends);
+        copy.data.push_str(&self.data);
+        copy
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }
@@ -75,6 +101,12 @@ impl EventBlock {
     pub fn message(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         &self.data[start..self.ends[i] as usize]
+    }
+
+    /// Each message in storage order.
+    #[cfg(test)]
+    pub fn iter_messages(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|i| self.message(i))
     }
 
     /// Every message, one after the other (message `i` ends at `ends()[i]`).
