@@ -122,6 +122,17 @@ def ingest(bench: Path, srv: Server, work: Path, tag: str, events: int, streams:
     return res
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median events/s (of an even number, the slower middle one); every run's
+    events/s is kept in it as `runs_events_per_s`, in the order they ran."""
+    ok = [r for r in runs if r.get("exit_code") == 0 and r.get("events_per_s")]
+    if not ok:
+        return runs[-1]
+    pick = dict(sorted(ok, key=lambda r: r["events_per_s"])[(len(ok) - 1) // 2])
+    pick["runs_events_per_s"] = [r.get("events_per_s") for r in runs]
+    return pick
+
+
 def run_lookout(args, bench: Path, lookout: Path, work: Path, results: dict) -> bool:
     data = work / "lookout-data"
     data.mkdir()
@@ -136,9 +147,17 @@ def run_lookout(args, bench: Path, lookout: Path, work: Path, results: dict) -> 
         # W4: a reader on W1's most popular stream while W1 ingests (closed, then open loop)
         reader = storage_ops.StreamReader(srv.endpoint, "/bench/w1")
         reader.start()
-        w1 = ingest(bench, srv, work, "lookout-w1", args.w1_events, args.streams, args.clients, [], args.timeout)
+        # A one-second burst moves ±30 % from run to run on this kind of machine: the median of a
+        # few runs (into the same group, so the reader's stream keeps growing) is reported.
+        runs = []
+        for k in range(args.w1_runs):
+            runs.append(ingest(bench, srv, work, f"lookout-w1-run{k + 1}", args.w1_events, args.streams,
+                               args.clients, [], args.timeout))
+            if runs[-1]["exit_code"] != 0 or not runs[-1]["server_alive"]:
+                break
+        w1 = median_run(runs)
         results["lookout_w1"] = w1
-        ok &= w1["exit_code"] == 0 and w1["server_alive"]
+        ok &= all(r["exit_code"] == 0 and r["server_alive"] for r in runs)
 
         # W1 open loop: the same kind of data offered at a fixed rate below the maximum just
         # measured, so latency is not just queueing behind 32 closed-loop clients
@@ -213,15 +232,22 @@ def moto_version(moto: str) -> str:
 
 
 def run_moto(args, bench: Path, moto: str, work: Path, results: dict) -> bool:
-    port = free_port()
-    srv = Server("moto", [moto, "-H", "127.0.0.1", "-p", str(port)], port, "/moto-api/", False, work / "moto.log")
-    srv.start()
-    try:
-        w1 = ingest(bench, srv, work, "moto-w1", args.moto_events, args.streams, args.clients, [], args.timeout)
-        results["moto_w1"] = w1
-        return w1["exit_code"] == 0 and w1["server_alive"]
-    finally:
-        srv.stop()
+    # Each run in a fresh moto (it slows down as it stores more), the median reported as for lookout.
+    runs = []
+    for k in range(args.w1_runs):
+        port = free_port()
+        srv = Server("moto", [moto, "-H", "127.0.0.1", "-p", str(port)], port, "/moto-api/", False,
+                     work / f"moto-{k + 1}.log")
+        srv.start()
+        try:
+            runs.append(ingest(bench, srv, work, f"moto-w1-run{k + 1}", args.moto_events, args.streams, args.clients,
+                               [], args.timeout))
+        finally:
+            srv.stop()
+        if runs[-1]["exit_code"] != 0 or not runs[-1]["server_alive"]:
+            break
+    results["moto_w1"] = median_run(runs)
+    return all(r["exit_code"] == 0 and r["server_alive"] for r in runs)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -453,6 +479,12 @@ def render(args, results: dict, m: dict) -> str:
                      f"messages, {w1man.get('batches', 0):,} PutLogEvents batches, largest {w1man.get('max_batch_events', 0):,} "
                      f"events / {w1man.get('max_batch_bytes', 0):,} B) over {args.streams:,} streams (Zipf), "
                      f"{args.clients} keep-alive clients, timestamps within the last minute, every body built before timing.")
+    runs_l, runs_m = (lk or {}).get("runs_events_per_s") or [], (mo or {}).get("runs_events_per_s") or []
+    if len(runs_l) > 1 or len(runs_m) > 1:
+        each = lambda runs: ", ".join(f"{v:,.0f}" if v else "failed" for v in runs)
+        notes.append(f"- **W1 runs**: the closed loop ran {len(runs_l)} times for lookout (one server, one group; "
+                     f"events/s in order: {each(runs_l)}) and {len(runs_m)} times for moto (a fresh moto each: "
+                     f"{each(runs_m)}); the W1 rows show each one's median run.")
     if results.get("lookout_w1_open"):
         notes.append(f"- **W1 open loop**: the same workload (another group) sent on a fixed schedule at "
                      f"{args.open_fraction:.0%} of the closed-loop MB/s, each latency measured from its scheduled send "
@@ -551,6 +583,8 @@ def main() -> int:
     ap.add_argument("--write", action="store_true", help="write BENCHMARKS.md at the repository root")
     ap.add_argument("--w1-events", type=int, help="W1 events for lookout (default 1,000,000; quick 50,000)")
     ap.add_argument("--moto-events", type=int, help="W1 events for moto (default 200,000; quick 20,000)")
+    ap.add_argument("--w1-runs", type=int, help="W1 closed-loop runs, lookout's and moto's; the median run is "
+                                                "reported (default 3; quick 1)")
     ap.add_argument("--streams", type=int, help="streams, Zipf popularity (default 1,000; quick 100)")
     ap.add_argument("--clients", type=int, default=32, help="keep-alive connections (default 32)")
     ap.add_argument("--w3-mb", type=float, help="W3 raw data size in MB (default 1,000; quick 30)")
@@ -570,6 +604,7 @@ def main() -> int:
     q = args.quick
     args.w1_events = args.w1_events or (50_000 if q else 1_000_000)
     args.moto_events = args.moto_events or (20_000 if q else 200_000)
+    args.w1_runs = max(1, args.w1_runs or (1 if q else 3))
     args.streams = args.streams or (100 if q else 1_000)
     args.w3_mb = args.w3_mb or (30.0 if q else 1_000.0)
     args.w2_mb = args.w2_mb or (5.0 if q else 200.0)
