@@ -549,8 +549,8 @@ def render(args, results: dict, m: dict) -> str:
                      + " (40 in a row). It varies by 10x or more from minute to minute on this machine, and "
                      "W1 waits on it (every batch is acknowledged after its group commit's fdatasync).")
     notes.append("- ✓/✗: goal met or not on this run. ratio > 1 means lookout is better (throughput lookout/peer, "
-                 "latency and memory peer/lookout). Figures are single runs on a noisy 2-core machine: compare "
-                 "ratios from one run.")
+                 "latency and memory peer/lookout). Figures other than W1's closed loop are single runs on a noisy "
+                 "2-core machine: compare ratios from one run.")
     head = (f"Machine: {m['nproc']} cores ({m['cpu']}), {m['memory']}; {m['date']}; commit {m['commit']}; "
             f"lookout binary built {results.get('lookout_built', '?')}; moto {results.get('moto_version', '?')}; "
             f"{m['rg']}.")
