@@ -1,8 +1,9 @@
 //! `ReadAhead`: hands a scan's blocks, in order, to the threads that decode them, and gives the
-//! results back in that order. Threads claim the next block as soon as they are free (no batch
-//! waits for its slowest block), but never beyond the limit the consumer allows, so a page that
-//! fills early has decoded at most that far. The consumer's own thread works too: while the result
-//! it needs is not ready, it decodes the next claimable block instead of waiting.
+//! results back in that order. Threads take the next queued block as soon as they are free (no
+//! batch waits for its slowest block); the consumer queues blocks only a bounded distance ahead of
+//! the one it needs, so a page that fills early has decoded at most that far. The consumer's own
+//! thread works too: while the result it needs is not ready, it decodes the next queued block
+//! instead of waiting.
 
 use parking_lot::{Condvar, Mutex};
 
