@@ -57,11 +57,6 @@ impl<T> ReadAhead<T> {
         state.queue.len() - 1
     }
 
-    /// Items queued so far.
-    pub fn queued(&self) -> usize {
-        self.state.lock().queue.len()
-    }
-
     /// Ends the read-ahead: workers finish the item they hold and return.
     pub fn stop(&self) {
         self.state.lock().stopped = true;
@@ -152,9 +147,11 @@ mod tests {
             }
             // Every other number is queued, up to five ahead of the one taken.
             let items: Vec<usize> = (0..400).step_by(2).collect();
+            let mut queued = 0;
             for (at, item) in items.iter().enumerate() {
-                while ahead.queued() < (at + 5).min(items.len()) {
-                    ahead.push(items[ahead.queued()]);
+                while queued < (at + 5).min(items.len()) {
+                    assert_eq!(ahead.push(items[queued]), queued, "push returns the queue position");
+                    queued += 1;
                 }
                 assert_eq!(ahead.take(at, &decode), item * 3);
             }

@@ -561,7 +561,7 @@ pub(crate) fn run(
         // Each candidate's place in the read-ahead's queue (None: its bloom ruled it out), for the
         // candidates examined so far.
         let mut queue_at: Vec<Option<usize>> = Vec::with_capacity(candidates.len());
-        let mut taken = 0usize;
+        let (mut queued, mut taken) = (0usize, 0usize);
         // Helper threads only pay when there are blocks to decompress: memtable and cached blocks
         // take microseconds, and a thread started on a busy machine may wait milliseconds for a
         // core (GetLogEvents during an ingest waited ~5 ms per page for its helper).
@@ -569,15 +569,17 @@ pub(crate) fn run(
         let mut to_decompress = 0usize;
         for j in 0..candidates.len() {
             let wanted = taken + 1 + taken.clamp(workers, 16 * workers);
-            while queue_at.len() < candidates.len() && (queue_at.len() <= j || ahead.queued() < wanted) {
+            while queue_at.len() < candidates.len() && (queue_at.len() <= j || queued < wanted) {
                 let k = queue_at.len();
                 let c = &candidates[k];
                 // Counted before its bloom is read (a cold bloom page takes a while to read).
-                to_decompress += usize::from(c.needs_decoding(&caches.blocks));
-                if !helpers_started && to_decompress >= 2 {
-                    helpers_started = true;
-                    for _ in 1..workers {
-                        scope.spawn(|| ahead.work(&process));
+                if !helpers_started && c.needs_decoding(&caches.blocks) {
+                    to_decompress += 1;
+                    if to_decompress >= 2 {
+                        helpers_started = true;
+                        for _ in 1..workers {
+                            scope.spawn(|| ahead.work(&process));
+                        }
                     }
                 }
                 let keep = match &c.source {
@@ -587,6 +589,7 @@ pub(crate) fn run(
                     BlockSource::Memory(_) => true,
                 };
                 queue_at.push(keep.then(|| ahead.push(k)));
+                queued += usize::from(keep);
             }
             let (collected, left, raw) = match queue_at[j] {
                 Some(at) => {
