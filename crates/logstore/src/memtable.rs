@@ -43,9 +43,8 @@ impl StreamMem {
             events_left -= 1;
             bytes_left -= msg.len();
             if open.len() >= SEAL_EVENTS || open.raw_bytes() >= SEAL_BYTES {
-                let full = std::mem::replace(&mut self.open, Arc::new(EventBlock::new(stream_id)));
-                let block = Arc::try_unwrap(full).unwrap_or_else(|shared| (*shared).clone());
-                self.sealed.push(Arc::new(block.into_sorted()));
+                let full = std::mem::replace(open, EventBlock::new(stream_id));
+                self.sealed.push(Arc::new(full.into_sorted()));
                 self.make_room(events_left, bytes_left);
             }
         }
