@@ -63,12 +63,12 @@ def part_stats(paths: list[Path]) -> dict:
     """Sums over part files: raw bytes (blocks as encoded before compression: messages plus their
     key and offset columns), file bytes, and where the bytes go."""
     out = {"parts": 0, "blocks": 0, "events": 0, "raw": 0, "file": 0, "blocks_bytes": 0, "blooms": 0,
-           "index": 0, "parts_per_partition_max": 0, "levels": []}
+           "index": 0, "parts_per_partition_max": 0, "codecs": []}
     per_partition: dict[tuple[int, int], int] = {}
     for path in paths:
         data = path.read_bytes()
         group, day, index_offset, count, _, version, _, magic = FOOTER.unpack_from(data, len(data) - FOOTER.size)
-        out["levels"] = sorted(set(out["levels"]) | {version >> 16})   # zstd level (format 3 on; 0: unknown)
+        out["codecs"] = sorted(set(out["codecs"]) | {codec_name(version >> 16)})
         if not magic.startswith(b"LKPARTF"):
             raise RuntimeError(f"{path} is not a part file")
         out["parts"] += 1
@@ -97,6 +97,17 @@ def part_files(data_dir: Path) -> dict[str, list[Path]]:
 
 
 REST_LEVEL = 9   # StoreConfig::rest_level's default
+LZ4_WORD = 0x8000   # part.rs: the footer's codec word for LZ4; zstd levels are their own number
+
+
+def codec_name(word: int) -> str:
+    """A part footer's codec word (the version word's high 16 bits) as `lz4` or `zstd N`."""
+    return "lz4" if word == LZ4_WORD else f"zstd {word}"
+
+
+def all_at_rest(codecs: list[str]) -> bool:
+    """True when every codec is zstd at the rest level or above (what compaction at rest writes)."""
+    return bool(codecs) and all(c.startswith("zstd ") and int(c[5:]) >= REST_LEVEL for c in codecs)
 
 
 def run_w2(bench: Path, lookout: Path, work: Path, ingest, mb: float, timeout: float) -> dict:
@@ -149,7 +160,7 @@ def run_w2(bench: Path, lookout: Path, work: Path, ingest, mb: float, timeout: f
                 stats["ratio"] = message_bytes / stats["file"]
                 stats["index_share"] = (stats["blooms"] + stats["index"]) / message_bytes
             log(f"[lookout-w2] {kind} {stage}: {stats['raw'] / 1e6:,.1f} MB raw in {stats['file'] / 1e6:,.2f} MB "
-                f"of parts ({stats.get('ratio', 0):.2f}x, zstd levels {stats['levels']}), blooms + index "
+                f"of parts ({stats.get('ratio', 0):.2f}x, codecs {stats['codecs']}), blooms + index "
                 f"{stats.get('index_share', 0) * 100:.2f} % of raw")
             return stats
 
@@ -161,7 +172,7 @@ def run_w2(bench: Path, lookout: Path, work: Path, ingest, mb: float, timeout: f
         try:
             while time.monotonic() - started < timeout:
                 try:
-                    if min(part_stats(part_files(data)[new[0]])["levels"], default=0) >= REST_LEVEL:
+                    if all_at_rest(part_stats(part_files(data)[new[0]])["codecs"]):
                         break
                 except OSError:
                     pass   # a part merged away between listing and reading

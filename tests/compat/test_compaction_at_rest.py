@@ -1,6 +1,6 @@
 """Compression at rest (issue #3): once a day of a group gets no new data for
-`--compact-at-rest-after-secs`, lookout merges its parts again at zstd level 9 in the background.
-Checked through boto3 on the real binary: the parts shrink, their footers say level 9, and every
+`--compact-at-rest-after-secs`, lookout merges its LZ4 parts again with zstd level 9 in the
+background. Checked through boto3 on the real binary: the parts shrink, their footers say zstd 9, and every
 event reads back exactly as before, also after a restart (which does not redo the work)."""
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ pytestmark = pytest.mark.skipif(peer() == "moto", reason="lookout's store")
 FOOTER = struct.Struct("<QqQIIII8s")   # group, day, index offset, blocks, index crc, version word, crc, magic
 
 
-def part_levels(srv) -> dict[str, int]:
-    """zstd level of each part file (the high 16 bits of the footer's version word)."""
+LZ4 = 0x8000   # the codec word of LZ4 parts; zstd parts hold their level
+
+
+def part_codecs(srv) -> dict[str, int]:
+    """The codec word of each part file (the high 16 bits of the footer's version word)."""
     out = {}
     for path in (srv.data_dir / "logs" / "parts").rglob("*.part"):
         try:
@@ -51,26 +54,26 @@ def test_quiet_days_are_recompressed_and_read_back_unchanged(tmp_path):
                                       f"{rnd.randrange(1, 900)} ms user={rnd.randrange(40)}"}
                           for i in range(800)]
                 logs.put_log_events(logGroupName=group, logStreamName=f"web/{s}", logEvents=events)
-        srv.stop()   # flushes at level 1; the restart opens the parts, quiet from then on
+        srv.stop()   # flushes LZ4 parts; the restart opens them, quiet from then on
         srv.start()
         logs = srv.logs()
-        flushed_levels = part_levels(srv)
-        assert flushed_levels and set(flushed_levels.values()) == {1}, flushed_levels
+        flushed_codecs = part_codecs(srv)
+        assert flushed_codecs and set(flushed_codecs.values()) == {LZ4}, flushed_codecs
         flushed_bytes = parts_bytes(srv)
         before = {s: get_all_forward(logs, group, f"web/{s}") for s in range(6)}
         filtered = logs.filter_log_events(logGroupName=group, filterPattern="500")["events"]
         deadline = time.monotonic() + 60
-        while set(part_levels(srv).values()) != {9}:
-            assert time.monotonic() < deadline, part_levels(srv)
+        while set(part_codecs(srv).values()) != {9}:
+            assert time.monotonic() < deadline, part_codecs(srv)
             time.sleep(0.2)
         assert parts_bytes(srv) < flushed_bytes
         for s in range(6):
             assert get_all_forward(logs, group, f"web/{s}") == before[s]
         assert logs.filter_log_events(logGroupName=group, filterPattern="500")["events"] == filtered
-        at_rest = part_levels(srv)
+        at_rest = part_codecs(srv)
         srv.restart()
         time.sleep(3)   # longer than the quiet time: nothing left to do
-        assert part_levels(srv) == at_rest
+        assert part_codecs(srv) == at_rest
         logs = srv.logs()
         assert get_all_forward(logs, group, "web/0") == before[0]
     finally:

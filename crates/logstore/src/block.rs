@@ -1,6 +1,6 @@
 //! `EventBlock`: a run of one stream's events held column-wise (keys, ingestion times, message
 //! offsets, one UTF-8 buffer). The memtable seals its chunks into blocks and part files store them
-//! zstd-compressed; scans treat both alike.
+//! compressed (`part::BlockCodec`); scans treat both alike.
 
 use crate::codec::{put_varint, unzigzag, zigzag, Reader};
 use crate::{EventKey, StoreError, StreamId};

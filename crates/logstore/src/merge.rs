@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::block::EventBlock;
-use crate::part::{Part, PartWriter};
+use crate::part::{BlockCodec, Part, PartWriter};
 use crate::{EventKey, GroupId, StoreError, StreamId};
 
 /// When to merge and how much at once.
@@ -77,8 +77,8 @@ impl Cursor<'_> {
 }
 
 /// Writes the merge of `sources` (one group, one day) as part `id` in `dir`. `live` says which
-/// streams still exist; events older than `cutoff` are dropped; blocks are compressed at zstd
-/// `level`. Returns None when nothing is left.
+/// streams still exist; events older than `cutoff` are dropped; blocks are compressed with
+/// `codec`. Returns None when nothing is left.
 #[allow(clippy::too_many_arguments)]
 pub fn write_merged(
     dir: &Path,
@@ -88,7 +88,7 @@ pub fn write_merged(
     sources: &[Arc<Part>],
     live: &dyn Fn(StreamId) -> bool,
     cutoff: i64,
-    level: i32,
+    codec: BlockCodec,
 ) -> Result<Option<std::path::PathBuf>, StoreError> {
     // Per part, the blocks of each stream (already in key order within a part).
     let layouts: Vec<HashMap<StreamId, Vec<usize>>> = sources
@@ -102,7 +102,7 @@ pub fn write_merged(
         })
         .collect();
     let streams: BTreeSet<StreamId> = layouts.iter().flat_map(|m| m.keys().copied()).filter(|s| live(*s)).collect();
-    let mut writer = PartWriter::create_at_level(dir, id, group_id, day, level)?;
+    let mut writer = PartWriter::create_with_codec(dir, id, group_id, day, codec)?;
     let mut written = 0usize;
     for stream in streams {
         let mut cursors: Vec<Cursor<'_>> = sources
@@ -160,9 +160,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = part(dir.path(), 1, &[(1, &[(1, 1), (5, 5)]), (2, &[(2, 2)])]);
         let b = part(dir.path(), 2, &[(1, &[(3, 3), (9, 9)]), (3, &[(4, 4)])]);
-        let path = write_merged(dir.path(), 3, 1, 0, &[a, b], &|s| s != 3, 2, 7).unwrap().unwrap();
+        let path = write_merged(dir.path(), 3, 1, 0, &[a, b], &|s| s != 3, 2, BlockCodec::Zstd(7)).unwrap().unwrap();
         let merged = Part::open(&path, 3).unwrap();
-        assert_eq!(merged.level, 7, "the level is recorded in the footer");
+        assert_eq!(merged.codec, BlockCodec::Zstd(7), "the codec is recorded in the footer");
         let mut seen = Vec::new();
         for (i, m) in merged.blocks.iter().enumerate() {
             let block = merged.read_block(i).unwrap();

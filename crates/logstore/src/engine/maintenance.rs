@@ -1,9 +1,9 @@
 //! Maintenance threads, plus the retention pass itself, which drops whole expired days:
 //! - the merger bounds the parts of each partition (see `crate::merge`) and recompresses
 //!   partitions at rest: once no new part has reached a partition for
-//!   `StoreConfig::compact_at_rest_after`, its parts written at the fast flush level are merged
-//!   again at `StoreConfig::rest_level`, so data that stopped changing is smaller on disk and no
-//!   slower to decompress, at a CPU cost paid once and never on the ingest path;
+//!   `StoreConfig::compact_at_rest_after`, its parts written with the fast flush codec (LZ4) are
+//!   merged again with zstd at `StoreConfig::rest_level`, so data that stopped changing is smaller
+//!   on disk, at a CPU cost paid once and never on the ingest path;
 //! - the ticker asks the writer for a flush every `flush_interval` and applies retention.
 
 use std::collections::HashSet;
@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::{now_ms, parts_dir, Inner, WriterMsg};
 use crate::catalog::{CatalogChanges, PartRow};
 use crate::merge;
-use crate::part::{sync_dir, Part, FLUSH_LEVEL};
+use crate::part::{sync_dir, BlockCodec, Part, FLUSH_CODEC};
 use crate::{GroupId, StoreError, StreamId, DAY_MS};
 
 pub(super) fn run_merger(inner: &Arc<Inner>) {
@@ -54,11 +54,11 @@ fn merge_one(inner: &Arc<Inner>) -> Result<bool, StoreError> {
     }
     // Merging parts already at rest keeps them at rest; anything else is written as fast as a flush.
     let rest = inner.config.rest_level;
-    let level = if sources.iter().all(|p| p.level >= rest) { rest } else { FLUSH_LEVEL };
-    replace_parts(inner, group_id, day, sources, level)
+    let codec = if sources.iter().all(|p| p.codec.is_at_rest(rest)) { BlockCodec::Zstd(rest) } else { FLUSH_CODEC };
+    replace_parts(inner, group_id, day, sources, codec)
 }
 
-/// Recompresses, at the rest level, the flush-level parts of one partition that has been quiet
+/// Recompresses, with zstd at the rest level, the parts not at rest of one partition that has been quiet
 /// (no part written or merged into it) for `compact_at_rest_after`. False when none is due.
 fn compact_one_at_rest(inner: &Arc<Inner>) -> Result<bool, StoreError> {
     let Some(quiet) = inner.config.compact_at_rest_after else { return Ok(false) };
@@ -68,9 +68,9 @@ fn compact_one_at_rest(inner: &Arc<Inner>) -> Result<bool, StoreError> {
         data.parts
             .iter()
             .flat_map(|(g, days)| days.iter().map(move |(d, parts)| (*g, *d, parts)))
-            .filter(|(_, _, parts)| parts.iter().all(|p| p.level >= rest || p.opened_at.elapsed() >= quiet))
+            .filter(|(_, _, parts)| parts.iter().all(|p| p.codec.is_at_rest(rest) || p.opened_at.elapsed() >= quiet))
             .find_map(|(g, d, parts)| {
-                let mut below: Vec<&Arc<Part>> = parts.iter().filter(|p| p.level < rest).collect();
+                let mut below: Vec<&Arc<Part>> = parts.iter().filter(|p| !p.codec.is_at_rest(rest)).collect();
                 below.sort_by_key(|p| p.raw_bytes);
                 let mut total = 0u64;
                 let sources: Vec<Arc<Part>> = below
@@ -88,7 +88,7 @@ fn compact_one_at_rest(inner: &Arc<Inner>) -> Result<bool, StoreError> {
     let Some((group_id, day, sources)) = chosen else { return Ok(false) };
     let started = Instant::now();
     let before: u64 = sources.iter().map(|p| p.file_bytes).sum();
-    let merged = replace_parts(inner, group_id, day, sources, rest)?;
+    let merged = replace_parts(inner, group_id, day, sources, BlockCodec::Zstd(rest))?;
     tracing::debug!(
         group_id,
         day,
@@ -99,14 +99,14 @@ fn compact_one_at_rest(inner: &Arc<Inner>) -> Result<bool, StoreError> {
     Ok(merged)
 }
 
-/// Merges `sources` (parts of one partition) into one part at `level` and swaps them in the
+/// Merges `sources` (parts of one partition) into one part written with `codec` and swaps them in the
 /// catalog. True when the partition changed (or a concurrent change made the work moot).
 fn replace_parts(
     inner: &Arc<Inner>,
     group_id: GroupId,
     day: i64,
     sources: Vec<Arc<Part>>,
-    level: i32,
+    codec: BlockCodec,
 ) -> Result<bool, StoreError> {
     let (live, cutoff, id) = {
         let mut catalog = inner.catalog.write();
@@ -118,7 +118,7 @@ fn replace_parts(
         (live, cutoff, id)
     };
     let dir = parts_dir(&inner.config.dir, group_id);
-    let merged = merge::write_merged(&dir, id, group_id, day, &sources, &|s| live.contains(&s), cutoff, level)?;
+    let merged = merge::write_merged(&dir, id, group_id, day, &sources, &|s| live.contains(&s), cutoff, codec)?;
     let merged_part = match &merged {
         Some(path) => {
             sync_dir(&dir)?;

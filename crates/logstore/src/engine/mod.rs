@@ -73,7 +73,7 @@ pub struct StoreConfig {
     /// A partition that no new part has reached for this long gets its flush-level parts merged
     /// again at `rest_level` (None: never).
     pub compact_at_rest_after: Option<Duration>,
-    /// The zstd level of partitions at rest (flushes write at `part::FLUSH_LEVEL`).
+    /// The zstd level of partitions at rest (flushes write `part::FLUSH_CODEC`).
     pub rest_level: i32,
     /// Bytes of appends queued for the writer beyond which `append` answers `Overloaded`.
     pub max_pending_bytes: usize,
@@ -132,8 +132,8 @@ pub struct StorageSummary {
     pub part_raw_bytes: u64,
     pub part_file_bytes: u64,
     pub memtable_bytes: u64,
-    /// Parts by the zstd level of their blocks (0: written before levels were recorded).
-    pub parts_by_level: BTreeMap<i32, usize>,
+    /// Parts by the codec of their blocks.
+    pub parts_by_codec: BTreeMap<crate::part::BlockCodec, usize>,
 }
 
 /// Counters for benchmarks and metrics.
@@ -401,7 +401,7 @@ impl EmbeddedStore {
             summary.part_raw_bytes += part.raw_bytes;
             summary.part_file_bytes += part.file_bytes;
             summary.partitions.insert((part.group_id, part.day));
-            *summary.parts_by_level.entry(part.level).or_default() += 1;
+            *summary.parts_by_codec.entry(part.codec).or_default() += 1;
         }
         summary.memtable_bytes = data.active.bytes as u64 + data.frozen.iter().map(|m| m.bytes as u64).sum::<u64>();
         summary
