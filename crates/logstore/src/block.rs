@@ -173,7 +173,27 @@ impl EventBlock {
     /// Decodes an encoded block, keeping `buf`'s allocation as the message buffer (the column
     /// header is moved out of the way in place, so a decoded part block costs no second copy).
     pub fn decode_owned(stream_id: StreamId, mut buf: Vec<u8>) -> Result<EventBlock, StoreError> {
-        let mut r = Reader::new(&buf);
+        let (mut block, header_len) = EventBlock::decode_header(stream_id, &buf)?;
+        buf.copy_within(header_len.., 0);
+        buf.truncate(buf.len() - header_len);
+        block.data = String::from_utf8(buf).map_err(|_| StoreError::Corrupt("block messages are not UTF-8".into()))?;
+        Ok(block)
+    }
+
+    /// Decodes an encoded block held in a buffer the caller keeps (a decompressor's reused
+    /// output), copying its messages into a buffer of their own.
+    pub fn decode_from(stream_id: StreamId, buf: &[u8]) -> Result<EventBlock, StoreError> {
+        let (mut block, header_len) = EventBlock::decode_header(stream_id, buf)?;
+        block.data = std::str::from_utf8(&buf[header_len..])
+            .map_err(|_| StoreError::Corrupt("block messages are not UTF-8".into()))?
+            .to_owned();
+        Ok(block)
+    }
+
+    /// Reads an encoded block's column header: the block without its messages, and where they
+    /// start in `buf` (they run to its end, as the offsets say).
+    fn decode_header(stream_id: StreamId, buf: &[u8]) -> Result<(EventBlock, usize), StoreError> {
+        let mut r = Reader::new(buf);
         let count = r.varint()? as usize;
         if count > buf.len() {
             return Err(StoreError::Corrupt("block event count larger than block".into()));
@@ -216,10 +236,7 @@ impl EventBlock {
             block.min = block.keys.iter().copied().min().unwrap_or_default();
             block.max = block.keys.iter().copied().max().unwrap_or_default();
         }
-        buf.copy_within(header_len.., 0);
-        buf.truncate(end as usize);
-        block.data = String::from_utf8(buf).map_err(|_| StoreError::Corrupt("block messages are not UTF-8".into()))?;
-        Ok(block)
+        Ok((block, header_len))
     }
 }
 
@@ -237,17 +254,19 @@ mod tests {
             }
             let mut buf = Vec::new();
             b.encode(&mut buf);
-            let d = EventBlock::decode_owned(7, buf).unwrap();
-            prop_assert_eq!(d.len(), events.len());
-            for (i, (ts, seq, msg)) in events.iter().enumerate() {
-                prop_assert_eq!(d.key(i), EventKey { timestamp: *ts, seq: *seq });
-                prop_assert_eq!(d.message(i), msg.as_str());
-                prop_assert_eq!(d.ingestion_time(i), ts + 5);
+            for d in [EventBlock::decode_from(7, &buf).unwrap(), EventBlock::decode_owned(7, buf).unwrap()] {
+                prop_assert_eq!(d.len(), events.len());
+                for (i, (ts, seq, msg)) in events.iter().enumerate() {
+                    prop_assert_eq!(d.key(i), EventKey { timestamp: *ts, seq: *seq });
+                    prop_assert_eq!(d.message(i), msg.as_str());
+                    prop_assert_eq!(d.ingestion_time(i), ts + 5);
+                }
             }
         }
 
         #[test]
         fn decode_garbage_never_panics(bytes: Vec<u8>) {
+            let _ = EventBlock::decode_from(1, &bytes);
             let _ = EventBlock::decode_owned(1, bytes);
         }
     }
