@@ -365,8 +365,14 @@ def w3_at_rest(bench: Path, lookout: Path, data: Path, work: Path, manifest: Pat
     srv.start()
     try:
         started = time.monotonic()
-        while not storage_ops.all_at_rest(
-                storage_ops.part_stats([p for ps in storage_ops.part_files(data).values() for p in ps])["codecs"]):
+
+        def at_rest() -> bool:
+            try:
+                parts = [p for ps in storage_ops.part_files(data).values() for p in ps]
+                return storage_ops.all_at_rest(storage_ops.part_stats(parts)["codecs"])
+            except OSError:
+                return False   # a part merged away between listing and reading
+        while not at_rest():
             if time.monotonic() - started > timeout / 4:
                 return {"error": "the parts were not all at rest in time"}
             time.sleep(0.5)
