@@ -58,8 +58,9 @@ fn merge_one(inner: &Arc<Inner>) -> Result<bool, StoreError> {
     replace_parts(inner, group_id, day, sources, codec)
 }
 
-/// Recompresses, with zstd at the rest level, the parts not at rest of one partition that has been quiet
-/// (no part written or merged into it) for `compact_at_rest_after`. False when none is due.
+/// Recompresses, with zstd at the rest level, the parts not at rest of one partition that has
+/// been quiet (no part written or merged into it) for `compact_at_rest_after`. False when none
+/// is due.
 fn compact_one_at_rest(inner: &Arc<Inner>) -> Result<bool, StoreError> {
     let Some(quiet) = inner.config.compact_at_rest_after else { return Ok(false) };
     let (policy, rest) = (inner.config.merge, inner.config.rest_level);

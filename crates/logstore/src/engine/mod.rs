@@ -70,8 +70,8 @@ pub struct StoreConfig {
     /// When partitions get their parts merged, and how often the merger looks.
     pub merge: MergePolicy,
     pub merge_interval: Duration,
-    /// A partition that no new part has reached for this long gets its flush-level parts merged
-    /// again at `rest_level` (None: never).
+    /// A partition that no new part has reached for this long gets its parts not at rest (LZ4,
+    /// or zstd below `rest_level`) merged again with zstd at `rest_level` (None: never).
     pub compact_at_rest_after: Option<Duration>,
     /// The zstd level of partitions at rest (flushes write `part::FLUSH_CODEC`).
     pub rest_level: i32,
