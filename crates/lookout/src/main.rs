@@ -14,6 +14,7 @@ mod api;
 mod api_tests;
 mod app;
 mod auth;
+mod blocking;
 mod cli_events;
 mod cli_logs;
 mod cli_tasks;

@@ -152,7 +152,7 @@ pub async fn serve(State(app): State<App>) -> Response {
     let mut out = String::with_capacity(16 * 1024);
     app.metrics.render(&mut out);
     let logs = app.logs.clone();
-    let usage = tokio::task::spawn_blocking(move || logs.store().usage()).await.unwrap_or_default();
+    let usage = crate::blocking::run(move || logs.store().usage()).await.unwrap_or_default();
     gauge(
         &mut out,
         "lookout_ingest_events_total",

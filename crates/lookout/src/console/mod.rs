@@ -186,12 +186,9 @@ fn url(path: &str, params: &[(&str, &str)]) -> String {
     format!("{path}?{}", serde_urlencoded::to_string(kept).unwrap_or_default())
 }
 
-/// Runs blocking store work (scans) off the async runtime.
+/// Runs blocking store work (scans) through `crate::blocking`; a panic goes on unwinding.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    crate::blocking::run(f).await.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Forms that change something (run, stop) must come from a console page of this server: a

@@ -115,22 +115,15 @@ fn decode_put_log_events(body: &[u8]) -> Result<PutBatch, LogsApiError> {
     Ok((group, stream, events))
 }
 
-/// Runs blocking work (catalog commits, scans) without holding up the async runtime. On the
-/// multi-threaded runtime it runs right here, after the worker hands its other tasks to another
-/// thread (`block_in_place`): a read then waits for no thread to wake up, which on two cores busy
-/// with an ingest took up to ~8 ms (GetLogEvents p90 during W1: 8.7–16.6 → 5.7–8.4 ms).
+/// Runs blocking work (catalog commits, scans) through `crate::blocking`; a panic answers
+/// ServiceUnavailableException.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, LogsApiError> + Send + 'static,
 ) -> Result<T, LogsApiError> {
-    let failed = |what: &dyn std::fmt::Display| {
-        tracing::error!(error = %what, "a blocking task failed");
+    crate::blocking::run(f).await.map_err(|_| {
+        tracing::error!("a blocking task panicked");
         LogsApiError::new("ServiceUnavailableException", "The service cannot complete the request.")
-    };
-    if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
-        return tokio::task::block_in_place(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)))
-            .map_err(|_| failed(&"panicked"))?;
-    }
-    tokio::task::spawn_blocking(f).await.map_err(|e| failed(&e))?
+    })?
 }
 
 /// logGroupName xor logGroupIdentifier, resolved to a validated name.
