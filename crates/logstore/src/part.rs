@@ -240,7 +240,7 @@ impl Part {
             comp.resize(meta.comp_len as usize, 0);
             self.file.read_exact_at(&mut comp, meta.offset)?;
             if crc32fast::hash(&comp) != meta.crc {
-                return Err(StoreError::Corrupt(format!("part {} block {i} checksum mismatch", self.path.display())));
+                return Err(corrupt(&"checksum mismatch"));
             }
             let raw_len = meta.raw_len as usize;
             let block = match self.codec {
@@ -259,9 +259,7 @@ impl Part {
                         return Err(corrupt(&format!("{n} bytes decompressed, {raw_len} expected")));
                     }
                     let block = EventBlock::decode_from(meta.stream_id, out_block);
-                    if out.capacity() > 4 << 20 {
-                        *out = Vec::new();
-                    }
+                    drop_if_large(&mut out);
                     block
                 }),
                 BlockCodec::Zstd(_) => DECOMPRESSOR
@@ -276,10 +274,7 @@ impl Part {
                     .map_err(|e| corrupt(&e))
                     .and_then(|raw| EventBlock::decode_owned(meta.stream_id, raw)),
             };
-            // Buffers of unusually large blocks are not kept.
-            if comp.capacity() > 4 << 20 {
-                *comp = Vec::new();
-            }
+            drop_if_large(&mut comp);
             block
         })
     }
@@ -325,6 +320,13 @@ impl Part {
         };
         let at = (start - page_range.start) as usize;
         test(&bytes[at..at + meta.bloom_len as usize])
+    }
+}
+
+/// Frees a reused per-thread buffer that an unusually large block grew (it is not kept).
+fn drop_if_large(buf: &mut Vec<u8>) {
+    if buf.capacity() > 4 << 20 {
+        *buf = Vec::new();
     }
 }
 
