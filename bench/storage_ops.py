@@ -110,6 +110,20 @@ def all_at_rest(codecs: list[str]) -> bool:
     return bool(codecs) and all(c.startswith("zstd ") and int(c[5:]) >= REST_LEVEL for c in codecs)
 
 
+def wait_until_at_rest(list_parts, timeout: float) -> bool:
+    """Polls until every part file `list_parts()` lists is at rest (`all_at_rest`); False after
+    `timeout` seconds."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if all_at_rest(part_stats(list_parts())["codecs"]):
+                return True
+        except OSError:
+            pass   # a part merged away between listing and reading
+        time.sleep(0.5)
+    return False
+
+
 def run_w2(bench: Path, lookout: Path, work: Path, ingest, mb: float, timeout: float) -> dict:
     """The real Loghub samples as they are (4.4 MB, one stream per system), then text-only and
     JSON-only generated data (each ~`mb` MB: the generator's Loghub templates with random values,
@@ -170,13 +184,7 @@ def run_w2(bench: Path, lookout: Path, work: Path, ingest, mb: float, timeout: f
         srv.start()
         started = time.monotonic()
         try:
-            while time.monotonic() - started < timeout:
-                try:
-                    if all_at_rest(part_stats(part_files(data)[new[0]])["codecs"]):
-                        break
-                except OSError:
-                    pass   # a part merged away between listing and reading
-                time.sleep(0.5)
+            wait_until_at_rest(lambda: part_files(data)[new[0]], timeout)
         finally:
             srv.stop()
         dirs = part_files(data)

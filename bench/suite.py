@@ -355,6 +355,15 @@ W3_GOALS = {
 }
 
 
+def query_problem(q: dict) -> str:
+    """What went wrong with a W3 query, for its table cell ("" when nothing did)."""
+    if q.get("error"):
+        return f" — ERROR {q['error'][:100]}"
+    if q.get("wrong"):
+        return f" — wrong: {q['wrong']}"
+    return ""
+
+
 def w3_at_rest(bench: Path, lookout: Path, data: Path, work: Path, manifest: Path, timeout: float) -> dict:
     """The JSON and regex queries again once W3's data is at rest: lookout restarted on the same data
     with `--compact-at-rest-after-secs 1`, the queries run when every part is zstd at the rest level
@@ -365,17 +374,9 @@ def w3_at_rest(bench: Path, lookout: Path, data: Path, work: Path, manifest: Pat
     srv.start()
     try:
         started = time.monotonic()
-
-        def at_rest() -> bool:
-            try:
-                parts = [p for ps in storage_ops.part_files(data).values() for p in ps]
-                return storage_ops.all_at_rest(storage_ops.part_stats(parts)["codecs"])
-            except OSError:
-                return False   # a part merged away between listing and reading
-        while not at_rest():
-            if time.monotonic() - started > timeout / 4:
-                return {"error": "the parts were not all at rest in time"}
-            time.sleep(0.5)
+        if not storage_ops.wait_until_at_rest(
+                lambda: [p for ps in storage_ops.part_files(data).values() for p in ps], timeout / 4):
+            return {"error": "the parts were not all at rest in time"}
         out["rest_seconds"] = time.monotonic() - started
         wait_until_idle(srv.proc.pid, "lookout-w3-rest")
         path = work / "w3-rest.json"
@@ -403,7 +404,7 @@ def w3_rest_rows(rest: dict | None, w3: dict | None) -> list[tuple[str, str, str
         rg = (((w3 or {}).get("queries") or {}).get(key) or {}).get("rg") or {}
         if not q:
             continue
-        wrong = f" — wrong: {q['wrong']}" if q.get("wrong") else (f" — ERROR {q['error'][:100]}" if q.get("error") else "")
+        wrong = query_problem(q)
         gb = q.get("raw_equiv_gb_per_s") or 0
         vs = rg["seconds"] / q["all_pages_s"] if rg.get("seconds") and q.get("all_pages_s") else None
         rows.append((f"W3 ({key}) `{q['pattern']}` on the same data at rest (zstd 9)", "(not a goal: recent data is LZ4)",
@@ -421,11 +422,7 @@ def w3_rows(w3: dict | None) -> list[tuple[str, str, str, str, str]]:
             continue
         goal, test = W3_GOALS[key]
         rg = q.get("rg") or {}
-        wrong = ""
-        if q.get("error"):
-            wrong = f" — ERROR {q['error'][:100]}"
-        elif q.get("wrong"):
-            wrong = f" — wrong: {q['wrong']}"
+        wrong = query_problem(q)
         counts = f"{q['events']:,}/{q['expected']:,} ev" if q.get("expected") is not None else f"{q['events']:,} ev"
         if key == "b":
             rows.append((f"W3 (b) `{q['pattern']}` first page", goal,
