@@ -75,15 +75,6 @@ impl BlockCodec {
     }
 }
 
-impl std::fmt::Display for BlockCodec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BlockCodec::Lz4 => f.write_str("lz4"),
-            BlockCodec::Zstd(level) => write!(f, "zstd {level}"),
-        }
-    }
-}
-
 /// What the part index says of one block.
 #[derive(Debug, Clone, Copy)]
 pub struct BlockMeta {
@@ -721,13 +712,13 @@ mod tests {
             w.write_stream_run(1, msgs.iter().enumerate().map(|(i, m)| (key(i), 3, m.as_str()))).unwrap();
             let part = Part::open(&w.finish().unwrap(), 1).unwrap();
             assert_eq!(part.codec, codec);
-            assert!(part.blocks.len() > 1 && part.file_bytes < part.raw_bytes / 3, "{codec}: {part:?}");
+            assert!(part.blocks.len() > 1 && part.file_bytes < part.raw_bytes / 3, "{codec:?}: {part:?}");
             let mut read = Vec::new();
             for i in 0..part.blocks.len() {
                 let block = part.read_block(i).unwrap();
                 read.extend((0..block.len()).map(|j| block.message(j).to_string()));
             }
-            assert_eq!(read, msgs, "{codec}");
+            assert_eq!(read, msgs, "{codec:?}");
         }
     }
 
