@@ -2,7 +2,7 @@
 //! offsets, one UTF-8 buffer). The memtable seals its chunks into blocks and part files store them
 //! compressed (`part::BlockCodec`); scans treat both alike.
 
-use crate::codec::{put_varint, unzigzag, zigzag, Reader};
+use crate::codec::{put_u32, put_varint, unzigzag, zigzag, Reader};
 use crate::{EventKey, StoreError, StreamId};
 
 /// Raw size (message bytes) at which a block is closed when writing parts.
@@ -90,33 +90,23 @@ impl EventBlock {
         self.keys[i]
     }
 
-    pub fn keys(&self) -> &[EventKey] {
-        &self.keys
-    }
-
     pub fn ingestion_time(&self, i: usize) -> i64 {
         self.ingestion[i]
     }
 
     pub fn message(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.data[start..self.ends[i] as usize]
+        self.view().message(i)
+    }
+
+    /// The block read in place.
+    pub fn view(&self) -> BlockView<'_> {
+        BlockView { columns: self, messages: &self.data }
     }
 
     /// Each message in storage order.
     #[cfg(test)]
     pub fn iter_messages(&self) -> impl Iterator<Item = &str> {
         (0..self.len()).map(|i| self.message(i))
-    }
-
-    /// Every message, one after the other (message `i` ends at `ends()[i]`).
-    pub fn message_bytes(&self) -> &[u8] {
-        self.data.as_bytes()
-    }
-
-    /// Each message's end offset in `message_bytes`.
-    pub fn ends(&self) -> &[u32] {
-        &self.ends
     }
 
     /// Bytes of message text held.
@@ -151,8 +141,26 @@ impl EventBlock {
         out
     }
 
-    /// Serialises the block (uncompressed): a column header then the messages.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// Serialises the block (uncompressed) in `layout`: its messages and a column header.
+    pub fn encode(&self, layout: BlockLayout, out: &mut Vec<u8>) {
+        match layout {
+            BlockLayout::HeaderFirst => {
+                self.encode_columns(out);
+                out.extend_from_slice(self.data.as_bytes());
+            }
+            BlockLayout::MessagesFirst => {
+                out.extend_from_slice(self.data.as_bytes());
+                let header_start = out.len();
+                self.encode_columns(out);
+                let header_len = (out.len() - header_start) as u32;
+                put_u32(out, header_len);
+            }
+        }
+    }
+
+    /// The column header: the event count, then per event the key's and the ingestion time's
+    /// deltas and the message's length, as varints.
+    fn encode_columns(&self, out: &mut Vec<u8>) {
         put_varint(out, self.len() as u64);
         let (mut pts, mut pseq, mut ping) = (0i64, 0i64, 0i64);
         let mut prev_end = 0u32;
@@ -167,41 +175,75 @@ impl EventBlock {
             ping = self.ingestion[i];
             prev_end = self.ends[i];
         }
-        out.extend_from_slice(self.data.as_bytes());
     }
 
-    /// Decodes an encoded block, keeping `buf`'s allocation as the message buffer (the column
-    /// header is moved out of the way in place, so a decoded part block costs no second copy).
-    pub fn decode_owned(stream_id: StreamId, mut buf: Vec<u8>) -> Result<EventBlock, StoreError> {
-        let (mut block, header_len) = EventBlock::decode_header(stream_id, &buf)?;
-        buf.copy_within(header_len.., 0);
-        buf.truncate(buf.len() - header_len);
-        block.data = String::from_utf8(buf).map_err(|_| StoreError::Corrupt("block messages are not UTF-8".into()))?;
+    /// Decodes a block encoded in `layout`, keeping `buf`'s allocation as the message buffer. In
+    /// `MessagesFirst` the messages already start it, so a decompressed block is never copied; in
+    /// `HeaderFirst` (older parts) they are moved down over the header, in place.
+    pub fn decode_owned(stream_id: StreamId, mut buf: Vec<u8>, layout: BlockLayout) -> Result<EventBlock, StoreError> {
+        let mut block = EventBlock::new(stream_id);
+        let messages = block.decode_columns(&buf, layout)?;
+        let len = messages.len();
+        if messages.start > 0 {
+            buf.copy_within(messages, 0);
+        }
+        buf.truncate(len);
+        block.data = String::from_utf8(buf).map_err(|_| corrupt("messages are not UTF-8"))?;
         Ok(block)
     }
 
-    /// Decodes an encoded block held in a buffer the caller keeps (a decompressor's reused
-    /// output), copying its messages into a buffer of their own.
-    pub fn decode_from(stream_id: StreamId, buf: &[u8]) -> Result<EventBlock, StoreError> {
-        let (mut block, header_len) = EventBlock::decode_header(stream_id, buf)?;
-        block.data = std::str::from_utf8(&buf[header_len..])
-            .map_err(|_| StoreError::Corrupt("block messages are not UTF-8".into()))?
-            .to_owned();
-        Ok(block)
+    /// Decodes a block encoded in `layout` in place: its columns into `columns` (whose
+    /// allocations are reused), its messages read where they are in `buf`. A scan reads a block
+    /// this way from a decompressor's reused buffer, so it writes no fresh memory for it.
+    pub fn decode_view<'a>(
+        columns: &'a mut EventBlock,
+        stream_id: StreamId,
+        buf: &'a [u8],
+        layout: BlockLayout,
+    ) -> Result<BlockView<'a>, StoreError> {
+        columns.stream_id = stream_id;
+        let messages = columns.decode_columns(buf, layout)?;
+        let messages = std::str::from_utf8(&buf[messages]).map_err(|_| corrupt("messages are not UTF-8"))?;
+        Ok(BlockView { columns, messages })
     }
 
-    /// Reads an encoded block's column header: the block without its messages, and where they
-    /// start in `buf` (they run to its end, as the offsets say).
-    fn decode_header(stream_id: StreamId, buf: &[u8]) -> Result<(EventBlock, usize), StoreError> {
+    /// Replaces this block's columns with those of `buf`, a block encoded in `layout`, and
+    /// returns where its messages are in `buf`.
+    fn decode_columns(&mut self, buf: &[u8], layout: BlockLayout) -> Result<std::ops::Range<usize>, StoreError> {
+        let messages = match layout {
+            BlockLayout::HeaderFirst => self.decode_header(buf)?..buf.len(),
+            BlockLayout::MessagesFirst => {
+                let trailer_at = buf.len().checked_sub(4).ok_or_else(|| corrupt("shorter than its trailer"))?;
+                let header_len = Reader::new(&buf[trailer_at..]).u32()? as usize;
+                let messages_len =
+                    trailer_at.checked_sub(header_len).ok_or_else(|| corrupt("header longer than the block"))?;
+                if self.decode_header(&buf[messages_len..trailer_at])? != header_len {
+                    return Err(corrupt("header length does not match its columns"));
+                }
+                0..messages_len
+            }
+        };
+        if self.ends.last().map_or(0, |&end| end as usize) != messages.len() {
+            return Err(corrupt("message bytes do not match offsets"));
+        }
+        Ok(messages)
+    }
+
+    /// Replaces this block's columns with those of the column header at the start of `buf`, and
+    /// returns how many bytes the header took.
+    fn decode_header(&mut self, buf: &[u8]) -> Result<usize, StoreError> {
         let mut r = Reader::new(buf);
         let count = r.varint()? as usize;
         if count > buf.len() {
-            return Err(StoreError::Corrupt("block event count larger than block".into()));
+            return Err(corrupt("event count larger than block"));
         }
-        let mut block = EventBlock::new(stream_id);
-        block.keys.reserve_exact(count);
-        block.ingestion.reserve_exact(count);
-        block.ends.reserve_exact(count);
+        self.keys.clear();
+        self.ingestion.clear();
+        self.ends.clear();
+        self.data.clear();
+        self.keys.reserve(count);
+        self.ingestion.reserve(count);
+        self.ends.reserve(count);
         let (mut ts, mut seq, mut ing) = (0i64, 0i64, 0i64);
         let mut end: u64 = 0;
         let mut sorted = true;
@@ -216,28 +258,95 @@ impl EventBlock {
                 sorted &= last < key;
             }
             last = Some(key);
-            block.keys.push(key);
-            block.ingestion.push(ing);
-            block.ends.push(end as u32);
+            self.keys.push(key);
+            self.ingestion.push(ing);
+            self.ends.push(end as u32);
         }
         // Offsets only grow (each adds a length), so the last one bounds them all.
         if end > u64::from(u32::MAX) {
-            return Err(StoreError::Corrupt("block message offsets overflow".into()));
+            return Err(corrupt("message offsets overflow"));
         }
-        let header_len = buf.len() - r.remaining();
-        if r.remaining() as u64 != end {
-            return Err(StoreError::Corrupt("block message bytes do not match offsets".into()));
-        }
-        block.sorted = sorted;
+        self.sorted = sorted;
         if sorted {
-            block.min = block.keys.first().copied().unwrap_or_default();
-            block.max = block.keys.last().copied().unwrap_or_default();
+            self.min = self.keys.first().copied().unwrap_or_default();
+            self.max = self.keys.last().copied().unwrap_or_default();
         } else {
-            block.min = block.keys.iter().copied().min().unwrap_or_default();
-            block.max = block.keys.iter().copied().max().unwrap_or_default();
+            self.min = self.keys.iter().copied().min().unwrap_or_default();
+            self.max = self.keys.iter().copied().max().unwrap_or_default();
         }
-        Ok((block, header_len))
+        Ok(buf.len() - r.remaining())
     }
+}
+
+/// A block's damage, as the error that reports it.
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("block {what}"))
+}
+
+/// A decoded block read where its messages are: an owned block's own buffer, or a decompressor's
+/// reused one (`EventBlock::decode_view`), so that a scan need not copy them.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockView<'a> {
+    columns: &'a EventBlock,
+    messages: &'a str,
+}
+
+impl<'a> BlockView<'a> {
+    pub fn stream_id(&self) -> StreamId {
+        self.columns.stream_id
+    }
+
+    pub fn len(&self) -> usize {
+        self.columns.len()
+    }
+
+    pub fn is_sorted(&self) -> bool {
+        self.columns.sorted
+    }
+
+    pub fn keys(&self) -> &'a [EventKey] {
+        &self.columns.keys
+    }
+
+    pub fn key(&self, i: usize) -> EventKey {
+        self.columns.keys[i]
+    }
+
+    pub fn ingestion_time(&self, i: usize) -> i64 {
+        self.columns.ingestion[i]
+    }
+
+    /// Each message's end offset in `message_bytes`.
+    pub fn ends(&self) -> &'a [u32] {
+        &self.columns.ends
+    }
+
+    /// Every message, one after the other (message `i` ends at `ends()[i]`).
+    pub fn message_bytes(&self) -> &'a [u8] {
+        self.messages.as_bytes()
+    }
+
+    pub fn message(&self, i: usize) -> &'a str {
+        let ends = &self.columns.ends;
+        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+        &self.messages[start..ends[i] as usize]
+    }
+
+    /// The block as one that owns its messages (a copy of them).
+    pub fn to_block(self) -> EventBlock {
+        let mut block = self.columns.clone();
+        block.data = self.messages.to_owned();
+        block
+    }
+}
+
+/// Where an encoded block puts its column header. Part formats up to 4 wrote it first; from 5 it
+/// follows the messages (with its length in a 4-byte trailer), so that a block decompressed into
+/// its own buffer is decoded without moving its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockLayout {
+    HeaderFirst,
+    MessagesFirst,
 }
 
 #[cfg(test)]
@@ -252,22 +361,76 @@ mod tests {
             for (ts, seq, msg) in &events {
                 b.push(EventKey { timestamp: *ts, seq: *seq }, ts + 5, msg);
             }
-            let mut buf = Vec::new();
-            b.encode(&mut buf);
-            for d in [EventBlock::decode_from(7, &buf).unwrap(), EventBlock::decode_owned(7, buf).unwrap()] {
+            let mut columns = EventBlock::new(0);
+            for layout in [BlockLayout::HeaderFirst, BlockLayout::MessagesFirst] {
+                let mut buf = Vec::new();
+                b.encode(layout, &mut buf);
+                // Read in place, into columns reused from the previous layout: the same block.
+                let view = EventBlock::decode_view(&mut columns, 7, &buf, layout).unwrap();
+                prop_assert!(view.message_bytes().as_ptr_range().end <= buf.as_ptr_range().end);
+                prop_assert!(view.message_bytes().as_ptr() >= buf.as_ptr());
+                let d = view.to_block();
+                let (sorted, min, max) = (d.is_sorted(), d.min_key(), d.max_key());
+                let d_owned = EventBlock::decode_owned(7, buf, layout).unwrap();
+                prop_assert_eq!((sorted, min, max), (d_owned.is_sorted(), d_owned.min_key(), d_owned.max_key()));
+                prop_assert_eq!(d.stream_id, 7);
+                for d in [d, d_owned] {
                 prop_assert_eq!(d.len(), events.len());
                 for (i, (ts, seq, msg)) in events.iter().enumerate() {
                     prop_assert_eq!(d.key(i), EventKey { timestamp: *ts, seq: *seq });
                     prop_assert_eq!(d.message(i), msg.as_str());
                     prop_assert_eq!(d.ingestion_time(i), ts + 5);
                 }
+                }
             }
         }
 
         #[test]
         fn decode_garbage_never_panics(bytes: Vec<u8>) {
-            let _ = EventBlock::decode_from(1, &bytes);
-            let _ = EventBlock::decode_owned(1, bytes);
+            let mut columns = EventBlock::new(0);
+            for layout in [BlockLayout::HeaderFirst, BlockLayout::MessagesFirst] {
+                let _ = EventBlock::decode_view(&mut columns, 1, &bytes, layout);
+                let _ = EventBlock::decode_owned(1, bytes.clone(), layout);
+            }
+        }
+    }
+
+    /// A messages-first block is decoded without moving its messages: they stay where the
+    /// decompressor put them.
+    #[test]
+    fn a_messages_first_block_keeps_its_buffer_as_its_messages() {
+        let mut b = EventBlock::new(3);
+        for i in 0..1000 {
+            b.push(EventKey { timestamp: i, seq: 0 }, i, &format!("message {i} ✓"));
+        }
+        let mut buf = Vec::new();
+        b.encode(BlockLayout::MessagesFirst, &mut buf);
+        let at = buf.as_ptr();
+        let d = EventBlock::decode_owned(3, buf, BlockLayout::MessagesFirst).unwrap();
+        assert_eq!(d.view().message_bytes().as_ptr(), at);
+        assert_eq!(d.message(999), "message 999 ✓");
+    }
+
+    /// Every truncation and single-byte change of a messages-first block is an error or some
+    /// valid block, never a panic; a truncated block or a changed trailer is always an error.
+    #[test]
+    fn damaged_messages_first_blocks_are_errors_not_panics() {
+        let mut b = EventBlock::new(3);
+        for i in 0..200 {
+            b.push(EventKey { timestamp: i * 7, seq: i as u64 }, i, &"é".repeat(i as usize % 9));
+        }
+        let mut clean = Vec::new();
+        b.encode(BlockLayout::MessagesFirst, &mut clean);
+        for len in 0..clean.len() {
+            assert!(EventBlock::decode_owned(3, clean[..len].to_vec(), BlockLayout::MessagesFirst).is_err());
+        }
+        for at in 0..clean.len() {
+            for flip in [0x01u8, 0x41, 0x80] {
+                let mut bytes = clean.clone();
+                bytes[at] ^= flip;
+                let decoded = EventBlock::decode_owned(3, bytes, BlockLayout::MessagesFirst);
+                assert!(decoded.is_err() || at < clean.len() - 4, "trailer byte {at} ^ {flip:#x}");
+            }
         }
     }
 

@@ -8,6 +8,7 @@
 //! and renamed; it becomes live only once the catalog records it (see `engine`), so a part file that
 //! the catalog does not list is an orphan of an interrupted flush and is deleted at start.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
@@ -15,22 +16,33 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
-use crate::block::{EventBlock, MAX_BLOCK_EVENTS, MAX_BLOCK_SPAN_MS, TARGET_BLOCK_RAW_BYTES};
+use crate::block::{BlockLayout, BlockView, EventBlock, MAX_BLOCK_EVENTS, MAX_BLOCK_SPAN_MS, TARGET_BLOCK_RAW_BYTES};
 use crate::cache::BloomPageCache;
 use crate::codec::{put_i64, put_u32, put_u64, Reader};
 use crate::{EventKey, GroupId, StoreError, StreamId};
 
 const MAGIC: &[u8; 8] = b"LKPART02";
 const FOOTER_MAGIC: &[u8; 8] = b"LKPARTF2";
-/// 4: the footer's codec word may say LZ4; 3: blooms carry marks (`bloom::JSON_OBJECT_MARK`) and
+/// 5: each block's column header follows its messages (`BlockLayout::MessagesFirst`); 4: the
+/// footer's codec word may say LZ4; 3: blooms carry marks (`bloom::JSON_OBJECT_MARK`) and
 /// the blocks are zstd; 2 (still read): the same layout without marks.
 /// (Blooms that leave out hex fragments say so themselves, in a way older readers take for
 /// "maybe": see `bloom.rs`.)
 /// The footer's version word holds the format in its low 16 bits and, from format 3 on, the
 /// blocks' codec in its high 16 bits (`BlockCodec::word`; 0 in parts written before it was
 /// recorded, which are zstd).
-const FORMAT_VERSION: u32 = 4;
+const FORMAT_VERSION: u32 = 5;
 const FIRST_VERSION_WITH_MARKS: u32 = 3;
+const FIRST_VERSION_MESSAGES_FIRST: u32 = 5;
+
+/// How the blocks of a part in format `version` are laid out.
+fn block_layout(version: u32) -> BlockLayout {
+    if version >= FIRST_VERSION_MESSAGES_FIRST {
+        BlockLayout::MessagesFirst
+    } else {
+        BlockLayout::HeaderFirst
+    }
+}
 const INDEX_ENTRY_LEN: usize = 76;
 const FOOTER_LEN: usize = 48;
 
@@ -106,6 +118,8 @@ pub struct Part {
     pub has_marks: bool,
     /// How its blocks are compressed.
     pub codec: BlockCodec,
+    /// Where its blocks' column headers are (by format).
+    layout: BlockLayout,
     /// When this process wrote or opened it (how long its partition has been quiet).
     pub opened_at: std::time::Instant,
     /// Where the blooms are in the file (they are written one after the other).
@@ -205,69 +219,114 @@ impl Part {
             blocks,
             has_marks,
             codec,
+            layout: block_layout(version),
             opened_at: std::time::Instant::now(),
             bloom_section,
             file,
         })
     }
 
-    /// Reads, verifies and decodes block `i`.
+    /// Reads, verifies and decodes block `i` into a block of its own (a merge's input, or a
+    /// block the scan caches).
     pub fn read_block(&self, i: usize) -> Result<EventBlock, StoreError> {
-        let meta = &self.blocks[i];
-        // Per thread, reused: a zstd context (creating one per block costs more than
-        // decompressing a small block), a buffer for compressed bytes and one for LZ4's output
-        // (fresh buffers cost page faults, and zeroed ones made the allocator purge pages:
-        // TLB shootdowns on every core).
-        thread_local! {
-            static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-                const { std::cell::RefCell::new(None) };
-            static COMPRESSED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-            static DECOMPRESSED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        let corrupt =
-            |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("part {} block {i}: {e}", self.path.display()));
-        COMPRESSED.with(|buf| -> Result<EventBlock, StoreError> {
-            let mut comp = buf.borrow_mut();
-            comp.resize(meta.comp_len as usize, 0);
-            self.file.read_exact_at(&mut comp, meta.offset)?;
-            if crc32fast::hash(&comp) != meta.crc {
-                return Err(corrupt(&"checksum mismatch"));
+        let raw = with_compressed(|comp| {
+            self.read_compressed(i, comp)?;
+            let raw_len = self.blocks[i].raw_len as usize;
+            match self.codec {
+                BlockCodec::Lz4 => {
+                    // Filled by `resize`, not allocated zeroed: jemalloc zeroes a reused
+                    // allocation by purging its pages (page faults, and TLB shootdowns on every
+                    // core), which cost 15 % of a regex scan.
+                    #[allow(clippy::slow_vector_initialization)]
+                    let mut out = Vec::with_capacity(raw_len);
+                    out.resize(raw_len, 0);
+                    self.lz4_decompress(i, comp, &mut out)?;
+                    Ok(out)
+                }
+                BlockCodec::Zstd(_) => {
+                    with_zstd(|zstd| zstd.decompress(comp, raw_len)).map_err(|e| self.corrupt(i, &e))
+                }
             }
-            let raw_len = meta.raw_len as usize;
-            let block = match self.codec {
-                // LZ4's C library, whose safe decoder checks every bound: a damaged block is an
-                // error (`lz4_flex`, in Rust, decompressed W3's data at 2.3 GB/s against 2.9).
-                BlockCodec::Lz4 => DECOMPRESSED.with(|out| {
-                    let mut out = out.borrow_mut();
-                    // Only ever grown, so that it is zeroed once, not for each block.
-                    if out.len() < raw_len {
-                        out.resize(raw_len, 0);
+        })?;
+        let stream_id = self.blocks[i].stream_id;
+        EventBlock::decode_owned(stream_id, raw, self.layout).map_err(|e| self.locate(i, e))
+    }
+
+    /// Reads, verifies and decodes block `i` into this thread's reused buffers, and gives `visit`
+    /// the block read in place: what a scan does with a block it does not keep, writing no fresh
+    /// memory (and so taking no page faults) for it. `visit` must not visit another block.
+    pub fn visit_block<R>(&self, i: usize, visit: impl FnOnce(BlockView<'_>) -> R) -> Result<R, StoreError> {
+        thread_local! {
+            static DECOMPRESSED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+            static COLUMNS: RefCell<EventBlock> = RefCell::new(EventBlock::new(0));
+        }
+        with_compressed(|comp| {
+            self.read_compressed(i, comp)?;
+            DECOMPRESSED.with_borrow_mut(|out| {
+                let raw_len = self.blocks[i].raw_len as usize;
+                match self.codec {
+                    BlockCodec::Lz4 => {
+                        // Only ever grown, so that it is zeroed once, not for each block.
+                        if out.len() < raw_len {
+                            out.resize(raw_len, 0);
+                        }
+                        self.lz4_decompress(i, comp, &mut out[..raw_len])?;
                     }
-                    let out_block = &mut out[..raw_len];
-                    let len = i32::try_from(raw_len).map_err(|_| corrupt(&"block too large"))?;
-                    let n = lz4::block::decompress_to_buffer(&comp, Some(len), out_block).map_err(|e| corrupt(&e))?;
-                    if n != raw_len {
-                        return Err(corrupt(&format!("{n} bytes decompressed, {raw_len} expected")));
+                    BlockCodec::Zstd(_) => {
+                        out.clear();
+                        out.reserve(raw_len);
+                        let n =
+                            with_zstd(|zstd| zstd.decompress_to_buffer(comp, out)).map_err(|e| self.corrupt(i, &e))?;
+                        if n != raw_len {
+                            return Err(self.corrupt(i, &format!("{n} bytes decompressed, {raw_len} expected")));
+                        }
                     }
-                    let block = EventBlock::decode_from(meta.stream_id, out_block);
-                    drop_if_large(&mut out);
-                    block
-                }),
-                BlockCodec::Zstd(_) => DECOMPRESSOR
-                    .with(|cell| {
-                        let mut slot = cell.borrow_mut();
-                        let decompressor = match slot.as_mut() {
-                            Some(d) => d,
-                            None => slot.insert(zstd::bulk::Decompressor::new()?),
-                        };
-                        decompressor.decompress(&comp, raw_len)
-                    })
-                    .map_err(|e| corrupt(&e))
-                    .and_then(|raw| EventBlock::decode_owned(meta.stream_id, raw)),
-            };
-            drop_if_large(&mut comp);
-            block
+                }
+                let result = COLUMNS.with_borrow_mut(|columns| {
+                    let view = EventBlock::decode_view(columns, self.blocks[i].stream_id, &out[..raw_len], self.layout)
+                        .map_err(|e| self.locate(i, e))?;
+                    Ok(visit(view))
+                });
+                drop_if_large(out);
+                result
+            })
         })
+    }
+
+    /// Reads block `i`'s compressed bytes into `comp` and checks them.
+    fn read_compressed(&self, i: usize, comp: &mut Vec<u8>) -> Result<(), StoreError> {
+        let meta = &self.blocks[i];
+        comp.resize(meta.comp_len as usize, 0);
+        self.file.read_exact_at(comp, meta.offset)?;
+        if crc32fast::hash(comp) != meta.crc {
+            return Err(self.corrupt(i, &"checksum mismatch"));
+        }
+        Ok(())
+    }
+
+    /// Decompresses LZ4 block `i` into `out`, exactly its raw length, with LZ4's C library, whose
+    /// safe decoder checks every bound: a damaged block is an error. (`lz4_flex`, in Rust,
+    /// decompressed W3's data at 2.3 GB/s against 2.9.)
+    fn lz4_decompress(&self, i: usize, comp: &[u8], out: &mut [u8]) -> Result<(), StoreError> {
+        let raw_len = out.len();
+        let len = i32::try_from(raw_len).map_err(|_| self.corrupt(i, &"block too large"))?;
+        let n = lz4::block::decompress_to_buffer(comp, Some(len), out).map_err(|e| self.corrupt(i, &e))?;
+        if n != raw_len {
+            return Err(self.corrupt(i, &format!("{n} bytes decompressed, {raw_len} expected")));
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, i: usize, what: &dyn std::fmt::Display) -> StoreError {
+        StoreError::Corrupt(format!("part {} block {i}: {what}", self.path.display()))
+    }
+
+    /// Names the part and the block in a decoding error.
+    fn locate(&self, i: usize, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Corrupt(what) => self.corrupt(i, &what),
+            other => other,
+        }
     }
 
     /// False only when block `i` certainly lacks one of these token hashes, or one of these marks
@@ -314,6 +373,34 @@ impl Part {
     }
 }
 
+/// Runs `f` with this thread's reused buffer for compressed bytes (a fresh one per block costs
+/// page faults).
+fn with_compressed<R>(f: impl FnOnce(&mut Vec<u8>) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    thread_local! {
+        static COMPRESSED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    COMPRESSED.with_borrow_mut(|comp| {
+        let result = f(comp);
+        drop_if_large(comp);
+        result
+    })
+}
+
+/// Runs `f` with this thread's zstd decompression context (creating one per block costs more
+/// than decompressing a small block).
+fn with_zstd<R>(f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<R>) -> std::io::Result<R> {
+    thread_local! {
+        static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+    }
+    DECOMPRESSOR.with_borrow_mut(|slot| {
+        let decompressor = match slot.as_mut() {
+            Some(d) => d,
+            None => slot.insert(zstd::bulk::Decompressor::new()?),
+        };
+        f(decompressor)
+    })
+}
+
 /// Frees a reused per-thread buffer that an unusually large block grew (it is not kept).
 fn drop_if_large(buf: &mut Vec<u8>) {
     if buf.capacity() > 4 << 20 {
@@ -332,6 +419,7 @@ fn encode_threads() -> usize {
 /// Turns a block into what a part stores: compressed bytes, bloom and index entry.
 struct BlockEncoder {
     compressor: Compressor,
+    layout: BlockLayout,
     scratch: Vec<u8>,
 }
 
@@ -348,18 +436,18 @@ struct EncodedBlock {
 }
 
 impl BlockEncoder {
-    fn new(codec: BlockCodec) -> Result<BlockEncoder, StoreError> {
+    fn new(codec: BlockCodec, layout: BlockLayout) -> Result<BlockEncoder, StoreError> {
         let compressor = match codec {
             BlockCodec::Lz4 => Compressor::Lz4,
             BlockCodec::Zstd(level) => Compressor::Zstd(zstd::bulk::Compressor::new(level)?),
         };
-        Ok(BlockEncoder { compressor, scratch: Vec::new() })
+        Ok(BlockEncoder { compressor, layout, scratch: Vec::new() })
     }
 
     fn encode(&mut self, block: &EventBlock) -> Result<EncodedBlock, StoreError> {
         debug_assert!(block.is_sorted());
         self.scratch.clear();
-        block.encode(&mut self.scratch);
+        block.encode(self.layout, &mut self.scratch);
         let comp = match &mut self.compressor {
             Compressor::Lz4 => lz4::block::compress(&self.scratch, None, false)?,
             Compressor::Zstd(zstd) => zstd.compress(&self.scratch)?,
@@ -406,13 +494,13 @@ struct EncodePipeline {
 }
 
 impl EncodePipeline {
-    fn start(threads: usize, codec: BlockCodec) -> Result<EncodePipeline, StoreError> {
+    fn start(threads: usize, codec: BlockCodec, layout: BlockLayout) -> Result<EncodePipeline, StoreError> {
         let (jobs, queue) = mpsc::channel::<(u64, EventBlock)>();
         let queue = Arc::new(Mutex::new(queue));
         let (done, results) = mpsc::channel();
         let mut handles = Vec::new();
         for _ in 0..threads.max(1) {
-            let mut encoder = BlockEncoder::new(codec)?;
+            let mut encoder = BlockEncoder::new(codec, layout)?;
             let (queue, done) = (Arc::clone(&queue), done.clone());
             // Unnamed, so it shows as the thread that started it (the flusher or the merger),
             // whose nice value it inherits.
@@ -500,6 +588,8 @@ pub struct PartWriter {
     /// Closed blocks are encoded there, on every core.
     encoders: EncodePipeline,
     codec: BlockCodec,
+    /// The part format written (`FORMAT_VERSION`; older ones only in tests of how they read).
+    format: u32,
     open: Option<EventBlock>,
     /// Bytes of the file already made durable by `write_back`.
     written_back: u64,
@@ -524,6 +614,18 @@ impl PartWriter {
         day: i64,
         codec: BlockCodec,
     ) -> Result<PartWriter, StoreError> {
+        PartWriter::create_in_format(dir, id, group_id, day, codec, FORMAT_VERSION)
+    }
+
+    /// A writer of parts in format `format` (tests write older formats to check that they read).
+    fn create_in_format(
+        dir: &Path,
+        id: u64,
+        group_id: GroupId,
+        day: i64,
+        codec: BlockCodec,
+        format: u32,
+    ) -> Result<PartWriter, StoreError> {
         fs::create_dir_all(dir)?;
         let final_path = dir.join(Part::file_name(id));
         let tmp_path = dir.join(format!("{}.tmp", Part::file_name(id)));
@@ -539,8 +641,9 @@ impl PartWriter {
             offset: MAGIC.len() as u64,
             metas: Vec::new(),
             blooms: Vec::new(),
-            encoders: EncodePipeline::start(encode_threads(), codec)?,
+            encoders: EncodePipeline::start(encode_threads(), codec, block_layout(format))?,
             codec,
+            format,
             open: None,
             written_back: 0,
         })
@@ -651,7 +754,7 @@ impl PartWriter {
         put_u64(&mut footer, index_offset);
         put_u32(&mut footer, self.metas.len() as u32);
         put_u32(&mut footer, crc32fast::hash(&index));
-        put_u32(&mut footer, FORMAT_VERSION | (self.codec.word() << 16));
+        put_u32(&mut footer, self.format | (self.codec.word() << 16));
         let footer_crc = crc32fast::hash(&footer);
         put_u32(&mut footer, footer_crc);
         footer.extend_from_slice(FOOTER_MAGIC);
@@ -695,10 +798,11 @@ mod tests {
     fn a_part_from_a_newer_lookout_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let path = one_event_part(dir.path(), "x");
-        // Format 5, level 1.
-        rewrite_version_word(&path, 5 | 1 << 16);
+        // The next format, zstd level 1.
+        rewrite_version_word(&path, (FORMAT_VERSION + 1) | 1 << 16);
         let err = Part::open(&path, 1).unwrap_err().to_string();
-        assert!(err.contains("format 5") && err.contains("newer lookout"), "{err}");
+        let next = format!("format {}", FORMAT_VERSION + 1);
+        assert!(err.contains(&next) && err.contains("newer lookout"), "{err}");
     }
 
     /// Each codec's blocks read back as written, and the footer says which codec wrote them.
@@ -725,15 +829,29 @@ mod tests {
     /// Parts from before LZ4 (format 3: the codec word is a zstd level) open as zstd; LZ4 claimed
     /// by a format older than it, or a codec word this lookout does not know, is a bad footer.
     #[test]
-    fn codec_words_of_older_and_unknown_parts() {
+    fn codec_words_and_layouts_of_older_and_unknown_parts() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = PartWriter::create_with_codec(dir.path(), 1, 1, 1, BlockCodec::Zstd(1)).unwrap();
-        w.write_stream_run(1, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "old"))).unwrap();
-        let path = w.finish().unwrap();
-        rewrite_version_word(&path, 3 | 1 << 16);
-        let old = Part::open(&path, 1).unwrap();
-        assert_eq!(old.codec, BlockCodec::Zstd(1));
-        assert_eq!(old.read_block(0).unwrap().message(0), "old");
+        let msgs: Vec<String> = (0..3000).map(|i| format!("old event {i}")).collect();
+        let write = |id: u64, codec: BlockCodec, format: u32| {
+            let mut w = PartWriter::create_in_format(dir.path(), id, 1, 1, codec, format).unwrap();
+            let events =
+                msgs.iter().enumerate().map(|(i, m)| (EventKey { timestamp: i as i64, seq: 1 }, 8, m.as_str()));
+            w.write_stream_run(1, events).unwrap();
+            w.finish().unwrap()
+        };
+        // Format 3 (zstd) and 4 (LZ4) put each block's header first, and still read.
+        for (id, codec, format) in [(1, BlockCodec::Zstd(1), 3), (2, BlockCodec::Lz4, 4), (3, BlockCodec::Lz4, 5)] {
+            let part = Part::open(&write(id, codec, format), id).unwrap();
+            assert_eq!((part.codec, part.layout), (codec, block_layout(format)));
+            let block = part.read_block(0).unwrap();
+            assert!(block.iter_messages().eq(msgs.iter().map(String::as_str)), "format {format}");
+        }
+        // A block read in the other layout is damage, reported as such.
+        let path = write(4, BlockCodec::Lz4, 5);
+        rewrite_version_word(&path, 4 | LZ4_WORD << 16);
+        let err = Part::open(&path, 4).unwrap().read_block(0).unwrap_err().to_string();
+        assert!(err.contains("block 0"), "{err}");
+        let path = write(1, BlockCodec::Zstd(1), 3);
         rewrite_version_word(&path, 3 | LZ4_WORD << 16);
         assert!(Part::open(&path, 1).unwrap_err().to_string().contains("bad footer"));
         rewrite_version_word(&path, 4 | 0x9000 << 16);
@@ -822,7 +940,7 @@ mod tests {
         let large: Vec<String> = (0..120_000).map(|i| format!("large event {i} status={}", i % 13)).collect();
         let write = |dir: &Path, threads: usize| -> Vec<u8> {
             let mut w = PartWriter::create(dir, 1, 1, 1).unwrap();
-            w.encoders = EncodePipeline::start(threads, FLUSH_CODEC).unwrap();
+            w.encoders = EncodePipeline::start(threads, FLUSH_CODEC, block_layout(FORMAT_VERSION)).unwrap();
             for (s, msgs) in small.iter().enumerate() {
                 let key = |i: usize| EventKey { timestamp: i as i64, seq: i as u64 };
                 w.write_stream_run(s as u64 + 1, msgs.iter().enumerate().map(|(i, m)| (key(i), 0, m.as_str())))
