@@ -60,6 +60,11 @@ impl<V: Weigh> LruCache<V> {
         LruCache { capacity_bytes, inner: Mutex::new(inner) }
     }
 
+    /// Bytes it may hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity_bytes
+    }
+
     /// Bytes held now (by the same estimate that bounds the cache).
     pub fn bytes(&self) -> usize {
         self.inner.lock().bytes

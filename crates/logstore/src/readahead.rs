@@ -63,6 +63,16 @@ impl<T> ReadAhead<T> {
         self.changed.notify_all();
     }
 
+    /// Ends the read-ahead and gives back the results decoded and not taken, with their items,
+    /// in queue order (an item being decoded now is not waited for, and not given).
+    pub fn stop_and_take_ready(&self) -> Vec<(usize, T)> {
+        let mut state = self.state.lock();
+        state.stopped = true;
+        self.changed.notify_all();
+        let state = &mut *state;
+        state.done.iter_mut().zip(&state.queue).filter_map(|(done, &item)| done.take().map(|r| (item, r))).collect()
+    }
+
     /// A worker's loop: decodes queued items, waiting for more when none is left, until the
     /// read-ahead is stopped.
     pub fn work(&self, decode: &(dyn Fn(usize) -> T + Sync)) {
@@ -180,6 +190,28 @@ mod tests {
             ahead.stop();
         });
         assert_eq!(highest.load(Ordering::Relaxed), 9);
+    }
+
+    #[test]
+    fn results_decoded_ahead_and_not_taken_are_given_back_once() {
+        let ahead = ReadAhead::new();
+        for item in [10, 11, 12, 13, 14] {
+            ahead.push(item);
+        }
+        let decode = |item: usize| item * 2;
+        assert_eq!(ahead.take(0, &decode), 20);
+        std::thread::scope(|scope| {
+            scope.spawn(|| ahead.work(&decode));
+            // The worker decodes the rest, then waits for more.
+            while ahead.state.lock().next < 5 {
+                std::thread::yield_now();
+            }
+            while ahead.state.lock().done.iter().filter(|d| d.is_some()).count() < 4 {
+                std::thread::yield_now();
+            }
+            assert_eq!(ahead.stop_and_take_ready(), vec![(11, 22), (12, 24), (13, 26), (14, 28)]);
+        });
+        assert!(ahead.stop_and_take_ready().is_empty());
     }
 
     #[test]
