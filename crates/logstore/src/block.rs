@@ -375,12 +375,12 @@ mod tests {
                 prop_assert_eq!((sorted, min, max), (d_owned.is_sorted(), d_owned.min_key(), d_owned.max_key()));
                 prop_assert_eq!(d.stream_id, 7);
                 for d in [d, d_owned] {
-                prop_assert_eq!(d.len(), events.len());
-                for (i, (ts, seq, msg)) in events.iter().enumerate() {
-                    prop_assert_eq!(d.key(i), EventKey { timestamp: *ts, seq: *seq });
-                    prop_assert_eq!(d.message(i), msg.as_str());
-                    prop_assert_eq!(d.ingestion_time(i), ts + 5);
-                }
+                    prop_assert_eq!(d.len(), events.len());
+                    for (i, (ts, seq, msg)) in events.iter().enumerate() {
+                        prop_assert_eq!(d.key(i), EventKey { timestamp: *ts, seq: *seq });
+                        prop_assert_eq!(d.message(i), msg.as_str());
+                        prop_assert_eq!(d.ingestion_time(i), ts + 5);
+                    }
                 }
             }
         }

@@ -34,6 +34,8 @@ const FOOTER_MAGIC: &[u8; 8] = b"LKPARTF2";
 const FORMAT_VERSION: u32 = 5;
 const FIRST_VERSION_WITH_MARKS: u32 = 3;
 const FIRST_VERSION_MESSAGES_FIRST: u32 = 5;
+const INDEX_ENTRY_LEN: usize = 76;
+const FOOTER_LEN: usize = 48;
 
 /// How the blocks of a part in format `version` are laid out.
 fn block_layout(version: u32) -> BlockLayout {
@@ -43,8 +45,6 @@ fn block_layout(version: u32) -> BlockLayout {
         BlockLayout::HeaderFirst
     }
 }
-const INDEX_ENTRY_LEN: usize = 76;
-const FOOTER_LEN: usize = 48;
 
 /// How a part's blocks are compressed (its footer says which).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
