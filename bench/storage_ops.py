@@ -354,6 +354,53 @@ def kill9_and_restart(srv: Server, bench: Path, work: Path, tag: str, streams: i
     return {"stored_part_bytes": stored, "wal_bytes": wal, "ready_ms": ready_ms}
 
 
+def rss_bytes(pid: int) -> int | None:
+    """Resident memory of a process (VmRSS), or None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+# W3's 1 GB makes ~13,500 part blocks (one per stream per 2 h: `MAX_BLOCK_SPAN_MS`).
+W3_BLOCKS_PER_GB = 13_500
+
+
+def run_restart_with_large_index(bench: Path, lookout: Path, work: Path, ingest, timeout: float) -> dict:
+    """W5 at the size the target names. Startup reads each part's footer and block index, never
+    its blocks, so what it depends on is the number of blocks, not their bytes: a fresh lookout is
+    given as many blocks as ~100 GB of W3-shaped data makes (`W3_BLOCKS_PER_GB`), from small events
+    so that it fits this machine's disk (12,000 streams, events spread evenly over 13.5 days, so
+    that nearly every stream's every 2 h is a block of its own). A clean stop flushes them into
+    parts; then `kill9_and_restart`, as after W1, and the resident memory once ready."""
+    data = work / "w5-index-data"
+    data.mkdir()
+    srv = lookout_server(lookout, data, work / "lookout-w5-index.log", "lookout-w5-index")
+    srv.start()
+    try:
+        res = ingest(bench, srv, work, "lookout-w5-index-ingest", 4_500_000, 12_000, 16,
+                     ["--group", "/bench/w5-index", "--zipf", "0", "--span-secs", str(int(13.5 * 86_400)),
+                      "--huge-per-million", "0"], timeout)
+        if res.get("exit_code") != 0:
+            return {"error": "ingest failed"}
+        srv.stop()   # a clean stop flushes every memtable into parts
+        srv.start()
+        stats = part_stats([p for ps in part_files(data).values() for p in ps])
+        out = kill9_and_restart(srv, bench, work, "index", 1000, timeout)
+        out.update(blocks=stats["blocks"], parts=stats["parts"], raw_bytes=stats["raw"],
+                   rss_bytes=rss_bytes(srv.proc.pid))
+        log(f"[lookout-w5] index: {stats['blocks']:,} blocks in {stats['parts']} parts (as many as "
+            f"~{stats['blocks'] / W3_BLOCKS_PER_GB:,.0f} GB of W3's data); ready after "
+            f"{out['ready_ms'] if out['ready_ms'] is None else round(out['ready_ms'])} ms, RSS "
+            f"{(out['rss_bytes'] or 0) / 1e6:,.0f} MB")
+        return out
+    finally:
+        srv.stop()
+
+
 RETENTION_LINE = re.compile(r"retention dropped expired partitions.*?partitions=(\d+).*?parts=(\d+).*?ms=([\d.]+)")
 
 
