@@ -354,17 +354,6 @@ def kill9_and_restart(srv: Server, bench: Path, work: Path, tag: str, streams: i
     return {"stored_part_bytes": stored, "wal_bytes": wal, "ready_ms": ready_ms}
 
 
-def rss_bytes(pid: int) -> int | None:
-    """Resident memory of a process (VmRSS), or None once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 # W3's 1 GB makes ~13,500 part blocks (one per stream per 2 h: `MAX_BLOCK_SPAN_MS`).
 W3_BLOCKS_PER_GB = 13_500
 
@@ -391,7 +380,7 @@ def run_restart_with_large_index(bench: Path, lookout: Path, work: Path, ingest,
         stats = part_stats([p for ps in part_files(data).values() for p in ps])
         out = kill9_and_restart(srv, bench, work, "index", 1000, timeout)
         out.update(blocks=stats["blocks"], parts=stats["parts"], raw_bytes=stats["raw"],
-                   rss_bytes=rss_bytes(srv.proc.pid))
+                   rss_bytes=srv.rss_bytes())
         log(f"[lookout-w5] index: {stats['blocks']:,} blocks in {stats['parts']} parts (as many as "
             f"~{stats['blocks'] / W3_BLOCKS_PER_GB:,.0f} GB of W3's data); ready after "
             f"{out['ready_ms'] if out['ready_ms'] is None else round(out['ready_ms'])} ms, RSS "

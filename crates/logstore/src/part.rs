@@ -226,8 +226,8 @@ impl Part {
         })
     }
 
-    /// Reads, verifies and decodes block `i` into a block of its own (a merge's input, or a
-    /// block the scan caches).
+    /// Reads, verifies and decodes block `i` into a block of its own (a merge's input; a scan
+    /// uses `visit_block`).
     pub fn read_block(&self, i: usize) -> Result<EventBlock, StoreError> {
         let raw = with_compressed(|comp| {
             self.read_compressed(i, comp)?;
