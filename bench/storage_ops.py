@@ -358,13 +358,15 @@ def kill9_and_restart(srv: Server, bench: Path, work: Path, tag: str, streams: i
 W3_BLOCKS_PER_GB = 13_500
 
 
-def run_restart_with_large_index(bench: Path, lookout: Path, work: Path, ingest, timeout: float) -> dict:
+def run_restart_with_large_index(bench: Path, lookout: Path, work: Path, ingest, w1: tuple[int, int, int],
+                                 timeout: float) -> dict:
     """W5 at the size the target names. Startup reads each part's footer and block index, never
     its blocks, so what it depends on is the number of blocks, not their bytes: a fresh lookout is
     given as many blocks as ~100 GB of W3-shaped data makes (`W3_BLOCKS_PER_GB`), from small events
     so that it fits this machine's disk (12,000 streams, events spread evenly over 13.5 days, so
     that nearly every stream's every 2 h is a block of its own). A clean stop flushes them into
-    parts; then `kill9_and_restart`, as after W1, and the resident memory once ready."""
+    parts; then a W1 run (`w1`: events, streams, clients) for its resident memory with all that
+    stored, then `kill9_and_restart`, as after W1, and the resident memory once ready."""
     data = work / "w5-index-data"
     data.mkdir()
     srv = lookout_server(lookout, data, work / "lookout-w5-index.log", "lookout-w5-index")
@@ -378,13 +380,16 @@ def run_restart_with_large_index(bench: Path, lookout: Path, work: Path, ingest,
         srv.stop()   # a clean stop flushes every memtable into parts
         srv.start()
         stats = part_stats([p for ps in part_files(data).values() for p in ps])
+        events, streams, clients = w1
+        run = ingest(bench, srv, work, "lookout-w5-index-w1", events, streams, clients, [], timeout)
+        w1_rss = (run.get("server") or {}).get("rss_max_during_bytes") if run.get("exit_code") == 0 else None
         out = kill9_and_restart(srv, bench, work, "index", 1000, timeout)
         out.update(blocks=stats["blocks"], parts=stats["parts"], raw_bytes=stats["raw"],
-                   rss_bytes=srv.rss_bytes())
+                   rss_bytes=srv.rss_bytes(), w1_rss_max_bytes=w1_rss)
         log(f"[lookout-w5] index: {stats['blocks']:,} blocks in {stats['parts']} parts (as many as "
             f"~{stats['blocks'] / W3_BLOCKS_PER_GB:,.0f} GB of W3's data); ready after "
             f"{out['ready_ms'] if out['ready_ms'] is None else round(out['ready_ms'])} ms, RSS "
-            f"{(out['rss_bytes'] or 0) / 1e6:,.0f} MB")
+            f"{(out['rss_bytes'] or 0) / 1e6:,.0f} MB; during a W1 run {(out.get('w1_rss_max_bytes') or 0) / 1e6:,.0f} MB")
         return out
     finally:
         srv.stop()

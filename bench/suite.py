@@ -225,8 +225,8 @@ def run_lookout(args, bench: Path, lookout: Path, work: Path, results: dict) -> 
         results["lookout_w5_retention"] = storage_ops.run_retention(bench, lookout, work, ingest, args.w2_mb,
                                                                     args.timeout)
         # W5: restart with as many part blocks as ~100 GB of W3's data makes
-        results["lookout_w5_index"] = storage_ops.run_restart_with_large_index(bench, lookout, work, ingest,
-                                                                              args.timeout)
+        results["lookout_w5_index"] = storage_ops.run_restart_with_large_index(
+            bench, lookout, work, ingest, (args.w1_events, args.streams, args.clients), args.timeout)
     return ok
 
 
@@ -492,6 +492,9 @@ def w2_w4_w5_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                          f"~{big['blocks'] / storage_ops.W3_BLOCKS_PER_GB:,.0f} GB of W3's data)", "< 1 s with 100 GB",
                          mark(ms < 1000 if ms is not None else None) + f"{fmt_ms(ms)} (RSS once ready "
                          f"{fmt_mb(big.get('rss_bytes'))})", "", ""))
+            rss = big.get("w1_rss_max_bytes")
+            rows.append((f"W1 server RSS, max during ingest, with ~100 GB's block index stored", "< 512 MB",
+                         mark(rss < 512e6 if rss is not None else None) + fmt_mb(rss), "", ""))
     ret = results.get("lookout_w5_retention")
     if ret:
         if ret.get("error"):
@@ -630,8 +633,9 @@ def render(args, results: dict, m: dict) -> str:
                      f"1 GB makes ~{storage_ops.W3_BLOCKS_PER_GB:,} blocks (one per stream per 2 h); a fresh "
                      f"lookout is given {big['blocks']:,} blocks from small events ({big['raw_bytes'] / 1e6:,.0f} "
                      f"MB raw, 12,000 streams over 13.5 days, so that it fits this disk), stopped cleanly so "
-                     f"that all of it is in parts, then killed during an ingest and restarted as above. Each "
-                     f"block's index entry stays in memory (~80 bytes), which the RSS once ready includes.")
+                     f"that all of it is in parts, given a W1 run like the first (RSS max during it), then killed "
+                     f"during an ingest and restarted as above. Each block's index entry stays in memory "
+                     f"(~80 bytes), which both RSS figures include.")
     if results.get("lookout_w5_retention") and not results["lookout_w5_retention"].get("error"):
         notes.append("- **W5 retention**: a day of data three days old in a fresh lookout, flushed; then "
                      "PutRetentionPolicy(1 day); the figure is the store's own timing of its next retention "
