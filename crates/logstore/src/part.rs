@@ -229,27 +229,10 @@ impl Part {
     /// Reads, verifies and decodes block `i` into a block of its own (a merge's input; a scan
     /// uses `visit_block`).
     pub fn read_block(&self, i: usize) -> Result<EventBlock, StoreError> {
-        let raw = with_compressed(|comp| {
-            self.read_compressed(i, comp)?;
-            let raw_len = self.blocks[i].raw_len as usize;
-            match self.codec {
-                BlockCodec::Lz4 => {
-                    // Filled by `resize`, not allocated zeroed: jemalloc zeroes a reused
-                    // allocation by purging its pages (page faults, and TLB shootdowns on every
-                    // core), which cost 15 % of a regex scan.
-                    #[allow(clippy::slow_vector_initialization)]
-                    let mut out = Vec::with_capacity(raw_len);
-                    out.resize(raw_len, 0);
-                    self.lz4_decompress(i, comp, &mut out)?;
-                    Ok(out)
-                }
-                BlockCodec::Zstd(_) => {
-                    with_zstd(|zstd| zstd.decompress(comp, raw_len)).map_err(|e| self.corrupt(i, &e))
-                }
-            }
-        })?;
-        let stream_id = self.blocks[i].stream_id;
-        EventBlock::decode_owned(stream_id, raw, self.layout).map_err(|e| self.locate(i, e))
+        let mut raw = Vec::with_capacity(self.blocks[i].raw_len as usize);
+        let raw_len = self.decompress_into(i, &mut raw)?;
+        raw.truncate(raw_len);
+        EventBlock::decode_owned(self.blocks[i].stream_id, raw, self.layout).map_err(|e| self.locate(i, e))
     }
 
     /// Reads, verifies and decodes block `i` into this thread's reused buffers, and gives `visit`
@@ -260,36 +243,44 @@ impl Part {
             static DECOMPRESSED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
             static COLUMNS: RefCell<EventBlock> = RefCell::new(EventBlock::new(0));
         }
-        with_compressed(|comp| {
-            self.read_compressed(i, comp)?;
-            DECOMPRESSED.with_borrow_mut(|out| {
-                let raw_len = self.blocks[i].raw_len as usize;
-                match self.codec {
-                    BlockCodec::Lz4 => {
-                        // Only ever grown, so that it is zeroed once, not for each block.
-                        if out.len() < raw_len {
-                            out.resize(raw_len, 0);
-                        }
-                        self.lz4_decompress(i, comp, &mut out[..raw_len])?;
-                    }
-                    BlockCodec::Zstd(_) => {
-                        out.clear();
-                        out.reserve(raw_len);
-                        let n =
-                            with_zstd(|zstd| zstd.decompress_to_buffer(comp, out)).map_err(|e| self.corrupt(i, &e))?;
-                        if n != raw_len {
-                            return Err(self.corrupt(i, &format!("{n} bytes decompressed, {raw_len} expected")));
-                        }
-                    }
-                }
-                let result = COLUMNS.with_borrow_mut(|columns| {
+        DECOMPRESSED.with_borrow_mut(|out| {
+            let result = self.decompress_into(i, out).and_then(|raw_len| {
+                COLUMNS.with_borrow_mut(|columns| {
                     let view = EventBlock::decode_view(columns, self.blocks[i].stream_id, &out[..raw_len], self.layout)
                         .map_err(|e| self.locate(i, e))?;
                     Ok(visit(view))
-                });
-                drop_if_large(out);
-                result
-            })
+                })
+            });
+            drop_if_large(out);
+            result
+        })
+    }
+
+    /// Reads, checks and decompresses block `i` into the start of `out`, and returns its raw
+    /// length. `out` may hold more (a reused buffer is only grown); it is filled by `resize`, not
+    /// allocated zeroed, because jemalloc zeroes a reused allocation by purging its pages (page
+    /// faults, and TLB shootdowns on every core: 15 % of a regex scan).
+    fn decompress_into(&self, i: usize, out: &mut Vec<u8>) -> Result<usize, StoreError> {
+        let raw_len = self.blocks[i].raw_len as usize;
+        with_compressed(|comp| {
+            self.read_compressed(i, comp)?;
+            match self.codec {
+                BlockCodec::Lz4 => {
+                    if out.len() < raw_len {
+                        out.resize(raw_len, 0);
+                    }
+                    self.lz4_decompress(i, comp, &mut out[..raw_len])?;
+                }
+                BlockCodec::Zstd(_) => {
+                    out.clear();
+                    out.reserve(raw_len);
+                    let n = with_zstd(|zstd| zstd.decompress_to_buffer(comp, out)).map_err(|e| self.corrupt(i, &e))?;
+                    if n != raw_len {
+                        return Err(self.corrupt(i, &format!("{n} bytes decompressed, {raw_len} expected")));
+                    }
+                }
+            }
+            Ok(raw_len)
         })
     }
 

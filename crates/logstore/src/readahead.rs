@@ -66,9 +66,8 @@ impl<T> ReadAhead<T> {
     /// Ends the read-ahead and gives back the results decoded and not taken, with their items,
     /// in queue order (an item being decoded now is not waited for, and not given).
     pub fn stop_and_take_ready(&self) -> Vec<(usize, T)> {
+        self.stop();
         let mut state = self.state.lock();
-        state.stopped = true;
-        self.changed.notify_all();
         let state = &mut *state;
         state.done.iter_mut().zip(&state.queue).filter_map(|(done, &item)| done.take().map(|r| (item, r))).collect()
     }
@@ -203,9 +202,6 @@ mod tests {
         std::thread::scope(|scope| {
             scope.spawn(|| ahead.work(&decode));
             // The worker decodes the rest, then waits for more.
-            while ahead.state.lock().next < 5 {
-                std::thread::yield_now();
-            }
             while ahead.state.lock().done.iter().filter(|d| d.is_some()).count() < 4 {
                 std::thread::yield_now();
             }
