@@ -354,15 +354,19 @@ def kill9_and_restart(srv: Server, bench: Path, work: Path, tag: str, streams: i
     return {"stored_part_bytes": stored, "wal_bytes": wal, "ready_ms": ready_ms}
 
 
-# W3's 1 GB makes ~13,500 part blocks (one per stream per 2 h: `MAX_BLOCK_SPAN_MS`).
-W3_BLOCKS_PER_GB = 13_500
+def blocks_per_gb(data_dir: Path) -> float | None:
+    """Part blocks per GB of raw block bytes in the group that holds the most (in the suite's main
+    lookout, W3's: ~13,500, one per stream per 2 h, `MAX_BLOCK_SPAN_MS`)."""
+    groups = [part_stats(ps) for ps in part_files(data_dir).values() if ps]
+    largest = max(groups, key=lambda g: g["raw"], default=None)
+    return largest["blocks"] / (largest["raw"] / 1e9) if largest and largest["raw"] else None
 
 
 def run_restart_with_large_index(bench: Path, lookout: Path, work: Path, ingest, w1: tuple[int, int, int],
                                  timeout: float) -> dict:
     """W5 at the size the target names. Startup reads each part's footer and block index, never
     its blocks, so what it depends on is the number of blocks, not their bytes: a fresh lookout is
-    given as many blocks as ~100 GB of W3-shaped data makes (`W3_BLOCKS_PER_GB`), from small events
+    given as many blocks as ~100 GB of W3-shaped data makes (`blocks_per_gb`), from small events
     so that it fits this machine's disk (12,000 streams, events spread evenly over 13.5 days, so
     that nearly every stream's every 2 h is a block of its own). A clean stop flushes them into
     parts; then a W1 run (`w1`: events, streams, clients) for its resident memory with all that
@@ -386,8 +390,7 @@ def run_restart_with_large_index(bench: Path, lookout: Path, work: Path, ingest,
         out = kill9_and_restart(srv, bench, work, "index", 1000, timeout)
         out.update(blocks=stats["blocks"], parts=stats["parts"], raw_bytes=stats["raw"],
                    rss_bytes=srv.rss_bytes(), w1_rss_max_bytes=w1_rss)
-        log(f"[lookout-w5] index: {stats['blocks']:,} blocks in {stats['parts']} parts (as many as "
-            f"~{stats['blocks'] / W3_BLOCKS_PER_GB:,.0f} GB of W3's data); ready after "
+        log(f"[lookout-w5] index: {stats['blocks']:,} blocks in {stats['parts']} parts; ready after "
             f"{out['ready_ms'] if out['ready_ms'] is None else round(out['ready_ms'])} ms, RSS "
             f"{(out['rss_bytes'] or 0) / 1e6:,.0f} MB; during a W1 run {(out.get('w1_rss_max_bytes') or 0) / 1e6:,.0f} MB")
         return out

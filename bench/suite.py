@@ -210,6 +210,7 @@ def run_lookout(args, bench: Path, lookout: Path, work: Path, results: dict) -> 
         # W5: merges keep the parts of each (group, day) few
         results["lookout_parts"] = storage_ops.part_stats(
             [p for ps in storage_ops.part_files(data).values() for p in ps])
+        results["lookout_w3_blocks_per_gb"] = storage_ops.blocks_per_gb(data)
         results["fsync_ms_after"] = fsync_probe(data)
         if not srv.alive():
             log("[lookout] the server died:\n" + srv.log_tail())
@@ -488,8 +489,9 @@ def w2_w4_w5_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             rows.append((label, "< 1 s with 100 GB", f"— {big['error']}", "", ""))
         else:
             ms = big.get("ready_ms")
-            rows.append((f"{label} ({big['blocks']:,} blocks in {big['parts']} parts: as many as "
-                         f"~{big['blocks'] / storage_ops.W3_BLOCKS_PER_GB:,.0f} GB of W3's data)", "< 1 s with 100 GB",
+            per_gb = results.get("lookout_w3_blocks_per_gb")
+            like = f": as many as ~{big['blocks'] / per_gb:,.0f} GB of W3's data" if per_gb else ""
+            rows.append((f"{label} ({big['blocks']:,} blocks in {big['parts']} parts{like})", "< 1 s with 100 GB",
                          mark(ms < 1000 if ms is not None else None) + f"{fmt_ms(ms)} (RSS once ready "
                          f"{fmt_mb(big.get('rss_bytes'))})", "", ""))
             rss = big.get("w1_rss_max_bytes")
@@ -628,14 +630,16 @@ def render(args, results: dict, m: dict) -> str:
                      "(events not yet in parts: bounded by the flush interval and size), not the parts.")
     if results.get("lookout_w5_index") and not results["lookout_w5_index"].get("error"):
         big = results["lookout_w5_index"]
+        per_gb = results.get("lookout_w3_blocks_per_gb")
+        w3 = (f"W3's parts in this run hold {per_gb:,.0f} blocks per GB (one per stream per 2 h); " if per_gb
+              else "")
         notes.append(f"- **W5 with ~100 GB's block index**: startup reads each part's footer and block index, "
-                     f"never its blocks, so it depends on how many blocks are stored, not on their bytes. W3's "
-                     f"1 GB makes ~{storage_ops.W3_BLOCKS_PER_GB:,} blocks (one per stream per 2 h); a fresh "
+                     f"never its blocks, so it depends on how many blocks are stored, not on their bytes. {w3}a fresh "
                      f"lookout is given {big['blocks']:,} blocks from small events ({big['raw_bytes'] / 1e6:,.0f} "
                      f"MB raw, 12,000 streams over 13.5 days, so that it fits this disk), stopped cleanly so "
                      f"that all of it is in parts, given a W1 run like the first (RSS max during it), then killed "
                      f"during an ingest and restarted as above. Each block's index entry stays in memory "
-                     f"(~80 bytes), which both RSS figures include.")
+                     f"(~100 bytes), which both RSS figures include.")
     if results.get("lookout_w5_retention") and not results["lookout_w5_retention"].get("error"):
         notes.append("- **W5 retention**: a day of data three days old in a fresh lookout, flushed; then "
                      "PutRetentionPolicy(1 day); the figure is the store's own timing of its next retention "
