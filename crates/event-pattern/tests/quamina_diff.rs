@@ -143,6 +143,10 @@ fn leaves(v: &Value, out: &mut Vec<Value>) {
 ///   key: quamina 0.7 asks for absence from the whole event, event-ruler (and we, see
 ///   `pattern.rs`) only from the array element the earlier condition chose:
 ///   `{"c": {"d": [""], "e": [{"exists": false}]}}` matches `{"c": [{"e": "x"}, {"d": ""}]}`.
+/// * a plain string after an `equals-ignore-case` in the same array: quamina 0.7 then
+///   compares the string without case too, and more (`{"b": [{"equals-ignore-case": "a"},
+///   "ab"]}` matches `{"b": "Ab"}`, `{"b": [{"equals-ignore-case": "ab"}, "a"]}` matches
+///   `{"b": "A"}`); in the other order, or beside a prefix, it agrees.
 fn quamina_known_wrong(p: &Value) -> bool {
     let mut all = Vec::new();
     leaves(p, &mut all);
@@ -156,9 +160,17 @@ fn quamina_known_wrong(p: &Value) -> bool {
                 *other == absent && then > first && then.split('.').next() == first.split('.').next()
             })
     });
+    let string_after_ignore_case = all.iter().any(|leaf| {
+        let alternatives = leaf.as_array().map(Vec::as_slice).unwrap_or_default();
+        alternatives
+            .iter()
+            .enumerate()
+            .any(|(i, a)| a.get("equals-ignore-case").is_some() && alternatives[i + 1..].iter().any(Value::is_string))
+    });
     (all.len() > 1 && all.iter().all(|l| *l == absent))
         || (all.contains(&absent) && all.contains(&present))
         || absent_after_a_sibling
+        || string_after_ignore_case
 }
 
 /// Each leaf condition with its dotted path.
