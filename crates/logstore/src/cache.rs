@@ -3,7 +3,9 @@
 //! wrong. `BlockCache` keeps decoded part blocks, so that paging through a group (each page
 //! revisits the blocks that straddle its boundary) and polling readers do not decompress the same
 //! blocks again and again; `BloomPageCache` keeps pages of parts' bloom sections, so that a scan
-//! tests thousands of blocks' blooms with a few reads instead of one read per block.
+//! tests thousands of blocks' blooms with a few reads instead of one read per block;
+//! `BlockIndexCache` keeps parts' block indexes (key (part id, 0)), which are not kept with the
+//! open parts, so that the memory they take is bounded however much is stored.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::block::EventBlock;
+use crate::part::{BlockIndex, BlockMeta};
 
 type Key = (u64, u32);
 
@@ -31,6 +34,12 @@ impl Weigh for Vec<u8> {
     }
 }
 
+impl Weigh for BlockIndex {
+    fn weight(&self) -> usize {
+        self.len() * std::mem::size_of::<BlockMeta>() + 64
+    }
+}
+
 pub struct LruCache<V> {
     capacity_bytes: usize,
     inner: Mutex<Inner<V>>,
@@ -40,11 +49,14 @@ pub struct LruCache<V> {
 pub type BlockCache = LruCache<EventBlock>;
 /// Pages of part files' bloom sections by (part id, page number): see `Part::block_may_contain`.
 pub type BloomPageCache = LruCache<Vec<u8>>;
+/// Parts' block indexes by (part id, 0): see `Part::block_index`.
+pub type BlockIndexCache = LruCache<BlockIndex>;
 
 /// What reads keep for the next reads.
 pub struct ReadCaches {
     pub blocks: BlockCache,
     pub bloom_pages: BloomPageCache,
+    pub block_indexes: BlockIndexCache,
 }
 
 struct Inner<V> {

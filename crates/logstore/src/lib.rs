@@ -275,6 +275,8 @@ pub struct StoreUsage {
     pub block_cache_bytes: u64,
     /// Pages of parts' blooms kept for the next scans (bounded by the cache's capacity).
     pub bloom_cache_bytes: u64,
+    /// Parts' block indexes kept for the next scans (bounded by the cache's capacity).
+    pub block_index_cache_bytes: u64,
     /// Scan cursors kept for the next pages of queries (bounded).
     pub scan_cursor_bytes: u64,
     /// Pages that started from the previous page's cursor, since the store opened.

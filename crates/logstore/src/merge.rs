@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::block::EventBlock;
-use crate::part::{BlockCodec, Part, PartWriter};
+use crate::part::{BlockCodec, BlockIndex, Part, PartWriter};
 use crate::{EventKey, GroupId, StoreError, StreamId};
 
 /// When to merge and how much at once.
@@ -49,6 +49,7 @@ pub fn choose(parts: &[Arc<Part>], policy: &MergePolicy) -> Vec<Arc<Part>> {
 /// One source part's blocks of one stream, read block by block.
 struct Cursor<'p> {
     part: &'p Part,
+    index: &'p BlockIndex,
     blocks: &'p [usize],
     next_block: usize,
     block: Option<EventBlock>,
@@ -66,7 +67,7 @@ impl Cursor<'_> {
             }
             let Some(&i) = self.blocks.get(self.next_block) else { return Ok(false) };
             self.next_block += 1;
-            self.block = Some(self.part.read_block(i)?);
+            self.block = Some(self.part.read_block(i, &self.index[i])?);
             self.pos = 0;
         }
     }
@@ -90,12 +91,13 @@ pub fn write_merged(
     cutoff: i64,
     codec: BlockCodec,
 ) -> Result<Option<std::path::PathBuf>, StoreError> {
+    let indexes: Vec<Arc<BlockIndex>> = sources.iter().map(|p| p.block_index(None)).collect::<Result<_, _>>()?;
     // Per part, the blocks of each stream (already in key order within a part).
-    let layouts: Vec<HashMap<StreamId, Vec<usize>>> = sources
+    let layouts: Vec<HashMap<StreamId, Vec<usize>>> = indexes
         .iter()
-        .map(|p| {
+        .map(|index| {
             let mut m: HashMap<StreamId, Vec<usize>> = HashMap::new();
-            for (i, b) in p.blocks.iter().enumerate() {
+            for (i, b) in index.iter().enumerate() {
                 m.entry(b.stream_id).or_default().push(i);
             }
             m
@@ -107,9 +109,10 @@ pub fn write_merged(
     for stream in streams {
         let mut cursors: Vec<Cursor<'_>> = sources
             .iter()
+            .zip(&indexes)
             .zip(&layouts)
-            .filter_map(|(p, m)| {
-                m.get(&stream).map(|blocks| Cursor { part: p, blocks, next_block: 0, block: None, pos: 0 })
+            .filter_map(|((part, index), m)| {
+                m.get(&stream).map(|blocks| Cursor { part, index, blocks, next_block: 0, block: None, pos: 0 })
             })
             .collect();
         let mut heap = BinaryHeap::new();
@@ -164,8 +167,8 @@ mod tests {
         let merged = Part::open(&path, 3).unwrap();
         assert_eq!(merged.codec, BlockCodec::Zstd(7), "the codec is recorded in the footer");
         let mut seen = Vec::new();
-        for (i, m) in merged.blocks.iter().enumerate() {
-            let block = merged.read_block(i).unwrap();
+        for (i, m) in merged.block_index(None).unwrap().iter().enumerate() {
+            let block = merged.read_block(i, m).unwrap();
             for j in 0..block.len() {
                 seen.push((m.stream_id, block.key(j).timestamp));
             }

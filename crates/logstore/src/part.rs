@@ -4,7 +4,10 @@
 //! the stream, the key range (min/max timestamp and sequence), counts, offsets and a CRC.
 //!
 //! Layout: `MAGIC | block* | bloom* | index entry* | footer`. Each block has a token bloom
-//! (see `bloom`) so scans for required words can skip it without decompressing it. A part is written to a temporary name, fsynced
+//! (see `bloom`) so scans for required words can skip it without decompressing it. An open part
+//! keeps in memory only its footer's facts, its key range and the streams it holds; its block index
+//! is read when a scan or a merge needs it and kept in a bounded cache (`BlockIndexCache`), so
+//! memory does not grow with what is stored. A part is written to a temporary name, fsynced
 //! and renamed; it becomes live only once the catalog records it (see `engine`), so a part file that
 //! the catalog does not list is an orphan of an interrupted flush and is deleted at start.
 
@@ -17,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
 use crate::block::{BlockLayout, BlockView, EventBlock, MAX_BLOCK_EVENTS, MAX_BLOCK_SPAN_MS, TARGET_BLOCK_RAW_BYTES};
-use crate::cache::BloomPageCache;
+use crate::cache::{BlockIndexCache, BloomPageCache};
 use crate::codec::{put_i64, put_u32, put_u64, Reader};
 use crate::{EventKey, GroupId, StoreError, StreamId};
 
@@ -104,7 +107,10 @@ pub struct BlockMeta {
     pub bloom_len: u32,
 }
 
-/// An open, immutable part file and its in-memory index.
+/// A part's block index: one entry per block, in file order (by stream, then key).
+pub type BlockIndex = Vec<BlockMeta>;
+
+/// An open, immutable part file and what is known of it without its block index.
 #[derive(Debug)]
 pub struct Part {
     pub id: u64,
@@ -113,7 +119,19 @@ pub struct Part {
     pub path: PathBuf,
     pub file_bytes: u64,
     pub raw_bytes: u64,
-    pub blocks: Vec<BlockMeta>,
+    /// Blocks in the part.
+    pub block_count: usize,
+    /// The smallest of its blocks' smallest keys and the largest of their largest.
+    pub min_key: EventKey,
+    pub max_key: EventKey,
+    /// The streams it holds events of, sorted.
+    streams: Box<[StreamId]>,
+    /// Where its block index starts, and the index's checksum.
+    index_offset: u64,
+    index_crc: u32,
+    /// Its block index while something (a scan, a merge, the index cache) holds it: whoever
+    /// needs it next shares that copy instead of reading another.
+    loaded_index: parking_lot::Mutex<std::sync::Weak<BlockIndex>>,
     /// Whether the blooms carry marks (format 3 on): without them a mark says nothing.
     pub has_marks: bool,
     /// How its blocks are compressed.
@@ -177,35 +195,13 @@ impl Part {
         if index_offset + index_len as u64 + FOOTER_LEN as u64 != len {
             return Err(StoreError::Corrupt(format!("part {} index out of bounds", path.display())));
         }
-        let mut index = vec![0u8; index_len];
-        file.read_exact_at(&mut index, index_offset)?;
-        if crc32fast::hash(&index) != index_crc {
-            return Err(StoreError::Corrupt(format!("part {} index checksum mismatch", path.display())));
-        }
-        let mut r = Reader::new(&index);
-        let mut blocks = Vec::with_capacity(block_count);
-        let mut raw_bytes = 0u64;
-        for _ in 0..block_count {
-            let meta = BlockMeta {
-                stream_id: r.u64()?,
-                min_key: EventKey { timestamp: r.i64()?, seq: r.u64()? },
-                max_key: EventKey { timestamp: r.i64()?, seq: r.u64()? },
-                count: r.u32()?,
-                raw_len: r.u32()?,
-                offset: r.u64()?,
-                comp_len: r.u32()?,
-                crc: r.u32()?,
-                bloom_offset: r.u64()?,
-                bloom_len: r.u32()?,
-            };
-            if meta.offset + u64::from(meta.comp_len) > index_offset
-                || meta.bloom_offset + u64::from(meta.bloom_len) > index_offset
-            {
-                return Err(StoreError::Corrupt(format!("part {} block out of bounds", path.display())));
-            }
-            raw_bytes += u64::from(meta.raw_len);
-            blocks.push(meta);
-        }
+        let blocks = read_index(&file, path, index_offset, block_count, index_crc)?;
+        let raw_bytes = blocks.iter().map(|b| u64::from(b.raw_len)).sum();
+        let min_key = blocks.iter().map(|b| b.min_key).min().unwrap_or_default();
+        let max_key = blocks.iter().map(|b| b.max_key).max().unwrap_or_default();
+        let mut streams: Vec<StreamId> = blocks.iter().map(|b| b.stream_id).collect();
+        streams.sort_unstable();
+        streams.dedup();
         let has_marks = version >= FIRST_VERSION_WITH_MARKS;
         let bloom_start = blocks.iter().filter(|b| b.bloom_len > 0).map(|b| b.bloom_offset).min();
         let bloom_section = bloom_start.unwrap_or(index_offset)..index_offset;
@@ -216,7 +212,13 @@ impl Part {
             path: path.to_path_buf(),
             file_bytes: len,
             raw_bytes,
-            blocks,
+            block_count,
+            min_key,
+            max_key,
+            streams: streams.into_boxed_slice(),
+            index_offset,
+            index_crc,
+            loaded_index: parking_lot::Mutex::new(std::sync::Weak::new()),
             has_marks,
             codec,
             layout: block_layout(version),
@@ -226,27 +228,62 @@ impl Part {
         })
     }
 
-    /// Reads, verifies and decodes block `i` into a block of its own (a merge's input; a scan
-    /// uses `visit_block`).
-    pub fn read_block(&self, i: usize) -> Result<EventBlock, StoreError> {
-        let mut raw = Vec::with_capacity(self.blocks[i].raw_len as usize);
-        let raw_len = self.decompress_into(i, &mut raw)?;
-        raw.truncate(raw_len);
-        EventBlock::decode_owned(self.blocks[i].stream_id, raw, self.layout).map_err(|e| self.locate(i, e))
+    /// Whether it holds events of any of `streams`.
+    pub fn holds_any<V>(&self, streams: &std::collections::HashMap<StreamId, V>) -> bool {
+        if self.streams.len() <= streams.len() {
+            self.streams.iter().any(|s| streams.contains_key(s))
+        } else {
+            streams.keys().any(|s| self.streams.binary_search(s).is_ok())
+        }
     }
 
-    /// Reads, verifies and decodes block `i` into this thread's reused buffers, and gives `visit`
-    /// the block read in place: what a scan does with a block it does not keep, writing no fresh
-    /// memory (and so taking no page faults) for it. `visit` must not visit another block.
-    pub fn visit_block<R>(&self, i: usize, visit: impl FnOnce(BlockView<'_>) -> R) -> Result<R, StoreError> {
+    /// Its block index: the copy someone already holds, the cache's, or a fresh read (checked
+    /// against the footer's checksum) that the cache then keeps, when one is given (a merge,
+    /// which reads each part once, passes none).
+    pub fn block_index(&self, cache: Option<&BlockIndexCache>) -> Result<Arc<BlockIndex>, StoreError> {
+        if let Some(index) = cache.and_then(|c| c.get((self.id, 0))) {
+            return Ok(index);
+        }
+        let mut loaded = self.loaded_index.lock();
+        if let Some(index) = loaded.upgrade() {
+            return Ok(index);
+        }
+        let index = Arc::new(read_index(&self.file, &self.path, self.index_offset, self.block_count, self.index_crc)?);
+        *loaded = Arc::downgrade(&index);
+        drop(loaded);
+        if let Some(cache) = cache {
+            cache.insert((self.id, 0), index.clone());
+        }
+        Ok(index)
+    }
+
+    /// Reads, verifies and decodes block `i` (`meta`, its index entry) into a block of its own (a
+    /// merge's input; a scan uses `visit_block`).
+    pub fn read_block(&self, i: usize, meta: &BlockMeta) -> Result<EventBlock, StoreError> {
+        let mut raw = Vec::with_capacity(meta.raw_len as usize);
+        let raw_len = self.decompress_into(i, meta, &mut raw)?;
+        raw.truncate(raw_len);
+        EventBlock::decode_owned(meta.stream_id, raw, self.layout).map_err(|e| self.locate(i, e))
+    }
+
+    /// Reads, verifies and decodes block `i` (`meta`, its index entry) into this thread's reused
+    /// buffers, and gives `visit` the block read in place: what a scan does with a block it does
+    /// not keep, writing no fresh memory (and so taking no page faults) for it. `visit` must not
+    /// visit another block.
+    pub fn visit_block<R>(
+        &self,
+        i: usize,
+        meta: &BlockMeta,
+        visit: impl FnOnce(BlockView<'_>) -> R,
+    ) -> Result<R, StoreError> {
         thread_local! {
             static DECOMPRESSED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
             static COLUMNS: RefCell<EventBlock> = RefCell::new(EventBlock::new(0));
         }
         DECOMPRESSED.with_borrow_mut(|out| {
-            let result = self.decompress_into(i, out).and_then(|raw_len| {
+            let result = self.decompress_into(i, meta, out).and_then(|raw_len| {
                 COLUMNS.with_borrow_mut(|columns| {
-                    let view = EventBlock::decode_view(columns, self.blocks[i].stream_id, &out[..raw_len], self.layout)
+                    let view = EventBlock::decode_view(columns, meta.stream_id, &out[..raw_len], self.layout)
                         .map_err(|e| self.locate(i, e))?;
                     Ok(visit(view))
                 })
@@ -260,10 +297,10 @@ impl Part {
     /// length. `out` may hold more (a reused buffer is only grown); it is filled by `resize`, not
     /// allocated zeroed, because jemalloc zeroes a reused allocation by purging its pages (page
     /// faults, and TLB shootdowns on every core: 15 % of a regex scan).
-    fn decompress_into(&self, i: usize, out: &mut Vec<u8>) -> Result<usize, StoreError> {
-        let raw_len = self.blocks[i].raw_len as usize;
+    fn decompress_into(&self, i: usize, meta: &BlockMeta, out: &mut Vec<u8>) -> Result<usize, StoreError> {
+        let raw_len = meta.raw_len as usize;
         with_compressed(|comp| {
-            self.read_compressed(i, comp)?;
+            self.read_compressed(i, meta, comp)?;
             match self.codec {
                 BlockCodec::Lz4 => {
                     if out.len() < raw_len {
@@ -285,8 +322,7 @@ impl Part {
     }
 
     /// Reads block `i`'s compressed bytes into `comp` and checks them.
-    fn read_compressed(&self, i: usize, comp: &mut Vec<u8>) -> Result<(), StoreError> {
-        let meta = &self.blocks[i];
+    fn read_compressed(&self, i: usize, meta: &BlockMeta, comp: &mut Vec<u8>) -> Result<(), StoreError> {
         comp.resize(meta.comp_len as usize, 0);
         self.file.read_exact_at(comp, meta.offset)?;
         if crc32fast::hash(comp) != meta.crc {
@@ -320,18 +356,17 @@ impl Part {
         }
     }
 
-    /// False only when block `i` certainly lacks one of these token hashes, or one of these marks
+    /// False only when block `meta` certainly lacks one of these token hashes, or one of these marks
     /// (see `bloom::JSON_OBJECT_MARK`; marks are ignored in parts without them). A bloom that
     /// cannot be read says "maybe" (the scan then decodes the block and finds out). Blooms are
     /// read a page of the bloom section at a time, through `pages`.
     pub fn block_may_contain(
         &self,
-        i: usize,
+        meta: &BlockMeta,
         token_hashes: &[u64],
         mark_hashes: &[u64],
         pages: &BloomPageCache,
     ) -> bool {
-        let meta = &self.blocks[i];
         let marks = if self.has_marks { mark_hashes } else { &[] };
         if (token_hashes.is_empty() && marks.is_empty()) || meta.bloom_len == 0 {
             return true;
@@ -362,6 +397,36 @@ impl Part {
         let at = (start - page_range.start) as usize;
         test(&bytes[at..at + meta.bloom_len as usize])
     }
+}
+
+/// Reads and checks a part's block index (`count` entries at `offset`, with checksum `crc`).
+fn read_index(file: &File, path: &Path, offset: u64, count: usize, crc: u32) -> Result<BlockIndex, StoreError> {
+    let mut bytes = vec![0u8; count * INDEX_ENTRY_LEN];
+    file.read_exact_at(&mut bytes, offset)?;
+    if crc32fast::hash(&bytes) != crc {
+        return Err(StoreError::Corrupt(format!("part {} index checksum mismatch", path.display())));
+    }
+    let mut r = Reader::new(&bytes);
+    let mut blocks = Vec::with_capacity(count);
+    for _ in 0..count {
+        let meta = BlockMeta {
+            stream_id: r.u64()?,
+            min_key: EventKey { timestamp: r.i64()?, seq: r.u64()? },
+            max_key: EventKey { timestamp: r.i64()?, seq: r.u64()? },
+            count: r.u32()?,
+            raw_len: r.u32()?,
+            offset: r.u64()?,
+            comp_len: r.u32()?,
+            crc: r.u32()?,
+            bloom_offset: r.u64()?,
+            bloom_len: r.u32()?,
+        };
+        if meta.offset + u64::from(meta.comp_len) > offset || meta.bloom_offset + u64::from(meta.bloom_len) > offset {
+            return Err(StoreError::Corrupt(format!("part {} block out of bounds", path.display())));
+        }
+        blocks.push(meta);
+    }
+    Ok(blocks)
 }
 
 /// Runs `f` with this thread's reused buffer for compressed bytes (a fresh one per block costs
@@ -768,6 +833,16 @@ pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
+    impl Part {
+        fn blocks(&self) -> Arc<BlockIndex> {
+            self.block_index(None).unwrap()
+        }
+
+        fn read_nth(&self, i: usize) -> Result<EventBlock, StoreError> {
+            self.read_block(i, &self.blocks()[i])
+        }
+    }
+
     /// A part of group 1 holding one event of stream 1.
     fn one_event_part(dir: &Path, message: &str) -> PathBuf {
         let mut w = PartWriter::create(dir, 1, 1, 1).unwrap();
@@ -807,14 +882,62 @@ mod tests {
             w.write_stream_run(1, msgs.iter().enumerate().map(|(i, m)| (key(i), 3, m.as_str()))).unwrap();
             let part = Part::open(&w.finish().unwrap(), 1).unwrap();
             assert_eq!(part.codec, codec);
-            assert!(part.blocks.len() > 1 && part.file_bytes < part.raw_bytes / 3, "{codec:?}: {part:?}");
+            assert!(part.blocks().len() > 1 && part.file_bytes < part.raw_bytes / 3, "{codec:?}: {part:?}");
             let mut read = Vec::new();
-            for i in 0..part.blocks.len() {
-                let block = part.read_block(i).unwrap();
+            for i in 0..part.blocks().len() {
+                let block = part.read_nth(i).unwrap();
                 read.extend((0..block.len()).map(|j| block.message(j).to_string()));
             }
             assert_eq!(read, msgs, "{codec:?}");
         }
+    }
+
+    /// An open part knows its key range and streams without its block index; the index is read
+    /// on demand, shared while anyone holds it, kept by the cache when one is given, and checked
+    /// against the footer's checksum every time it is read.
+    #[test]
+    fn block_indexes_are_read_on_demand_shared_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PartWriter::create(dir.path(), 1, 1, 1).unwrap();
+        for (stream, first_ts) in [(3u64, 50i64), (7, 10), (9, 30)] {
+            let events = (0..3).map(|i| (EventKey { timestamp: first_ts + i, seq: stream * 10 + i as u64 }, 8, "m"));
+            w.write_stream_run(stream, events).unwrap();
+        }
+        let path = w.finish().unwrap();
+        let part = Part::open(&path, 1).unwrap();
+        assert_eq!(&*part.streams, &[3, 7, 9]);
+        assert_eq!(
+            (part.min_key, part.max_key),
+            (EventKey { timestamp: 10, seq: 70 }, EventKey { timestamp: 52, seq: 32 })
+        );
+        assert_eq!(part.block_count, 3);
+        let holds = |ids: &[StreamId]| part.holds_any(&ids.iter().map(|s| (*s, ())).collect());
+        assert!(holds(&[7]) && holds(&[1, 2, 9]) && holds(&[1, 2, 3, 4, 5]));
+        assert!(!holds(&[]) && !holds(&[8]) && !holds(&[1, 2, 4, 5, 6, 8, 10]));
+        assert!(part.loaded_index.lock().upgrade().is_none(), "opening keeps no index");
+
+        let first = part.block_index(None).unwrap();
+        assert!(Arc::ptr_eq(&first, &part.block_index(None).unwrap()), "one copy while it is held");
+        assert_eq!(first.iter().map(|b| b.stream_id).collect::<Vec<_>>(), vec![3, 7, 9]);
+        drop(first);
+        assert!(part.loaded_index.lock().upgrade().is_none(), "nothing keeps it once let go");
+        let cache = BlockIndexCache::new(1 << 20);
+        let cached = part.block_index(Some(&cache)).unwrap();
+        assert!(cache.bytes() >= 3 * std::mem::size_of::<BlockMeta>());
+        drop(cached);
+        assert!(part.loaded_index.lock().upgrade().is_some(), "the cache keeps it");
+
+        // Damage to the index after the part was opened is an error when the index is next read.
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[part.index_offset as usize + 9] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        let reopened = Part::open(&path, 2);
+        assert!(reopened.unwrap_err().to_string().contains("index checksum mismatch"));
+        let held = part.block_index(None);
+        assert!(held.is_ok(), "the cache still holds the index read before the damage");
+        drop((held, cache));
+        let err = part.block_index(None).unwrap_err().to_string();
+        assert!(err.contains("index checksum mismatch"), "{err}");
     }
 
     /// Parts from before LZ4 (format 3: the codec word is a zstd level) open as zstd; LZ4 claimed
@@ -834,13 +957,13 @@ mod tests {
         for (id, codec, format) in [(1, BlockCodec::Zstd(1), 3), (2, BlockCodec::Lz4, 4), (3, BlockCodec::Lz4, 5)] {
             let part = Part::open(&write(id, codec, format), id).unwrap();
             assert_eq!((part.codec, part.layout), (codec, block_layout(format)));
-            let block = part.read_block(0).unwrap();
+            let block = part.read_nth(0).unwrap();
             assert!(block.iter_messages().eq(msgs.iter().map(String::as_str)), "format {format}");
         }
         // A block read in the other layout is damage, reported as such.
         let path = write(4, BlockCodec::Lz4, 5);
         rewrite_version_word(&path, 4 | LZ4_WORD << 16);
-        let err = Part::open(&path, 4).unwrap().read_block(0).unwrap_err().to_string();
+        let err = Part::open(&path, 4).unwrap().read_nth(0).unwrap_err().to_string();
         assert!(err.contains("block 0"), "{err}");
         let path = write(1, BlockCodec::Zstd(1), 3);
         rewrite_version_word(&path, 3 | LZ4_WORD << 16);
@@ -861,7 +984,7 @@ mod tests {
         w.write_stream_run(1, msgs.iter().enumerate().map(|(i, m)| (key(i), 0, m.as_str()))).unwrap();
         let path = w.finish().unwrap();
         let clean = fs::read(&path).unwrap();
-        let meta = Part::open(&path, 1).unwrap().blocks[0];
+        let meta = Part::open(&path, 1).unwrap().blocks()[0];
         let (start, len) = (meta.offset as usize, meta.comp_len as usize);
         let mut errors = 0;
         for at in (0..len).step_by(7) {
@@ -877,7 +1000,7 @@ mod tests {
                 let footer_crc = crc32fast::hash(&bytes[footer..footer + 36]);
                 bytes[footer + 36..footer + 40].copy_from_slice(&footer_crc.to_le_bytes());
                 fs::write(&path, &bytes).unwrap();
-                if Part::open(&path, 1).unwrap().read_block(0).is_err() {
+                if Part::open(&path, 1).unwrap().read_nth(0).is_err() {
                     errors += 1;
                 }
             }
@@ -901,10 +1024,10 @@ mod tests {
         let path = w.finish().unwrap();
         let part = Part::open(&path, 9).unwrap();
         assert_eq!((part.group_id, part.day), (3, 20_000));
-        assert!(part.blocks.len() >= 3);
+        assert!(part.blocks().len() >= 3);
         let mut seen = 0;
-        for (i, meta) in part.blocks.iter().enumerate() {
-            let b = part.read_block(i).unwrap();
+        for (i, meta) in part.blocks().iter().enumerate() {
+            let b = part.read_nth(i).unwrap();
             assert_eq!(b.len() as u32, meta.count);
             assert_eq!(b.min_key(), Some(meta.min_key));
             if meta.stream_id == 1 {
@@ -945,10 +1068,10 @@ mod tests {
         let bytes = write(one.path(), 1);
         assert!(bytes == write(three.path(), 3), "three encoding threads wrote other bytes than one");
         let part = Part::open(&one.path().join(Part::file_name(1)), 1).unwrap();
-        assert!(part.blocks.len() > MAX_BLOCKS_IN_FLIGHT + 10, "{} blocks", part.blocks.len());
+        assert!(part.blocks().len() > MAX_BLOCKS_IN_FLIGHT + 10, "{} blocks", part.blocks().len());
         let mut read: Vec<(u64, String)> = Vec::new();
-        for i in 0..part.blocks.len() {
-            let b = part.read_block(i).unwrap();
+        for i in 0..part.blocks().len() {
+            let b = part.read_nth(i).unwrap();
             read.extend((0..b.len()).map(|j| (b.stream_id, b.message(j).to_owned())));
         }
         let expected: Vec<(u64, String)> = small
@@ -967,8 +1090,8 @@ mod tests {
         let minute = 60_000;
         w.write_stream_run(1, (0..960).map(|i| (EventKey { timestamp: i * minute, seq: i as u64 }, 0, "x"))).unwrap();
         let part = Part::open(&w.finish().unwrap(), 4).unwrap();
-        assert_eq!(part.blocks.len(), 8);
-        assert!(part.blocks.iter().all(|b| b.max_key.timestamp - b.min_key.timestamp <= MAX_BLOCK_SPAN_MS));
+        assert_eq!(part.blocks().len(), 8);
+        assert!(part.blocks().iter().all(|b| b.max_key.timestamp - b.min_key.timestamp <= MAX_BLOCK_SPAN_MS));
     }
 
     #[test]
@@ -979,12 +1102,12 @@ mod tests {
         w.write_stream_run(1, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "user login ok"))).unwrap();
         w.write_stream_run(2, std::iter::once((EventKey { timestamp: 6, seq: 2 }, 8, "disk ERROR: full"))).unwrap();
         let part = Part::open(&w.finish().unwrap(), 2).unwrap();
-        assert_eq!(part.blocks.len(), 2);
+        assert_eq!(part.blocks().len(), 2);
         let pages = BloomPageCache::new(1 << 20);
-        assert!(part.block_may_contain(1, &[token_hash("ERROR")], &[], &pages));
-        assert!(part.block_may_contain(1, &[token_hash("disk"), token_hash("full")], &[], &pages));
-        assert!(!part.block_may_contain(0, &[token_hash("ERROR")], &[], &pages));
-        assert!(part.block_may_contain(0, &[], &[], &pages));
+        assert!(part.block_may_contain(&part.blocks()[1], &[token_hash("ERROR")], &[], &pages));
+        assert!(part.block_may_contain(&part.blocks()[1], &[token_hash("disk"), token_hash("full")], &[], &pages));
+        assert!(!part.block_may_contain(&part.blocks()[0], &[token_hash("ERROR")], &[], &pages));
+        assert!(part.block_may_contain(&part.blocks()[0], &[], &[], &pages));
     }
 
     /// Blooms read through cached pages (4 KiB in tests: many blooms cross a page boundary) say
@@ -1006,15 +1129,15 @@ mod tests {
         let probes: Vec<u64> = ["w3", "x4", "y12", "w1499", "absent", "pad"].iter().map(|w| token_hash(w)).collect();
         for capacity in [1 << 20, 5000] {
             let pages = BloomPageCache::new(capacity);
-            for (i, meta) in part.blocks.iter().enumerate() {
+            for (i, meta) in part.blocks().iter().enumerate() {
                 let mut bloom = vec![0u8; meta.bloom_len as usize];
                 part.file.read_exact_at(&mut bloom, meta.bloom_offset).unwrap();
                 for h in &probes {
                     let alone = crate::bloom::may_contain(&bloom, *h);
-                    assert_eq!(part.block_may_contain(i, &[*h], &[], &pages), alone, "block {i}");
+                    assert_eq!(part.block_may_contain(meta, &[*h], &[], &pages), alone, "block {i}");
                 }
                 let own = token_hash(&format!("w{}", meta.stream_id));
-                assert!(part.block_may_contain(i, &[own], &[], &pages));
+                assert!(part.block_may_contain(meta, &[own], &[], &pages));
             }
         }
     }
@@ -1031,14 +1154,14 @@ mod tests {
         let part = Part::open(&path, 3).unwrap();
         let pages = BloomPageCache::new(1 << 20);
         assert!(part.has_marks);
-        assert!(!part.block_may_contain(0, &[], &mark, &pages));
-        assert!(part.block_may_contain(1, &[], &mark, &pages));
+        assert!(!part.block_may_contain(&part.blocks()[0], &[], &mark, &pages));
+        assert!(part.block_may_contain(&part.blocks()[1], &[], &mark, &pages));
         // The same part as format 2 wrote it (no marks): the mark can no longer rule anything out.
         rewrite_version_word(&path, 2);
         let old = Part::open(&path, 3).unwrap();
         let pages = BloomPageCache::new(1 << 20);
         assert!(!old.has_marks);
-        assert!(old.block_may_contain(0, &[], &mark, &pages));
+        assert!(old.block_may_contain(&old.blocks()[0], &[], &mark, &pages));
     }
 
     #[test]
@@ -1049,6 +1172,6 @@ mod tests {
         bytes[MAGIC.len() + 2] ^= 0xff;
         fs::write(&path, &bytes).unwrap();
         let part = Part::open(&path, 1).unwrap();
-        assert!(matches!(part.read_block(0), Err(StoreError::Corrupt(_))));
+        assert!(matches!(part.read_nth(0), Err(StoreError::Corrupt(_))));
     }
 }

@@ -12,12 +12,13 @@ use std::sync::Arc;
 
 use crate::block::{BlockView, EventBlock};
 use crate::cache::{BlockCache, ReadCaches};
-use crate::part::Part;
+use crate::part::{BlockMeta, Part};
 use crate::readahead::{ReadAhead, StopOnDrop};
 use crate::{Direction, EventKey, ScanPage, ScanRequest, StoreError, StoredEvent, StreamId};
 
 pub enum BlockSource {
-    Part(Arc<Part>, usize),
+    /// Block `usize` of the part, with its index entry.
+    Part(Arc<Part>, usize, BlockMeta),
     Memory(Arc<EventBlock>),
 }
 
@@ -31,7 +32,7 @@ impl Candidate {
     /// The part block this is (None for a memtable block).
     fn part_block(&self) -> Option<BlockId> {
         match &self.source {
-            BlockSource::Part(part, i) => Some((part.id, *i as u32)),
+            BlockSource::Part(part, i, _) => Some((part.id, *i as u32)),
             BlockSource::Memory(_) => None,
         }
     }
@@ -51,12 +52,12 @@ impl Candidate {
     ) -> BlockResult {
         let raw_of = |view: BlockView<'_>| view.message_bytes().len() as u64;
         match &self.source {
-            BlockSource::Part(part, i) => {
+            BlockSource::Part(part, i, meta) => {
                 let key = (part.id, *i as u32);
                 if let Some(block) = cache.get(key) {
                     return Ok((read(block.view()), raw_of(block.view())));
                 }
-                part.visit_block(*i, |view| {
+                part.visit_block(*i, meta, |view| {
                     let collected = read(view);
                     let raw = raw_of(view);
                     let before = filled.fetch_add(raw as usize, Ordering::Relaxed);
@@ -77,7 +78,7 @@ impl Candidate {
     /// A part block not in the cache: loading it means decompressing it.
     fn needs_decoding(&self, cache: &BlockCache) -> bool {
         match &self.source {
-            BlockSource::Part(part, i) => !cache.contains((part.id, *i as u32)),
+            BlockSource::Part(part, i, _) => !cache.contains((part.id, *i as u32)),
             BlockSource::Memory(_) => false,
         }
     }
@@ -621,8 +622,8 @@ pub(crate) fn run(
                     }
                 }
                 let keep = match &c.source {
-                    BlockSource::Part(part, b) => {
-                        part.block_may_contain(*b, &token_hashes, &mark_hashes, &caches.bloom_pages)
+                    BlockSource::Part(part, _, meta) => {
+                        part.block_may_contain(meta, &token_hashes, &mark_hashes, &caches.bloom_pages)
                     }
                     BlockSource::Memory(_) => true,
                 };

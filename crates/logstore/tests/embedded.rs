@@ -236,6 +236,20 @@ fn token_blooms_skip_blocks_without_the_word() {
     assert_eq!(store.stats().blocks_pruned.load(Ordering::Relaxed), 19, "19 of 20 stream blocks lack the word");
 }
 
+/// The whole suite again with no room for parts' block indexes in memory: every scan reads the
+/// indexes of the parts it searches, as a store holding far more than the cache does.
+mod uncached_block_indexes {
+    use super::*;
+
+    fn open_uncached(dir: &std::path::Path) -> Box<dyn LogStore> {
+        let mut config = StoreConfig::new(dir);
+        config.block_index_cache_bytes = 0;
+        Box::new(EmbeddedStore::open(config).unwrap())
+    }
+
+    logstore_test_suite!(open_uncached);
+}
+
 /// The whole suite again with merges as eager as possible, racing scans, flushes and reopenings.
 mod merging {
     use super::*;

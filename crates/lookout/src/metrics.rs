@@ -220,6 +220,13 @@ pub async fn serve(State(app): State<App>) -> Response {
     );
     gauge(
         &mut out,
+        "lookout_store_block_index_cache_bytes",
+        "Bytes of parts' block indexes cached for reads (at most 64 MiB; open parts keep only their key range and streams).",
+        "gauge",
+        &[("", usage.block_index_cache_bytes)],
+    );
+    gauge(
+        &mut out,
         "lookout_store_scan_cursor_bytes",
         "Bytes held by scan cursors: what a FilterLogEvents page leaves for the next page of the same query (at most 64 MiB).",
         "gauge",
