@@ -365,7 +365,8 @@ def blocks_per_gb(data_dir: Path) -> float | None:
 def run_restart_with_large_index(bench: Path, lookout: Path, work: Path, ingest, w1: tuple[int, int, int],
                                  timeout: float) -> dict:
     """W5 at the size the target names. Startup reads each part's footer and block index, never
-    its blocks, so what it depends on is the number of blocks, not their bytes: a fresh lookout is
+    its blocks (and keeps of the index only the part's key range and streams), so what it depends
+    on is the number of blocks, not their bytes: a fresh lookout is
     given as many blocks as ~100 GB of W3-shaped data makes (`blocks_per_gb`), from small events
     so that it fits this machine's disk (12,000 streams, events spread evenly over 13.5 days, so
     that nearly every stream's every 2 h is a block of its own). A clean stop flushes them into
