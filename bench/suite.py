@@ -638,8 +638,8 @@ def render(args, results: dict, m: dict) -> str:
                      f"lookout is given {big['blocks']:,} blocks from small events ({big['raw_bytes'] / 1e6:,.0f} "
                      f"MB raw, 12,000 streams over 13.5 days, so that it fits this disk), stopped cleanly so "
                      f"that all of it is in parts, given a W1 run like the first (RSS max during it), then killed "
-                     f"during an ingest and restarted as above. Each block's index entry stays in memory "
-                     f"(~100 bytes), which both RSS figures include.")
+                     f"during an ingest and restarted as above. Of each part's index, startup keeps in memory "
+                     f"only the part's key range and streams; searches read block indexes into a 64 MiB cache.")
     if results.get("lookout_w5_retention") and not results["lookout_w5_retention"].get("error"):
         notes.append("- **W5 retention**: a day of data three days old in a fresh lookout, flushed; then "
                      "PutRetentionPolicy(1 day); the figure is the store's own timing of its next retention "

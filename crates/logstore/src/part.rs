@@ -120,7 +120,7 @@ pub struct Part {
     pub file_bytes: u64,
     pub raw_bytes: u64,
     /// Blocks in the part.
-    pub block_count: usize,
+    block_count: usize,
     /// The smallest of its blocks' smallest keys and the largest of their largest.
     pub min_key: EventKey,
     pub max_key: EventKey,
