@@ -51,14 +51,14 @@ pub struct DescribeLogStreamsRequest {
     pub limit: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct InputLogEvent {
     pub timestamp: Option<i64>,
     pub message: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PutLogEventsRequest {
     pub log_group_name: Option<String>,

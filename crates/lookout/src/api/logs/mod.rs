@@ -4,6 +4,7 @@
 
 pub mod dto;
 pub mod error;
+mod put_body;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -94,7 +95,10 @@ type PutBatch = (String, String, Vec<(i64, String)>);
 
 /// A PutLogEvents body, validated as AWS does.
 fn decode_put_log_events(body: &[u8]) -> Result<PutBatch, LogsApiError> {
-    let req: PutLogEventsRequest = parse(body)?;
+    let req: PutLogEventsRequest = match put_body::decode(body) {
+        Some(req) => req,
+        None => parse(body)?,
+    };
     let group = group_name(&req.log_group_name)?;
     let stream = stream_name(&req.log_stream_name)?;
     let input = validate::required(&req.log_events, "logEvents")?;
