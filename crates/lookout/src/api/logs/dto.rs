@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::json_text::{push_i64, push_key, push_string};
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CreateLogGroupRequest {
@@ -237,6 +239,79 @@ pub struct FilterLogEventsResponse<'a> {
     pub next_token: Option<String>,
 }
 
+impl GetLogEventsResponse<'_> {
+    /// The body serde would write for it (`bodies_are_written_as_serde_writes_them`), with the
+    /// messages escaped eight bytes at a time (`json_text`).
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.events.iter().map(|e| e.message.len() + 80).sum::<usize>() + 256);
+        out.extend_from_slice(b"{\"events\":[");
+        for (i, e) in self.events.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            push_key(&mut out, "timestamp");
+            push_i64(&mut out, e.timestamp);
+            out.push(b',');
+            push_key(&mut out, "message");
+            push_string(&mut out, e.message);
+            out.push(b',');
+            push_key(&mut out, "ingestionTime");
+            push_i64(&mut out, e.ingestion_time);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],");
+        push_key(&mut out, "nextForwardToken");
+        push_string(&mut out, &self.next_forward_token);
+        out.push(b',');
+        push_key(&mut out, "nextBackwardToken");
+        push_string(&mut out, &self.next_backward_token);
+        out.push(b'}');
+        out
+    }
+}
+
+impl FilterLogEventsResponse<'_> {
+    /// The body serde would write for it, as [`GetLogEventsResponse::to_json`].
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = Vec::with_capacity(
+            self.events.iter().map(|e| e.message.len() + e.log_stream_name.len() + 120).sum::<usize>() + 256,
+        );
+        out.extend_from_slice(b"{\"events\":[");
+        for (i, e) in self.events.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            push_key(&mut out, "logStreamName");
+            push_string(&mut out, e.log_stream_name);
+            out.push(b',');
+            push_key(&mut out, "timestamp");
+            push_i64(&mut out, e.timestamp);
+            out.push(b',');
+            push_key(&mut out, "message");
+            push_string(&mut out, e.message);
+            out.push(b',');
+            push_key(&mut out, "ingestionTime");
+            push_i64(&mut out, e.ingestion_time);
+            out.push(b',');
+            push_key(&mut out, "eventId");
+            push_string(&mut out, &e.event_id);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],");
+        push_key(&mut out, "searchedLogStreams");
+        serde_json::to_writer(&mut out, &self.searched_log_streams)?;
+        if let Some(token) = &self.next_token {
+            out.push(b',');
+            push_key(&mut out, "nextToken");
+            push_string(&mut out, token);
+        }
+        out.push(b'}');
+        Ok(out)
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TagsResponse {
@@ -245,3 +320,39 @@ pub struct TagsResponse {
 
 #[derive(Debug, Serialize)]
 pub struct Empty {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        "(\\PC|[\"\\\\\t\n\u{1}\u{1f}é😀]){0,30}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn bodies_are_written_as_serde_writes_them(
+            events in proptest::collection::vec((text(), text(), any::<i64>(), any::<i64>()), 0..6),
+            tokens in (text(), text()),
+            next_token in proptest::option::of(text()),
+        ) {
+            let get = GetLogEventsResponse {
+                events: events.iter().map(|(_, m, t, i)| OutputLogEvent { timestamp: *t, message: m, ingestion_time: *i }).collect(),
+                next_forward_token: tokens.0.clone(),
+                next_backward_token: tokens.1.clone(),
+            };
+            prop_assert_eq!(String::from_utf8(get.to_json()).unwrap(), serde_json::to_string(&get).unwrap());
+            let filter = FilterLogEventsResponse {
+                events: events.iter().map(|(s, m, t, i)| FilteredLogEvent {
+                    log_stream_name: s, timestamp: *t, message: m, ingestion_time: *i, event_id: format!("{t}{i}"),
+                }).collect(),
+                searched_log_streams: Vec::new(),
+                next_token,
+            };
+            prop_assert_eq!(String::from_utf8(filter.to_json().unwrap()).unwrap(), serde_json::to_string(&filter).unwrap());
+        }
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod dto;
 pub mod error;
+mod json_text;
 mod put_body;
 pub mod validate;
 
@@ -84,10 +85,12 @@ fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, LogsApiError> 
 }
 
 fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>, LogsApiError> {
-    serde_json::to_vec(value).map_err(|e| {
-        tracing::error!(error = %e, "response serialization failed");
-        LogsApiError::new("ServiceUnavailableException", "The service cannot complete the request.")
-    })
+    serde_json::to_vec(value).map_err(serialization_failed)
+}
+
+fn serialization_failed(e: serde_json::Error) -> LogsApiError {
+    tracing::error!(error = %e, "response serialization failed");
+    LogsApiError::new("ServiceUnavailableException", "The service cannot complete the request.")
 }
 
 /// A decoded PutLogEvents request: group, stream, and (timestamp, message) events.
@@ -355,7 +358,7 @@ pub async fn handle(app: App, operation: &str, body: Bytes) -> Result<Vec<u8>, L
                     start_from_head: req.start_from_head.unwrap_or(false),
                     next_token: req.next_token.as_deref(),
                 })?;
-                to_body(&GetLogEventsResponse {
+                Ok(GetLogEventsResponse {
                     events: page
                         .events
                         .iter()
@@ -367,7 +370,8 @@ pub async fn handle(app: App, operation: &str, body: Bytes) -> Result<Vec<u8>, L
                         .collect(),
                     next_forward_token: page.next_forward_token,
                     next_backward_token: page.next_backward_token,
-                })
+                }
+                .to_json())
             })
             .await
         }
@@ -412,7 +416,7 @@ pub async fn handle(app: App, operation: &str, body: Bytes) -> Result<Vec<u8>, L
                     limit,
                     next_token: req.next_token.as_deref(),
                 })?;
-                to_body(&FilterLogEventsResponse {
+                let body = FilterLogEventsResponse {
                     events: page
                         .events
                         .iter()
@@ -426,7 +430,9 @@ pub async fn handle(app: App, operation: &str, body: Bytes) -> Result<Vec<u8>, L
                         .collect(),
                     searched_log_streams: Vec::new(),
                     next_token: page.next_token,
-                })
+                }
+                .to_json();
+                body.map_err(serialization_failed)
             })
             .await
         }

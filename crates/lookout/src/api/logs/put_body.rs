@@ -13,6 +13,7 @@
 use memchr::memchr2;
 
 use super::dto::{InputLogEvent, PutLogEventsRequest};
+use super::json_text::special_at;
 
 /// The request, when the body has the common shape and is valid JSON; `None` means "ask serde".
 pub(super) fn decode(body: &[u8]) -> Option<PutLogEventsRequest> {
@@ -240,29 +241,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Where the first `"`, `\\` or control character (which JSON forbids unescaped in a string) is.
-/// Eight bytes at a time: these end every message, and JSON messages hold an escape every few bytes.
-fn special_at(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut at = 0;
-    while let Some(chunk) = bytes.get(at..at + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().ok()?);
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let backslash = x ^ (ONES * u64::from(b'\\'));
-        // The lowest flagged byte is exact (borrows only run upwards).
-        let found = ((quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (x.wrapping_sub(ONES * 0x20) & !x))
-            & HIGHS;
-        if found != 0 {
-            return Some(at + found.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    bytes[at..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|i| at + i)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,13 +344,6 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
-
-        #[test]
-        fn special_bytes_are_found_eight_at_a_time(bytes in proptest::collection::vec(
-            prop_oneof![1 => Just(b'"'), 1 => Just(b'\\'), 1 => 0u8..0x21, 8 => 0x21u8..=0xff], 0..40)) {
-            let naive = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
-            prop_assert_eq!(special_at(&bytes), naive);
-        }
 
         #[test]
         fn decodes_like_serde(req in request(), escape_all in any::<bool>(), spaced in any::<bool>(),
