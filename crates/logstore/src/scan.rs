@@ -136,6 +136,10 @@ pub(crate) struct Pending {
     stream_id: StreamId,
     ingestion_time: i64,
     message: String,
+    /// What it takes of the page's `max_bytes` (the request's `event_cost`), counted once, when
+    /// `collect` took it. A page kept for the next one is continued only by the same query, so by
+    /// the same cost function.
+    cost: usize,
     /// The part block it came from (None: a memtable block).
     source: Option<BlockId>,
 }
@@ -182,6 +186,8 @@ const CARRY_MAX_BYTES: usize = 32 << 20;
 struct PageBuilder<'r, 'a> {
     req: &'r ScanRequest<'a>,
     names: &'r HashMap<StreamId, Arc<str>>,
+    /// The last stream looked up in `names`: a page mostly holds runs of one stream's events.
+    last_name: Option<(StreamId, Arc<str>)>,
     events: Vec<StoredEvent>,
     bytes: usize,
 }
@@ -192,12 +198,18 @@ impl PageBuilder<'_, '_> {
         if self.events.len() >= self.req.limit {
             return Err(p);
         }
-        let name = self.names.get(&p.stream_id).cloned().unwrap_or_else(|| Arc::from(""));
-        let cost = (self.req.event_cost)(&name, &p.message);
-        if !self.events.is_empty() && self.bytes + cost > self.req.max_bytes {
+        if !self.events.is_empty() && self.bytes + p.cost > self.req.max_bytes {
             return Err(p);
         }
-        self.bytes += cost;
+        let name = match &self.last_name {
+            Some((id, name)) if *id == p.stream_id => name.clone(),
+            _ => {
+                let name = self.names.get(&p.stream_id).cloned().unwrap_or_else(|| Arc::from(""));
+                self.last_name = Some((p.stream_id, name.clone()));
+                name
+            }
+        };
+        self.bytes += p.cost;
         self.events.push(StoredEvent {
             stream_name: name,
             key: p.key,
@@ -345,13 +357,13 @@ fn collect(
         Direction::Forward => k >= bound_key && k.timestamp < bounds.high_ts,
         Direction::Backward => k < bound_key && k.timestamp >= bounds.low_ts,
     };
-    // Indices of qualifying events, in scan order, capped.
-    let mut picked: Vec<usize> = Vec::new();
+    // Indices of qualifying events and their costs, in scan order, capped.
+    let mut picked: Vec<(usize, usize)> = Vec::new();
     let mut left_behind = None;
     if block.is_sorted() {
         let keys = block.keys();
         let mut bytes = 0usize;
-        let mut visit = |j: usize, picked: &mut Vec<usize>| -> Option<Option<EventKey>> {
+        let mut visit = |j: usize, picked: &mut Vec<(usize, usize)>| -> Option<Option<EventKey>> {
             let k = keys[j];
             if !in_range(k) {
                 return Some(None); // past the time range: stop, nothing left behind
@@ -364,8 +376,9 @@ fn collect(
                 if picked.len() >= max_count || bytes >= max_bytes {
                     return Some(Some(k));
                 }
-                bytes += cost(msg);
-                picked.push(j);
+                let c = cost(msg);
+                bytes += c;
+                picked.push((j, c));
             }
             None
         };
@@ -416,15 +429,17 @@ fn collect(
                 picked.truncate(i);
                 break;
             }
-            bytes += cost(block.message(*j));
-            picked.push(*j);
+            let c = cost(block.message(*j));
+            bytes += c;
+            picked.push((*j, c));
         }
     }
-    out.extend(picked.into_iter().map(|j| Pending {
+    out.extend(picked.into_iter().map(|(j, cost)| Pending {
         key: block.key(j),
         stream_id: block.stream_id(),
         ingestion_time: block.ingestion_time(j),
         message: block.message(j).to_owned(),
+        cost,
         source,
     }));
     left_behind
@@ -474,7 +489,7 @@ pub(crate) fn run(
     caches: &ReadCaches,
     resumed: Option<CarriedState>,
 ) -> Result<PageAndState, StoreError> {
-    let mut page = PageBuilder { req, names, events: Vec::new(), bytes: 0 };
+    let mut page = PageBuilder { req, names, last_name: None, events: Vec::new(), bytes: 0 };
     let mut scanned = 0u64;
     let matches = |msg: &str| req.predicate.is_none_or(|p| p(msg));
     let message_filter = req.predicate.and(req.candidates);
