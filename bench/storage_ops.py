@@ -73,7 +73,8 @@ def part_stats(paths: list[Path]) -> dict:
             raise RuntimeError(f"{path} is not a part file")
         out["parts"] += 1
         out["file"] += len(data)
-        out["index"] += count * INDEX_ENTRY.size + FOOTER.size + PART_MAGIC_LEN
+        # The block index, the summary (format 6), the footer and the leading magic.
+        out["index"] += len(data) - index_offset + PART_MAGIC_LEN
         per_partition[(group, day)] = per_partition.get((group, day), 0) + 1
         for i in range(count):
             e = INDEX_ENTRY.unpack_from(data, index_offset + i * INDEX_ENTRY.size)
@@ -364,9 +365,10 @@ def blocks_per_gb(data_dir: Path) -> float | None:
 
 def run_restart_with_large_index(bench: Path, lookout: Path, work: Path, ingest, w1: tuple[int, int, int],
                                  timeout: float) -> dict:
-    """W5 at the size the target names. Startup reads each part's footer and block index, never
-    its blocks (and keeps of the index only the part's key range and streams), so what it depends
-    on is the number of blocks, not their bytes: a fresh lookout is
+    """W5 at the size the target names. Startup reads each part's footer and summary (part format 6;
+    older parts: their block index), never its blocks, and keeps only the part's key range and
+    streams; so what it depends on is the number of parts (and, for older parts, of blocks), not
+    their bytes: a fresh lookout is
     given as many blocks as ~100 GB of W3-shaped data makes (`blocks_per_gb`), from small events
     so that it fits this machine's disk (12,000 streams, events spread evenly over 13.5 days, so
     that nearly every stream's every 2 h is a block of its own). A clean stop flushes them into

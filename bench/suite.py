@@ -467,7 +467,7 @@ def w2_w4_w5_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
     shares = [(k, (w2.get(k) or {}).get("index_share")) for k in ("loghub", "text", "json")]
     if any(v is not None for _, v in shares):
         worst = max(v for _, v in shares if v is not None)
-        rows.append(("W2 indexes (blooms + block index + footers)", "≤ 3 % of raw",
+        rows.append(("W2 indexes (blooms + block index + summaries + footers)", "≤ 3 % of raw",
                      mark(worst <= 0.03) + ", ".join(f"{k} {v * 100:.2f} %" for k, v in shares if v is not None),
                      "", ""))
     w4 = results.get("lookout_w4")
@@ -633,13 +633,14 @@ def render(args, results: dict, m: dict) -> str:
         per_gb = results.get("lookout_w3_blocks_per_gb")
         w3 = (f"W3's parts in this run hold {per_gb:,.0f} blocks per GB (one per stream per 2 h); " if per_gb
               else "")
-        notes.append(f"- **W5 with ~100 GB's block index**: startup reads each part's footer and block index, "
-                     f"never its blocks, so it depends on how many blocks are stored, not on their bytes. {w3}a fresh "
+        notes.append(f"- **W5 with ~100 GB's block index**: startup reads each part's footer and summary (part "
+                     f"format 6; older parts: their block index), never its blocks, so it depends on how many "
+                     f"parts are stored, not on their bytes. {w3}a fresh "
                      f"lookout is given {big['blocks']:,} blocks from small events ({big['raw_bytes'] / 1e6:,.0f} "
                      f"MB raw, 12,000 streams over 13.5 days, so that it fits this disk), stopped cleanly so "
                      f"that all of it is in parts, given a W1 run like the first (RSS max during it), then killed "
-                     f"during an ingest and restarted as above. Of each part's index, startup keeps in memory "
-                     f"only the part's key range and streams; searches read block indexes into a 64 MiB cache.")
+                     f"during an ingest and restarted as above. Of each part, startup keeps in memory "
+                     f"only its key range and streams; searches read block indexes into a 64 MiB cache.")
     if results.get("lookout_w5_retention") and not results["lookout_w5_retention"].get("error"):
         notes.append("- **W5 retention**: a day of data three days old in a fresh lookout, flushed; then "
                      "PutRetentionPolicy(1 day); the figure is the store's own timing of its next retention "

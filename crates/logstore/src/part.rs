@@ -3,11 +3,14 @@
 //! is at rest: `BlockCodec`); an index at the end keeps, per block,
 //! the stream, the key range (min/max timestamp and sequence), counts, offsets and a CRC.
 //!
-//! Layout: `MAGIC | block* | bloom* | index entry* | footer`. Each block has a token bloom
+//! Layout: `MAGIC | block* | bloom* | index entry* | summary | footer`. Each block has a token bloom
 //! (see `bloom`) so scans for required words can skip it without decompressing it. An open part
-//! keeps in memory only its footer's facts, its key range and the streams it holds; its block index
-//! is read when a scan or a merge needs it and kept in a bounded cache (`BlockIndexCache`), so
-//! memory does not grow with what is stored. A part is written to a temporary name, fsynced
+//! keeps in memory only its footer's facts, its key range and the streams it holds, which the
+//! summary (`PartSummary`, format 6) states, so opening reads neither the index nor anything else
+//! that grows with the number of blocks (older parts are summarised from their index as they
+//! open). The block index is read when a scan or a merge needs it, checked against the footer's
+//! checksum, and kept in a bounded cache (`BlockIndexCache`), so memory does not grow with what is
+//! stored. A part is written to a temporary name, fsynced
 //! and renamed; it becomes live only once the catalog records it (see `engine`), so a part file that
 //! the catalog does not list is an orphan of an interrupted flush and is deleted at start.
 
@@ -26,7 +29,7 @@ use crate::{EventKey, GroupId, StoreError, StreamId};
 
 const MAGIC: &[u8; 8] = b"LKPART02";
 const FOOTER_MAGIC: &[u8; 8] = b"LKPARTF2";
-/// 5: each block's column header follows its messages (`BlockLayout::MessagesFirst`); 4: the
+/// 6: a summary (`PartSummary`) between the index and the footer; 5: each block's column header follows its messages (`BlockLayout::MessagesFirst`); 4: the
 /// footer's codec word may say LZ4; 3: blooms carry marks (`bloom::JSON_OBJECT_MARK`) and
 /// the blocks are zstd; 2 (still read): the same layout without marks.
 /// (Blooms that leave out hex fragments say so themselves, in a way older readers take for
@@ -34,9 +37,10 @@ const FOOTER_MAGIC: &[u8; 8] = b"LKPARTF2";
 /// The footer's version word holds the format in its low 16 bits and, from format 3 on, the
 /// blocks' codec in its high 16 bits (`BlockCodec::word`; 0 in parts written before it was
 /// recorded, which are zstd).
-const FORMAT_VERSION: u32 = 5;
+const FORMAT_VERSION: u32 = 6;
 const FIRST_VERSION_WITH_MARKS: u32 = 3;
 const FIRST_VERSION_MESSAGES_FIRST: u32 = 5;
+const FIRST_VERSION_WITH_SUMMARY: u32 = 6;
 const INDEX_ENTRY_LEN: usize = 76;
 const FOOTER_LEN: usize = 48;
 
@@ -191,20 +195,26 @@ impl Part {
         if codec == BlockCodec::Lz4 && version < 4 {
             return Err(StoreError::Corrupt(format!("part {} has a bad footer", path.display())));
         }
-        let index_len = block_count * INDEX_ENTRY_LEN;
-        if index_offset + index_len as u64 + FOOTER_LEN as u64 != len {
-            return Err(StoreError::Corrupt(format!("part {} index out of bounds", path.display())));
-        }
-        let blocks = read_index(&file, path, index_offset, block_count, index_crc)?;
-        let raw_bytes = blocks.iter().map(|b| u64::from(b.raw_len)).sum();
-        let min_key = blocks.iter().map(|b| b.min_key).min().unwrap_or_default();
-        let max_key = blocks.iter().map(|b| b.max_key).max().unwrap_or_default();
-        let mut streams: Vec<StreamId> = blocks.iter().map(|b| b.stream_id).collect();
-        streams.sort_unstable();
-        streams.dedup();
+        let index_end = index_offset.checked_add((block_count * INDEX_ENTRY_LEN) as u64);
+        let summary_end = len - FOOTER_LEN as u64;
+        let summary = if version >= FIRST_VERSION_WITH_SUMMARY {
+            if index_end.is_none_or(|end| end > summary_end) {
+                return Err(StoreError::Corrupt(format!("part {} index out of bounds", path.display())));
+            }
+            let start = index_end.unwrap_or(summary_end);
+            let mut bytes = vec![0u8; (summary_end - start) as usize];
+            file.read_exact_at(&mut bytes, start)?;
+            PartSummary::decode(&bytes, index_offset, block_count)
+                .map_err(|what| StoreError::Corrupt(format!("part {} has a bad summary: {what}", path.display())))?
+        } else {
+            if index_end != Some(summary_end) {
+                return Err(StoreError::Corrupt(format!("part {} index out of bounds", path.display())));
+            }
+            PartSummary::of(&read_index(&file, path, index_offset, block_count, index_crc)?, 0, index_offset)
+        };
+        let PartSummary { raw_bytes, min_key, max_key, bloom_start, streams } = summary;
         let has_marks = version >= FIRST_VERSION_WITH_MARKS;
-        let bloom_start = blocks.iter().filter(|b| b.bloom_len > 0).map(|b| b.bloom_offset).min();
-        let bloom_section = bloom_start.unwrap_or(index_offset)..index_offset;
+        let bloom_section = bloom_start..index_offset;
         Ok(Part {
             id,
             group_id,
@@ -400,6 +410,107 @@ impl Part {
 }
 
 /// Reads and checks a part's block index (`count` entries at `offset`, with checksum `crc`).
+/// What opening a part needs to know of its blocks, which the index says block by block: stored
+/// whole (format 6, between the index and the footer) so that opening a part does not read its
+/// index. `raw u64 | min key | max key (i64 timestamp, u64 seq each) | bloom start u64 |
+/// stream count u32 | stream id u64 (ascending)* | CRC-32 of all before it`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PartSummary {
+    /// Message bytes in all blocks.
+    raw_bytes: u64,
+    /// The smallest of the blocks' smallest keys and the largest of their largest (default when
+    /// there are no blocks).
+    min_key: EventKey,
+    max_key: EventKey,
+    /// Where the blooms start in the file (the index's offset when there are none).
+    bloom_start: u64,
+    /// The streams the blocks hold, ascending, each once.
+    streams: Vec<StreamId>,
+}
+
+/// Bytes of a summary besides its stream ids: five u64 or i64, the count and the checksum.
+const SUMMARY_FIXED_LEN: usize = 6 * 8 + 4 + 4;
+
+impl PartSummary {
+    /// The summary of `blocks`, whose bloom offsets are relative to `bloom_base`, in a part
+    /// whose index starts at `index_offset`.
+    fn of(blocks: &[BlockMeta], bloom_base: u64, index_offset: u64) -> PartSummary {
+        let mut streams: Vec<StreamId> = blocks.iter().map(|b| b.stream_id).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        PartSummary {
+            raw_bytes: blocks.iter().map(|b| u64::from(b.raw_len)).sum(),
+            min_key: blocks.iter().map(|b| b.min_key).min().unwrap_or_default(),
+            max_key: blocks.iter().map(|b| b.max_key).max().unwrap_or_default(),
+            bloom_start: blocks
+                .iter()
+                .filter(|b| b.bloom_len > 0)
+                .map(|b| bloom_base + b.bloom_offset)
+                .min()
+                .unwrap_or(index_offset),
+            streams,
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        put_u64(out, self.raw_bytes);
+        put_i64(out, self.min_key.timestamp);
+        put_u64(out, self.min_key.seq);
+        put_i64(out, self.max_key.timestamp);
+        put_u64(out, self.max_key.seq);
+        put_u64(out, self.bloom_start);
+        put_u32(out, self.streams.len() as u32);
+        for &stream in &self.streams {
+            put_u64(out, stream);
+        }
+        let crc = crc32fast::hash(&out[start..]);
+        put_u32(out, crc);
+    }
+
+    /// Reads the summary `bytes` hold (all of them) of a part whose index starts at
+    /// `index_offset` and has `block_count` entries; the error says what is wrong.
+    fn decode(bytes: &[u8], index_offset: u64, block_count: usize) -> Result<PartSummary, String> {
+        let Some(body_len) = bytes.len().checked_sub(4).filter(|&n| n >= SUMMARY_FIXED_LEN - 4) else {
+            return Err(format!("{} bytes, shorter than a summary", bytes.len()));
+        };
+        let (body, crc) = bytes.split_at(body_len);
+        if crc32fast::hash(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+            return Err("checksum mismatch".into());
+        }
+        let mut r = Reader::new(body);
+        let read = |r: &mut Reader<'_>| -> Result<PartSummary, StoreError> {
+            let raw_bytes = r.u64()?;
+            let min_key = EventKey { timestamp: r.i64()?, seq: r.u64()? };
+            let max_key = EventKey { timestamp: r.i64()?, seq: r.u64()? };
+            let bloom_start = r.u64()?;
+            let count = r.u32()? as usize;
+            let mut streams = Vec::with_capacity(count.min(r.remaining() / 8));
+            for _ in 0..count {
+                streams.push(r.u64()?);
+            }
+            Ok(PartSummary { raw_bytes, min_key, max_key, bloom_start, streams })
+        };
+        let summary = read(&mut r).map_err(|_| "stream ids cut short".to_string())?;
+        if r.remaining() != 0 {
+            return Err(format!("{} bytes after the stream ids", r.remaining()));
+        }
+        if summary.streams.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("stream ids not ascending".into());
+        }
+        if summary.streams.len() > block_count || (block_count > 0 && summary.streams.is_empty()) {
+            return Err(format!("{} streams for {block_count} blocks", summary.streams.len()));
+        }
+        if block_count > 0 && summary.min_key > summary.max_key {
+            return Err("smallest key after the largest".into());
+        }
+        if summary.bloom_start < MAGIC.len() as u64 || summary.bloom_start > index_offset {
+            return Err("blooms out of bounds".into());
+        }
+        Ok(summary)
+    }
+}
+
 fn read_index(file: &File, path: &Path, offset: u64, count: usize, crc: u32) -> Result<BlockIndex, StoreError> {
     let mut bytes = vec![0u8; count * INDEX_ENTRY_LEN];
     file.read_exact_at(&mut bytes, offset)?;
@@ -804,6 +915,11 @@ impl PartWriter {
             put_u32(&mut index, m.bloom_len);
         }
         self.out.write_all(&index)?;
+        if self.format >= FIRST_VERSION_WITH_SUMMARY {
+            let mut summary = Vec::new();
+            PartSummary::of(&self.metas, blooms_offset, index_offset).encode(&mut summary);
+            self.out.write_all(&summary)?;
+        }
         let mut footer = Vec::with_capacity(FOOTER_LEN);
         put_u64(&mut footer, self.group_id);
         put_i64(&mut footer, self.day);
@@ -927,12 +1043,14 @@ mod tests {
         drop(cached);
         assert!(part.loaded_index.lock().upgrade().is_some(), "the cache keeps it");
 
-        // Damage to the index after the part was opened is an error when the index is next read.
+        // Damage to the index is an error when the index is next read (opening does not read it).
         let mut bytes = fs::read(&path).unwrap();
         bytes[part.index_offset as usize + 9] ^= 1;
         fs::write(&path, &bytes).unwrap();
-        let reopened = Part::open(&path, 2);
-        assert!(reopened.unwrap_err().to_string().contains("index checksum mismatch"));
+        let reopened = Part::open(&path, 2).unwrap();
+        assert_eq!((reopened.min_key, reopened.max_key), (part.min_key, part.max_key));
+        let err = reopened.block_index(None).unwrap_err().to_string();
+        assert!(err.contains("index checksum mismatch"), "{err}");
         let held = part.block_index(None);
         assert!(held.is_ok(), "the cache still holds the index read before the damage");
         drop((held, cache));
@@ -994,8 +1112,9 @@ mod tests {
                 let crc = crc32fast::hash(&bytes[start..start + len]);
                 let footer = bytes.len() - FOOTER_LEN;
                 let index_offset = u64::from_le_bytes(bytes[footer + 16..footer + 24].try_into().unwrap()) as usize;
+                let block_count = u32::from_le_bytes(bytes[footer + 24..footer + 28].try_into().unwrap()) as usize;
                 bytes[index_offset + 60..index_offset + 64].copy_from_slice(&crc.to_le_bytes());
-                let index_crc = crc32fast::hash(&bytes[index_offset..footer]);
+                let index_crc = crc32fast::hash(&bytes[index_offset..index_offset + block_count * INDEX_ENTRY_LEN]);
                 bytes[footer + 28..footer + 32].copy_from_slice(&index_crc.to_le_bytes());
                 let footer_crc = crc32fast::hash(&bytes[footer..footer + 36]);
                 bytes[footer + 36..footer + 40].copy_from_slice(&footer_crc.to_le_bytes());
@@ -1146,22 +1265,122 @@ mod tests {
     fn the_json_mark_prunes_text_blocks_in_new_parts_only() {
         use crate::bloom::{token_hash, JSON_OBJECT_MARK};
         let dir = tempfile::tempdir().unwrap();
-        let mut w = PartWriter::create(dir.path(), 3, 1, 1).unwrap();
-        w.write_stream_run(1, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "text {not json"))).unwrap();
-        w.write_stream_run(2, std::iter::once((EventKey { timestamp: 6, seq: 2 }, 8, " \r\n\t{\"a\": 1}"))).unwrap();
-        let path = w.finish().unwrap();
+        let write = |id: u64, codec: BlockCodec, format: u32| {
+            let mut w = PartWriter::create_in_format(dir.path(), id, 1, 1, codec, format).unwrap();
+            w.write_stream_run(1, std::iter::once((EventKey { timestamp: 5, seq: 1 }, 8, "text {not json"))).unwrap();
+            w.write_stream_run(2, std::iter::once((EventKey { timestamp: 6, seq: 2 }, 8, " \r\n\t{\"a\": 1}")))
+                .unwrap();
+            w.finish().unwrap()
+        };
         let mark = [token_hash(JSON_OBJECT_MARK)];
-        let part = Part::open(&path, 3).unwrap();
+        let part = Part::open(&write(3, FLUSH_CODEC, FORMAT_VERSION), 3).unwrap();
         let pages = BloomPageCache::new(1 << 20);
         assert!(part.has_marks);
         assert!(!part.block_may_contain(&part.blocks()[0], &[], &mark, &pages));
         assert!(part.block_may_contain(&part.blocks()[1], &[], &mark, &pages));
         // The same part as format 2 wrote it (no marks): the mark can no longer rule anything out.
-        rewrite_version_word(&path, 2);
-        let old = Part::open(&path, 3).unwrap();
+        let old = Part::open(&write(4, BlockCodec::Zstd(1), 2), 4).unwrap();
         let pages = BloomPageCache::new(1 << 20);
         assert!(!old.has_marks);
         assert!(old.block_may_contain(&old.blocks()[0], &[], &mark, &pages));
+    }
+
+    /// Writes the same runs (stream, event count) in `format`, with messages that fill blocks
+    /// unevenly, and opens the part.
+    fn part_of_runs(dir: &Path, id: u64, format: u32, runs: &[(StreamId, usize)]) -> Part {
+        let mut w = PartWriter::create_in_format(dir, id, 1, 1, BlockCodec::Lz4, format).unwrap();
+        for &(stream, count) in runs {
+            let msgs: Vec<String> =
+                (0..count).map(|i| format!("s{stream} e{i} {}", "x".repeat((i * 7 + stream as usize) % 300))).collect();
+            let key = |i: usize| EventKey { timestamp: (stream as i64) * 1000 + i as i64 * 3, seq: i as u64 };
+            w.write_stream_run(stream, msgs.iter().enumerate().map(|(i, m)| (key(i), 1, m.as_str()))).unwrap();
+        }
+        Part::open(&w.finish().unwrap(), id).unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// A part opened from its summary (format 6) knows what one opened from its index
+        /// (format 5) knows of the same blocks, and what its index says.
+        #[test]
+        fn summaries_say_what_the_index_says(
+            streams in proptest::collection::btree_map(1u64..200, 1usize..3000, 1..6),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let runs: Vec<(StreamId, usize)> = streams.into_iter().collect();
+            let new = part_of_runs(dir.path(), 1, FORMAT_VERSION, &runs);
+            let old = part_of_runs(dir.path(), 2, FIRST_VERSION_WITH_SUMMARY - 1, &runs);
+            let facts = |p: &Part| {
+                (p.raw_bytes, p.min_key, p.max_key, p.streams.to_vec(), p.bloom_section.end - p.bloom_section.start, p.block_count)
+            };
+            proptest::prop_assert_eq!(facts(&new), facts(&old));
+            let index = new.blocks();
+            let mut streams: Vec<StreamId> = runs.iter().map(|r| r.0).collect();
+            streams.sort_unstable();
+            let from_index = PartSummary {
+                raw_bytes: index.iter().map(|b| u64::from(b.raw_len)).sum(),
+                min_key: index.iter().map(|b| b.min_key).min().unwrap(),
+                max_key: index.iter().map(|b| b.max_key).max().unwrap(),
+                bloom_start: index.iter().map(|b| b.bloom_offset).min().unwrap(),
+                streams,
+            };
+            let opened = PartSummary {
+                raw_bytes: new.raw_bytes,
+                min_key: new.min_key,
+                max_key: new.max_key,
+                bloom_start: new.bloom_section.start,
+                streams: new.streams.to_vec(),
+            };
+            proptest::prop_assert_eq!(&opened, &from_index);
+            proptest::prop_assert_eq!(new.streams.len(), runs.len());
+            let mut bytes = Vec::new();
+            opened.encode(&mut bytes);
+            proptest::prop_assert_eq!(PartSummary::decode(&bytes, new.index_offset, new.block_count), Ok(opened));
+        }
+    }
+
+    /// Any damage to a summary makes its part unreadable, with a message that says so; a summary
+    /// whose checksum matches but whose facts cannot be true is refused too.
+    #[test]
+    fn damaged_summaries_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = part_of_runs(dir.path(), 1, FORMAT_VERSION, &[(3, 2000), (9, 10)]);
+        let clean = fs::read(&part.path).unwrap();
+        let summary_at = part.index_offset as usize + part.block_count * INDEX_ENTRY_LEN;
+        let footer_at = clean.len() - FOOTER_LEN;
+        assert_eq!(footer_at - summary_at, SUMMARY_FIXED_LEN + 2 * 8);
+        for at in summary_at..footer_at {
+            let mut bytes = clean.clone();
+            bytes[at] ^= 0x10;
+            fs::write(&part.path, &bytes).unwrap();
+            let err = Part::open(&part.path, 1).unwrap_err().to_string();
+            assert!(err.contains("bad summary: checksum mismatch"), "byte {at}: {err}");
+        }
+        let summary = PartSummary::decode(&clean[summary_at..footer_at], part.index_offset, part.block_count).unwrap();
+        let refused = |s: &PartSummary, blocks: usize| {
+            let mut bytes = Vec::new();
+            s.encode(&mut bytes);
+            PartSummary::decode(&bytes, part.index_offset, blocks).unwrap_err()
+        };
+        let mut s = summary.clone();
+        s.streams.reverse();
+        assert_eq!(refused(&s, part.block_count), "stream ids not ascending");
+        s.streams = vec![3, 3];
+        assert_eq!(refused(&s, part.block_count), "stream ids not ascending");
+        assert_eq!(refused(&summary, 1), "2 streams for 1 blocks");
+        let mut s = summary.clone();
+        (s.min_key, s.max_key) = (s.max_key, s.min_key);
+        assert_eq!(refused(&s, part.block_count), "smallest key after the largest");
+        let mut s = summary.clone();
+        s.bloom_start = part.index_offset + 1;
+        assert_eq!(refused(&s, part.block_count), "blooms out of bounds");
+        let mut bytes = clean[summary_at..footer_at - 4].to_vec();
+        bytes.extend_from_slice(&[0; 3]);
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        let err = PartSummary::decode(&bytes, part.index_offset, part.block_count).unwrap_err();
+        assert_eq!(err, "3 bytes after the stream ids");
+        assert!(PartSummary::decode(&[0; 12], part.index_offset, 1).unwrap_err().contains("shorter than a summary"));
     }
 
     #[test]
