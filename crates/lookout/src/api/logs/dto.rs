@@ -244,28 +244,10 @@ impl GetLogEventsResponse<'_> {
     /// messages escaped eight bytes at a time (`json_text`).
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.events.iter().map(|e| e.message.len() + 80).sum::<usize>() + 256);
-        out.extend_from_slice(b"{\"events\":[");
-        for (i, e) in self.events.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'{');
-            push_key(&mut out, "timestamp");
-            push_i64(&mut out, e.timestamp);
-            out.push(b',');
-            push_key(&mut out, "message");
-            push_string(&mut out, e.message);
-            out.push(b',');
-            push_key(&mut out, "ingestionTime");
-            push_i64(&mut out, e.ingestion_time);
-            out.push(b'}');
-        }
-        out.extend_from_slice(b"],");
-        push_key(&mut out, "nextForwardToken");
-        push_string(&mut out, &self.next_forward_token);
+        push_events(&mut out, &self.events, |out, e| push_event_core(out, e.timestamp, e.message, e.ingestion_time));
+        push_str_member(&mut out, "nextForwardToken", &self.next_forward_token);
         out.push(b',');
-        push_key(&mut out, "nextBackwardToken");
-        push_string(&mut out, &self.next_backward_token);
+        push_str_member(&mut out, "nextBackwardToken", &self.next_backward_token);
         out.push(b'}');
         out
     }
@@ -277,39 +259,58 @@ impl FilterLogEventsResponse<'_> {
         let mut out = Vec::with_capacity(
             self.events.iter().map(|e| e.message.len() + e.log_stream_name.len() + 120).sum::<usize>() + 256,
         );
-        out.extend_from_slice(b"{\"events\":[");
-        for (i, e) in self.events.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'{');
-            push_key(&mut out, "logStreamName");
-            push_string(&mut out, e.log_stream_name);
+        push_events(&mut out, &self.events, |out, e| {
+            push_str_member(out, "logStreamName", e.log_stream_name);
             out.push(b',');
-            push_key(&mut out, "timestamp");
-            push_i64(&mut out, e.timestamp);
+            push_event_core(out, e.timestamp, e.message, e.ingestion_time);
             out.push(b',');
-            push_key(&mut out, "message");
-            push_string(&mut out, e.message);
-            out.push(b',');
-            push_key(&mut out, "ingestionTime");
-            push_i64(&mut out, e.ingestion_time);
-            out.push(b',');
-            push_key(&mut out, "eventId");
-            push_string(&mut out, &e.event_id);
-            out.push(b'}');
-        }
-        out.extend_from_slice(b"],");
+            push_str_member(out, "eventId", &e.event_id);
+        });
         push_key(&mut out, "searchedLogStreams");
         serde_json::to_writer(&mut out, &self.searched_log_streams)?;
         if let Some(token) = &self.next_token {
             out.push(b',');
-            push_key(&mut out, "nextToken");
-            push_string(&mut out, token);
+            push_str_member(&mut out, "nextToken", token);
         }
         out.push(b'}');
         Ok(out)
     }
+}
+
+/// Opens an answer with its events: `{"events":[{...},{...}],`, each event's members written by
+/// `members` (separated by commas it writes itself).
+fn push_events<E>(out: &mut Vec<u8>, events: &[E], members: impl Fn(&mut Vec<u8>, &E)) {
+    out.extend_from_slice(b"{\"events\":[");
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'{');
+        members(out, e);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],");
+}
+
+/// The members every event has, in AWS's order: `"timestamp":..,"message":"..","ingestionTime":..`.
+fn push_event_core(out: &mut Vec<u8>, timestamp: i64, message: &str, ingestion_time: i64) {
+    push_i64_member(out, "timestamp", timestamp);
+    out.push(b',');
+    push_str_member(out, "message", message);
+    out.push(b',');
+    push_i64_member(out, "ingestionTime", ingestion_time);
+}
+
+/// `"key":"value"`, the value escaped.
+fn push_str_member(out: &mut Vec<u8>, key: &str, value: &str) {
+    push_key(out, key);
+    push_string(out, value);
+}
+
+/// `"key":value`.
+fn push_i64_member(out: &mut Vec<u8>, key: &str, value: i64) {
+    push_key(out, key);
+    push_i64(out, value);
 }
 
 #[derive(Debug, Serialize)]
