@@ -197,18 +197,16 @@ impl Part {
         }
         let index_end = index_offset.checked_add((block_count * INDEX_ENTRY_LEN) as u64);
         let summary_end = len - FOOTER_LEN as u64;
+        let out_of_bounds = || StoreError::Corrupt(format!("part {} index out of bounds", path.display()));
         let summary = if version >= FIRST_VERSION_WITH_SUMMARY {
-            if index_end.is_none_or(|end| end > summary_end) {
-                return Err(StoreError::Corrupt(format!("part {} index out of bounds", path.display())));
-            }
-            let start = index_end.unwrap_or(summary_end);
+            let start = index_end.filter(|&end| end <= summary_end).ok_or_else(out_of_bounds)?;
             let mut bytes = vec![0u8; (summary_end - start) as usize];
             file.read_exact_at(&mut bytes, start)?;
             PartSummary::decode(&bytes, index_offset, block_count)
                 .map_err(|what| StoreError::Corrupt(format!("part {} has a bad summary: {what}", path.display())))?
         } else {
             if index_end != Some(summary_end) {
-                return Err(StoreError::Corrupt(format!("part {} index out of bounds", path.display())));
+                return Err(out_of_bounds());
             }
             PartSummary::of(&read_index(&file, path, index_offset, block_count, index_crc)?, 0, index_offset)
         };
@@ -409,7 +407,6 @@ impl Part {
     }
 }
 
-/// Reads and checks a part's block index (`count` entries at `offset`, with checksum `crc`).
 /// What opening a part needs to know of its blocks, which the index says block by block: stored
 /// whole (format 6, between the index and the footer) so that opening a part does not read its
 /// index. `raw u64 | min key | max key (i64 timestamp, u64 seq each) | bloom start u64 |
@@ -511,6 +508,7 @@ impl PartSummary {
     }
 }
 
+/// Reads and checks a part's block index (`count` entries at `offset`, with checksum `crc`).
 fn read_index(file: &File, path: &Path, offset: u64, count: usize, crc: u32) -> Result<BlockIndex, StoreError> {
     let mut bytes = vec![0u8; count * INDEX_ENTRY_LEN];
     file.read_exact_at(&mut bytes, offset)?;
@@ -1356,6 +1354,15 @@ mod tests {
             let err = Part::open(&part.path, 1).unwrap_err().to_string();
             assert!(err.contains("bad summary: checksum mismatch"), "byte {at}: {err}");
         }
+        // A footer (checksummed again) claiming more index entries than fit before the summary.
+        let mut bytes = clean.clone();
+        let more = (part.block_count as u32 + 1000).to_le_bytes();
+        bytes[footer_at + 24..footer_at + 28].copy_from_slice(&more);
+        let footer_crc = crc32fast::hash(&bytes[footer_at..footer_at + 36]);
+        bytes[footer_at + 36..footer_at + 40].copy_from_slice(&footer_crc.to_le_bytes());
+        fs::write(&part.path, &bytes).unwrap();
+        let err = Part::open(&part.path, 1).unwrap_err().to_string();
+        assert!(err.contains("index out of bounds"), "{err}");
         let summary = PartSummary::decode(&clean[summary_at..footer_at], part.index_offset, part.block_count).unwrap();
         let refused = |s: &PartSummary, blocks: usize| {
             let mut bytes = Vec::new();
