@@ -341,6 +341,14 @@ impl EmbeddedStore {
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let (flush_tx, flush_rx) = std_mpsc::channel::<FlushJob>();
         let segment = WalSegment::create(&wal_dir, next_segment)?;
+        match segment.mode() {
+            wal::WriteMode::Direct => tracing::info!("the write-ahead log is written with direct I/O"),
+            wal::WriteMode::Buffered => {
+                tracing::info!(
+                    "the write-ahead log is written through the page cache (the filesystem refused direct I/O)"
+                )
+            }
+        }
         let mut threads = Vec::new();
         let writer = Writer { inner: inner.clone(), segment, next_seq: max_seq + 1, flush_tx, buf: Vec::new() };
         threads.push(std::thread::Builder::new().name("lookout-wal".into()).spawn(move || writer.run(rx))?);
