@@ -125,6 +125,11 @@ pub fn encode_append(
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// The bytes [`encode_append`] writes for a batch of `events`.
+pub fn encoded_len(events: &[(i64, String)]) -> usize {
+    HEADER_LEN + 37 + events.iter().map(|(_, m)| 12 + m.len()).sum::<usize>()
+}
+
 /// One decoded append record, borrowing its messages from the segment buffer.
 pub struct AppendRecord<'a> {
     pub group_id: GroupId,
@@ -260,7 +265,7 @@ struct DirectWrites {
     /// The bytes of its last partial block (`end % DIRECT_ALIGN` of them), written again in front
     /// of the next records.
     tail: Vec<u8>,
-    /// Memory for the blocks of one write, aligned in place.
+    /// Aligned memory for a write whose buffer is not aligned (see [`WalSegment::write_records`]).
     mem: AlignedMemory,
 }
 
@@ -310,7 +315,9 @@ impl WalSegment {
         let mut mem = AlignedMemory::default();
         let first = mem.blocks(DIRECT_ALIGN);
         first.fill(0);
-        if let Err(e) = file.write_all_at(first, 0) {
+        let probed = file.write_all_at(first, 0);
+        mem = AlignedMemory::default();
+        if let Err(e) = probed {
             tracing::debug!(error = %e, path = %path.display(), "direct I/O refused; the WAL is written through the page cache");
             return None;
         }
@@ -326,31 +333,63 @@ impl WalSegment {
         }
     }
 
-    /// Writes and makes durable (fdatasync) a buffer of whole records.
-    pub fn write_durable(&mut self, records: &[u8]) -> Result<(), StoreError> {
+    /// Clears `buf` for a group commit of `records_len` bytes of records and returns where they
+    /// start in it. Written directly, they start after an alignment gap and the segment's last
+    /// partial block, with room reserved for them and the zero fill, so that
+    /// [`WalSegment::write_records`] writes from `buf` itself, without a copy.
+    pub fn start_records(&self, buf: &mut Vec<u8>, records_len: usize) -> usize {
+        buf.clear();
+        let Some(direct) = &self.direct else { return 0 };
+        buf.reserve(DIRECT_ALIGN + (direct.tail.len() + records_len).next_multiple_of(DIRECT_ALIGN));
+        let gap = (DIRECT_ALIGN - buf.as_ptr() as usize % DIRECT_ALIGN) % DIRECT_ALIGN;
+        buf.resize(gap, 0);
+        buf.extend_from_slice(&direct.tail);
+        buf.len()
+    }
+
+    /// Writes the records appended to `buf` from `records_at` (what [`WalSegment::start_records`]
+    /// returned) and makes them durable (fdatasync).
+    pub fn write_records(&mut self, buf: &mut Vec<u8>, records_at: usize) -> Result<(), StoreError> {
         match &mut self.direct {
-            None => self.file.write_all(records)?,
+            None => self.file.write_all(&buf[records_at..])?,
             Some(direct) => {
+                let blocks_at = records_at - direct.tail.len();
+                let records_len = buf.len() - records_at;
+                let len = buf.len() - blocks_at;
+                buf.resize(blocks_at + len.next_multiple_of(DIRECT_ALIGN), 0);
+                let blocks = &buf[blocks_at..];
                 let start = direct.end - direct.tail.len() as u64;
-                let len = direct.tail.len() + records.len();
-                let blocks = direct.mem.blocks(len.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN);
-                blocks[..direct.tail.len()].copy_from_slice(&direct.tail);
-                blocks[direct.tail.len()..len].copy_from_slice(records);
-                blocks[len..].fill(0);
-                self.file.write_all_at(blocks, start)?;
-                direct.end += records.len() as u64;
+                if (blocks.as_ptr() as usize).is_multiple_of(DIRECT_ALIGN) {
+                    self.file.write_all_at(blocks, start)?;
+                } else {
+                    // `buf` moved (it grew past the room reserved): written from aligned memory.
+                    let aligned = direct.mem.blocks(blocks.len());
+                    aligned.copy_from_slice(blocks);
+                    self.file.write_all_at(aligned, start)?;
+                }
+                direct.end += records_len as u64;
                 let tail_len = (direct.end % DIRECT_ALIGN as u64) as usize;
                 direct.tail.clear();
-                direct.tail.extend_from_slice(&blocks[len - tail_len..len]);
+                direct.tail.extend_from_slice(&buf[blocks_at + len - tail_len..blocks_at + len]);
             }
         }
         self.file.sync_data()?;
         Ok(())
     }
+
+    /// Writes and makes durable (fdatasync) a buffer of whole records.
+    #[cfg(test)]
+    pub fn write_durable(&mut self, records: &[u8]) -> Result<(), StoreError> {
+        let mut buf = Vec::new();
+        let records_at = self.start_records(&mut buf, records.len());
+        buf.extend_from_slice(records);
+        self.write_records(&mut buf, records_at)
+    }
 }
 
 /// Bytes at a [`DIRECT_ALIGN`]ed address, taken from an ordinary allocation (one alignment's
-/// worth larger than asked for).
+/// worth larger than asked for): where a direct write's blocks are copied when the buffer they
+/// were encoded into is not aligned.
 #[derive(Default)]
 struct AlignedMemory {
     bytes: Vec<u8>,
@@ -554,7 +593,10 @@ mod tests {
             #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
             #[test]
             fn direct_and_buffered_segments_hold_the_same_records(
-                batches in proptest::collection::vec(proptest::collection::vec((1usize..40, 0usize..700), 1..6), 1..12),
+                batches in proptest::collection::vec(
+                    (proptest::collection::vec((1usize..40, 0usize..700), 1..6), any::<bool>()),
+                    1..12,
+                ),
             ) {
                 let dir = tempfile::tempdir().unwrap();
                 let mut direct = WalSegment::create_with(dir.path(), 1, WriteMode::Direct).unwrap();
@@ -563,17 +605,36 @@ mod tests {
                 let mut seq = 1u64;
                 let mut written = Vec::new();
                 let mut expected = Vec::new();
-                for batch in &batches {
-                    let mut buf = Vec::new();
+                let mut buf = Vec::new();
+                for (batch, moved) in &batches {
+                    let mut records = Vec::new();
                     for &(n, len) in batch {
                         let events: Vec<(i64, String)> = (0..n).map(|i| (i as i64, "x".repeat((len + i) % 700))).collect();
-                        encode_append(&mut buf, 1, 2, seq, 99, &events);
+                        let before = records.len();
+                        encode_append(&mut records, 1, 2, seq, 99, &events);
+                        prop_assert_eq!(records.len() - before, encoded_len(&events));
                         expected.push((seq, events));
                         seq += n as u64;
                     }
-                    direct.write_durable(&buf).unwrap();
-                    buffered.write_durable(&buf).unwrap();
-                    written.extend_from_slice(&buf);
+                    // As the writer does: encoded into the buffer the segment laid out.
+                    let records_at = direct.start_records(&mut buf, records.len());
+                    buf.extend_from_slice(&records);
+                    if let Some(d) = &direct.direct {
+                        // The room reserved held the records: their blocks start aligned.
+                        let blocks_at = records_at - d.tail.len();
+                        prop_assert_eq!((buf.as_ptr() as usize + blocks_at) % DIRECT_ALIGN, 0);
+                    }
+                    if *moved {
+                        // Elsewhere in memory, most likely not aligned: copied to aligned memory.
+                        let mut elsewhere = Vec::with_capacity(buf.len() + 1);
+                        elsewhere.push(0);
+                        elsewhere.extend_from_slice(&buf);
+                        elsewhere.remove(0);
+                        buf = elsewhere;
+                    }
+                    direct.write_records(&mut buf, records_at).unwrap();
+                    buffered.write_durable(&records).unwrap();
+                    written.extend_from_slice(&records);
                     if direct.mode() == WriteMode::Direct {
                         let len = fs::metadata(segment_path(dir.path(), 1)).unwrap().len();
                         prop_assert_eq!(len, written.len().div_ceil(DIRECT_ALIGN) as u64 * DIRECT_ALIGN as u64);

@@ -62,7 +62,8 @@ impl Writer {
         let batch_bytes: usize = batch.iter().map(|r| r.bytes).sum();
         self.inner.pending_bytes.fetch_sub(batch_bytes, Ordering::Relaxed);
         self.inner.room.notify_waiters();
-        self.buf.clear();
+        let records_len = batch.iter().map(|req| wal::encoded_len(&req.events)).sum();
+        let records_at = self.segment.start_records(&mut self.buf, records_len);
         let mut acks = Vec::with_capacity(batch.len());
         for req in batch.iter() {
             let first_seq = self.next_seq;
@@ -70,7 +71,7 @@ impl Writer {
             wal::encode_append(&mut self.buf, req.group_id, req.stream_id, first_seq, req.ingestion_time, &req.events);
             acks.push(AppendAck { first_seq, last_seq: self.next_seq - 1 });
         }
-        if let Err(e) = self.segment.write_durable(&self.buf) {
+        if let Err(e) = self.segment.write_records(&mut self.buf, records_at) {
             tracing::error!(error = %e, "WAL write failed; the batch is refused");
             // The segment may now end in garbage: continue in a fresh one so later records stay
             // reachable by replay.
