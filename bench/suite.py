@@ -627,7 +627,8 @@ def render(args, results: dict, m: dict) -> str:
         notes.append("- **W5 restart**: an ingest of 400,000 events runs for a second, the server gets `kill -9`, "
                      "and a new `lookout serve` (local-process runtime, so that the figure is the store's) is "
                      "timed from spawn to `GET /ready` = 200, polled every 5 ms. Replay covers the write-ahead log "
-                     "(events not yet in parts: bounded by the flush interval and size), not the parts.")
+                     "(events not yet in parts: bounded by the flush interval and size), not the parts; the log is "
+                     "written with direct I/O, so replay reads it from the disk, not from the page cache.")
     if results.get("lookout_w5_index") and not results["lookout_w5_index"].get("error"):
         big = results["lookout_w5_index"]
         per_gb = results.get("lookout_w3_blocks_per_gb")
