@@ -24,7 +24,8 @@
 //! the device. Buffered writes cost the writer thread a copy into the page cache at
 //! ~1 GB/s — in a W1 ingest ~60 % of that thread's CPU, on a thread whose delay every
 //! PutLogEvents waits for. A zero header is where the records end (no record has length 0).
-//! Elsewhere (tmpfs, some network filesystems) segments are written through the page cache.
+//! Where the filesystem or device refuses it (older kernels' tmpfs, some FUSE filesystems),
+//! segments are written through the page cache.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -662,8 +663,8 @@ mod tests {
     }
 
     /// Where the filesystem is one that takes direct I/O (ext4, xfs, btrfs), segments are written
-    /// with it. Elsewhere (tmpfs took it only from Linux 6.6) either way, and replay reads them
-    /// the same. (Buffered writing itself is what the `WriteMode::Buffered` cases above test.)
+    /// with it. Elsewhere (tmpfs takes it on recent kernels, on older ones not) either way, and
+    /// replay reads them the same. (Buffered writing itself is what the `WriteMode::Buffered` cases above test.)
     #[test]
     fn segments_are_written_directly_where_the_filesystem_takes_it() {
         const EXT4: u64 = 0xEF53;
