@@ -127,9 +127,10 @@ pub fn encode_append(
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// The bytes [`encode_append`] writes for a batch of `events`.
-pub fn encoded_len(events: &[(i64, String)]) -> usize {
-    HEADER_LEN + 37 + events.iter().map(|(_, m)| 12 + m.len()).sum::<usize>()
+/// The bytes [`encode_append`] writes for a batch of `events` events holding `message_bytes`
+/// bytes of messages (which the writer knows without walking the events again).
+pub fn record_len(events: usize, message_bytes: usize) -> usize {
+    HEADER_LEN + 37 + 12 * events + message_bytes
 }
 
 /// One decoded append record, borrowing its messages from the segment buffer.
@@ -613,7 +614,8 @@ mod tests {
                         let events: Vec<(i64, String)> = (0..n).map(|i| (i as i64, "x".repeat((len + i) % 700))).collect();
                         let before = records.len();
                         encode_append(&mut records, 1, 2, seq, 99, &events);
-                        prop_assert_eq!(records.len() - before, encoded_len(&events));
+                        let message_bytes = events.iter().map(|(_, m)| m.len()).sum();
+                        prop_assert_eq!(records.len() - before, record_len(events.len(), message_bytes));
                         expected.push((seq, events));
                         seq += n as u64;
                     }

@@ -26,21 +26,22 @@ impl Writer {
         let mut flushes = Vec::new();
         while let Some(first) = rx.blocking_recv() {
             let mut pending = Some(first);
-            let mut bytes = 0usize;
+            // The WAL bytes of the batch's records.
+            let mut records_len = 0usize;
             while let Some(msg) = pending.take().or_else(|| rx.try_recv().ok()) {
                 match msg {
                     WriterMsg::Append(req) => {
-                        bytes += req.bytes + 12 * req.events.len();
+                        records_len += wal::record_len(req.events.len(), req.bytes);
                         batch.push(req);
                     }
                     WriterMsg::Flush { force, reply } => flushes.push((force, reply)),
                 }
-                if bytes >= self.inner.config.max_commit_bytes {
+                if records_len >= self.inner.config.max_commit_bytes {
                     break;
                 }
             }
             if !batch.is_empty() {
-                self.commit(&mut batch);
+                self.commit(&mut batch, records_len);
             }
             // At half the unflushed limit at the latest: a larger memtable could never fill.
             let config = &self.inner.config;
@@ -57,12 +58,12 @@ impl Writer {
         }
     }
 
-    /// One group commit: encode, write, fdatasync once, publish, acknowledge.
-    fn commit(&mut self, batch: &mut Vec<AppendRequest>) {
+    /// One group commit (`records_len`: its records' WAL bytes): encode, write, fdatasync once,
+    /// publish, acknowledge.
+    fn commit(&mut self, batch: &mut Vec<AppendRequest>, records_len: usize) {
         let batch_bytes: usize = batch.iter().map(|r| r.bytes).sum();
         self.inner.pending_bytes.fetch_sub(batch_bytes, Ordering::Relaxed);
         self.inner.room.notify_waiters();
-        let records_len = batch.iter().map(|req| wal::encoded_len(&req.events)).sum();
         let records_at = self.segment.start_records(&mut self.buf, records_len);
         let mut acks = Vec::with_capacity(batch.len());
         for req in batch.iter() {
