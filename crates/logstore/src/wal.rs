@@ -23,7 +23,9 @@
 //! the writer encoded them into ([`WalSegment::start_records`]), and fdatasync then only flushes
 //! the device. Buffered writes cost the writer thread a copy into the page cache at
 //! ~1 GB/s — in a W1 ingest ~60 % of that thread's CPU, on a thread whose delay every
-//! PutLogEvents waits for. A zero header is where the records end (no record has length 0).
+//! PutLogEvents waits for. A zero header is where the records end (no record has length 0), and
+//! so are zeros shorter than a header at the end of the file (records that ended less than a
+//! header before a block boundary).
 //! Where the filesystem or device refuses it (older kernels' tmpfs, some FUSE filesystems),
 //! segments are written through the page cache.
 
@@ -188,7 +190,8 @@ pub struct SegmentReplay {
 /// truncates what follows: a torn or corrupt record, or what was never written in this life of the
 /// segment: a reused segment's old records (an intact record whose sequence numbers are not above
 /// the previous record's) and zeros (the header a reused segment starts with until its first
-/// record is written, or a direct write's zero fill after the last record).
+/// record is written, or a direct write's zero fill after the last record, even one shorter than
+/// a header).
 pub fn replay_segment(path: &Path, mut apply: impl FnMut(&AppendRecord<'_>)) -> Result<SegmentReplay, StoreError> {
     // Names the segment, so that a failed start says which file could not be read.
     let unreadable =
@@ -206,7 +209,12 @@ pub fn replay_segment(path: &Path, mut apply: impl FnMut(&AppendRecord<'_>)) -> 
         // Lengths are checked against the file's before each read, so a read that fails is an
         // i/o error, not a torn tail: it fails the start instead of cutting acknowledged records.
         let mut header = [0u8; HEADER_LEN];
-        if file_len - pos < HEADER_LEN as u64 {
+        let left = file_len - pos;
+        if left < HEADER_LEN as u64 {
+            // Less than a header: if only zeros, the end of a direct write's zero fill (its
+            // records ended less than a header before a block boundary); else a torn header.
+            reader.read_exact(&mut header[..left as usize]).map_err(unreadable)?;
+            report.stale_tail = header == [0; HEADER_LEN];
             break;
         }
         reader.read_exact(&mut header).map_err(unreadable)?;
@@ -449,6 +457,43 @@ mod tests {
         // Replaying again finds the same records and nothing to cut.
         let again = replay_segment(&path, |_| {}).unwrap();
         assert_eq!((again.records, again.truncated), (2, None));
+    }
+
+    /// Records that end less than a header before a block boundary leave fewer zeros than a
+    /// header after them in a direct write: replay takes those for the end of the records too,
+    /// not for a torn tail. A torn header as short is still one.
+    #[test]
+    fn a_zero_fill_shorter_than_a_header_is_the_end_of_the_records() {
+        for left in 1..HEADER_LEN {
+            let dir = tempfile::tempdir().unwrap();
+            let mut seg = WalSegment::create_with(dir.path(), 1, WriteMode::Direct).unwrap();
+            // One record whose message makes it end `left` bytes before the block's end.
+            let message = "m".repeat(DIRECT_ALIGN - left - record_len(1, 0));
+            let mut buf = Vec::new();
+            encode_append(&mut buf, 1, 2, 1, 99, &[(5, message)]);
+            assert_eq!(buf.len(), DIRECT_ALIGN - left);
+            seg.write_durable(&buf).unwrap();
+            let path = segment_path(dir.path(), 1);
+            if seg.mode() == WriteMode::Buffered {
+                // No direct I/O here: the zeros it would leave, appended by hand.
+                fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(&vec![0; left]).unwrap();
+            }
+            drop(seg);
+            assert_eq!(fs::metadata(&path).unwrap().len(), DIRECT_ALIGN as u64);
+            let report = replay_segment(&path, |_| {}).unwrap();
+            assert_eq!(report.records, 1);
+            assert!(report.stale_tail, "{left} zeros after the last record");
+            assert_eq!(report.truncated, Some(((DIRECT_ALIGN - left) as u64, left as u64)));
+
+            // The same length of a torn header (not all zeros) is a torn tail.
+            let mut torn = buf.clone();
+            torn.extend(std::iter::repeat_n(0, left - 1));
+            torn.push(7);
+            fs::write(&path, &torn).unwrap();
+            let report = replay_segment(&path, |_| {}).unwrap();
+            assert_eq!((report.records, report.stale_tail), (1, false), "{left} bytes of a torn header");
+            assert_eq!(report.truncated, Some(((DIRECT_ALIGN - left) as u64, left as u64)));
+        }
     }
 
     #[test]
