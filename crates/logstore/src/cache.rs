@@ -48,7 +48,63 @@ pub struct LruCache<V> {
 /// Decoded part blocks by (part id, block index).
 pub type BlockCache = LruCache<EventBlock>;
 /// Pages of part files' bloom sections by (part id, page number): see `Part::block_may_contain`.
-pub type BloomPageCache = LruCache<Vec<u8>>;
+/// The memory of the pages it lets go holds the next pages read. A search over more blooms than
+/// the cache holds (W3's 10 GB have 130 MB of them, the cache 32 MiB) reads every page again;
+/// with fresh memory for each, which the kernel faults in, clears and later unmaps, that took a
+/// quarter of a unique-token search's time.
+pub struct BloomPageCache {
+    pages: LruCache<Vec<u8>>,
+    spare: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Pages let go and kept for the next reads, at most (memory beyond the cache's own bound).
+const SPARE_BLOOM_PAGES: usize = 4;
+
+impl BloomPageCache {
+    pub fn new(capacity_bytes: usize) -> BloomPageCache {
+        BloomPageCache { pages: LruCache::new(capacity_bytes), spare: Mutex::new(Vec::new()) }
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.pages.bytes()
+    }
+
+    pub fn get(&self, key: Key) -> Option<Arc<Vec<u8>>> {
+        self.pages.get(key)
+    }
+
+    /// Reads page `key`, `len` bytes, with `read` (into a page let go, when there is one) and
+    /// keeps it; `None` when `read` fails.
+    pub fn read(
+        &self,
+        key: Key,
+        len: usize,
+        read: impl FnOnce(&mut [u8]) -> std::io::Result<()>,
+    ) -> Option<Arc<Vec<u8>>> {
+        let mut page = self.spare.lock().pop().unwrap_or_default();
+        page.resize(len, 0);
+        if read(&mut page).is_err() {
+            self.keep_spare(page);
+            return None;
+        }
+        let page = Arc::new(page);
+        for let_go in self.pages.insert(key, page.clone()) {
+            // Pages another scan still reads are freed when it is done with them.
+            if let Ok(memory) = Arc::try_unwrap(let_go) {
+                self.keep_spare(memory);
+            }
+        }
+        Some(page)
+    }
+
+    fn keep_spare(&self, page: Vec<u8>) {
+        let mut spare = self.spare.lock();
+        if spare.len() < SPARE_BLOOM_PAGES {
+            spare.push(page);
+        }
+    }
+}
 /// Parts' block indexes by (part id, 0): see `Part::block_index`.
 pub type BlockIndexCache = LruCache<BlockIndex>;
 
@@ -98,10 +154,13 @@ impl<V: Weigh> LruCache<V> {
         self.inner.lock().entries.contains_key(&key)
     }
 
-    pub fn insert(&self, key: Key, value: Arc<V>) {
+    /// Keeps `value` (unless it weighs more than a quarter of the cache), and returns the values
+    /// evicted to make room for it, for the caller to drop (outside the cache's lock) or reuse.
+    pub fn insert(&self, key: Key, value: Arc<V>) -> Vec<Arc<V>> {
         let size = value.weight();
+        let mut evicted = Vec::new();
         if size > self.capacity_bytes / 4 {
-            return;
+            return evicted;
         }
         let mut inner = self.inner.lock();
         inner.tick += 1;
@@ -114,10 +173,12 @@ impl<V: Weigh> LruCache<V> {
         inner.bytes += size;
         while inner.bytes > self.capacity_bytes {
             let Some((_, victim)) = inner.by_age.pop_first() else { break };
-            if let Some((evicted, _)) = inner.entries.remove(&victim) {
-                inner.bytes -= evicted.weight();
+            if let Some((value, _)) = inner.entries.remove(&victim) {
+                inner.bytes -= value.weight();
+                evicted.push(value);
             }
         }
+        evicted
     }
 
     #[cfg(test)]
@@ -150,5 +211,45 @@ mod tests {
         assert!(cache.get((1, 1)).is_none(), "the least recently used went first");
         assert!(cache.get((1, 0)).is_some());
         assert!(cache.held_bytes() <= 4 * block(10).weight());
+    }
+
+    /// A bloom page the cache lets go holds the next page read, unless a scan still holds it;
+    /// every page read holds what its read wrote, whatever page it reuses.
+    #[test]
+    fn bloom_pages_let_go_hold_the_next_pages_read() {
+        let cache = BloomPageCache::new(4 * (100 + 64));
+        let fill = |byte: u8| {
+            move |page: &mut [u8]| -> std::io::Result<()> {
+                page.fill(byte);
+                Ok(())
+            }
+        };
+        let first = cache.read((1, 0), 100, fill(1)).unwrap();
+        let first_at = first.as_ptr();
+        drop(first);
+        for i in 1..4 {
+            cache.read((1, i), 100, fill(1 + i as u8)).unwrap();
+        }
+        // A fifth page evicts the first, whose memory then holds the sixth (shorter: the last
+        // page of a section).
+        let fifth = cache.read((1, 4), 100, fill(5)).unwrap();
+        assert!(cache.get((1, 0)).is_none());
+        let sixth = cache.read((1, 5), 60, fill(6)).unwrap();
+        assert_eq!(sixth.as_ptr(), first_at, "the evicted page's memory was used again");
+        assert_eq!(&sixth[..], &[6u8; 60][..]);
+        assert!(cache.get((1, 1)).is_none(), "the sixth evicted the second");
+        // A page still held elsewhere when it is let go is not reused: the seventh read evicts
+        // the third page (held here), whose bytes stay as they were.
+        let third = cache.get((1, 2)).unwrap();
+        for i in 3..6 {
+            cache.get((1, i)).unwrap();
+        }
+        let seventh = cache.read((1, 6), 100, fill(7)).unwrap();
+        assert!(cache.get((1, 2)).is_none());
+        assert_ne!(seventh.as_ptr(), third.as_ptr());
+        assert_eq!((&third[..], &seventh[..], &fifth[..]), (&[3u8; 100][..], &[7u8; 100][..], &[5u8; 100][..]));
+        // A failed read keeps nothing.
+        assert!(cache.read((1, 7), 100, |_| Err(std::io::Error::other("unreadable"))).is_none());
+        assert!(cache.get((1, 7)).is_none());
     }
 }

@@ -393,13 +393,11 @@ impl Part {
         let bytes = match pages.get(key) {
             Some(bytes) => bytes,
             None => {
-                let mut bytes = vec![0u8; (page_range.end - page_range.start) as usize];
-                if self.file.read_exact_at(&mut bytes, page_range.start).is_err() {
-                    return true;
+                let len = (page_range.end - page_range.start) as usize;
+                match pages.read(key, len, |page| self.file.read_exact_at(page, page_range.start)) {
+                    Some(bytes) => bytes,
+                    None => return true,
                 }
-                let bytes = std::sync::Arc::new(bytes);
-                pages.insert(key, bytes.clone());
-                bytes
             }
         };
         let at = (start - page_range.start) as usize;
