@@ -46,7 +46,7 @@ cargo run --release --locked -q -p lookout-event-pattern --example bench -- --qu
 "$PY" bench/console_bench.py --quick
 "$PY" bench/crash_campaign.py --quick   # 10 kill -9 under mixed load; fails if anything acknowledged is lost
 if [[ "${LOOKOUT_HEAVY:-0}" == "1" ]]; then
-    step "heavy tier: full-size benchmarks (W1 1M events, W3 ~1 GB)"
+    step "heavy tier: full-size benchmarks (W1 1M events, W3 ~10 GB)"
     "$PY" bench/logs_bench.py
     "$PY" bench/suite.py
     "$PY" bench/tasks_bench.py
