@@ -530,10 +530,12 @@ pub(crate) fn run(
         merge.push_unordered(kept.collect());
         consumed = state.consumed;
     }
+    // Unstable: no two blocks share a key (each key is one event's), and a stable sort allocates
+    // scratch as large as the list (W3's 10 GB: 39,000 candidates, 3 MB of fresh memory a page).
     if forward {
-        candidates.sort_by_key(|c| c.min);
+        candidates.sort_unstable_by_key(|c| c.min);
     } else {
-        candidates.sort_by_key(|c| Reverse(c.max));
+        candidates.sort_unstable_by_key(|c| Reverse(c.max));
     }
     // Emission is allowed strictly before this (in scan order): events left behind by capped blocks.
     let mut cap_limit: Option<EventKey> = None;
