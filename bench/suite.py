@@ -742,6 +742,15 @@ def main() -> int:
             return 2
 
     work = Path(tempfile.mkdtemp(prefix="lookout-suite-"))
+    # W3 writes its raw messages for rg (w3-mb) and lookout's parts (~0.45x, more while they are
+    # recompressed at rest); W1, W2 and W5 ~1 GB. Said up front, not as a write error half-way.
+    need = int(args.w3_mb * 1e6 * 1.8 + 1e9)
+    free = shutil.disk_usage(work).free
+    if free < need:
+        log(f"{work.parent} has {free / 1e9:,.1f} GB free; a run with W3 at {args.w3_mb:,.0f} MB needs ~{need / 1e9:,.0f} GB. "
+            f"Free some space, point TMPDIR at a larger disk, or run W3 smaller (--w3-mb 1000, the goals' quick mode).")
+        shutil.rmtree(work, ignore_errors=True)
+        return 2
     results: dict = {"config": {k: v for k, v in vars(args).items()}}
     results["lookout_built"] = datetime.datetime.fromtimestamp(
         lookout.stat().st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
