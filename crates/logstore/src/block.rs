@@ -109,6 +109,15 @@ impl EventBlock {
         (0..self.len()).map(|i| self.message(i))
     }
 
+    /// Bytes of message text held by the events before position `i`.
+    pub fn raw_bytes_before(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            self.ends[i - 1] as usize
+        }
+    }
+
     /// Bytes of message text held.
     pub fn raw_bytes(&self) -> usize {
         self.data.len()
@@ -142,29 +151,37 @@ impl EventBlock {
     }
 
     /// Serialises the block (uncompressed) in `layout`: its messages and a column header.
+    #[cfg(test)]
     pub fn encode(&self, layout: BlockLayout, out: &mut Vec<u8>) {
+        self.encode_range(layout, 0..self.len(), out);
+    }
+
+    /// Serialises events `events` (a range of storage positions) as a block of their own, in
+    /// `layout`: a part writer cuts one block of events into several stored blocks this way.
+    pub fn encode_range(&self, layout: BlockLayout, events: std::ops::Range<usize>, out: &mut Vec<u8>) {
+        let messages = &self.data.as_bytes()[self.raw_bytes_before(events.start)..self.raw_bytes_before(events.end)];
         match layout {
             BlockLayout::HeaderFirst => {
-                self.encode_columns(out);
-                out.extend_from_slice(self.data.as_bytes());
+                self.encode_columns(events, out);
+                out.extend_from_slice(messages);
             }
             BlockLayout::MessagesFirst => {
-                out.extend_from_slice(self.data.as_bytes());
+                out.extend_from_slice(messages);
                 let header_start = out.len();
-                self.encode_columns(out);
+                self.encode_columns(events, out);
                 let header_len = (out.len() - header_start) as u32;
                 put_u32(out, header_len);
             }
         }
     }
 
-    /// The column header: the event count, then per event the key's and the ingestion time's
-    /// deltas and the message's length, as varints.
-    fn encode_columns(&self, out: &mut Vec<u8>) {
-        put_varint(out, self.len() as u64);
+    /// The column header of events `events`: the event count, then per event the key's and the
+    /// ingestion time's deltas and the message's length, as varints.
+    fn encode_columns(&self, events: std::ops::Range<usize>, out: &mut Vec<u8>) {
+        put_varint(out, events.len() as u64);
         let (mut pts, mut pseq, mut ping) = (0i64, 0i64, 0i64);
-        let mut prev_end = 0u32;
-        for i in 0..self.len() {
+        let mut prev_end = self.raw_bytes_before(events.start) as u32;
+        for i in events {
             let k = self.keys[i];
             put_varint(out, zigzag(k.timestamp.wrapping_sub(pts)));
             put_varint(out, zigzag((k.seq as i64).wrapping_sub(pseq)));
@@ -382,6 +399,30 @@ mod tests {
                         prop_assert_eq!(d.ingestion_time(i), ts + 5);
                     }
                 }
+            }
+        }
+
+        /// A range of a block's events encodes exactly as a block of those events alone (what a
+        /// part writer stores when it cuts a bloom group into blocks).
+        #[test]
+        fn ranges_encode_as_blocks_of_their_events(
+            events in proptest::collection::vec((0i64..1i64<<40, 0u64..1u64<<30, any::<String>()), 0..40),
+            cuts in (0usize..41, 0usize..41),
+        ) {
+            let mut b = EventBlock::new(7);
+            for (ts, seq, msg) in &events {
+                b.push(EventKey { timestamp: *ts, seq: *seq }, ts - 3, msg);
+            }
+            let (lo, hi) = (cuts.0.min(cuts.1).min(b.len()), cuts.0.max(cuts.1).min(b.len()));
+            let mut alone = EventBlock::new(7);
+            for i in lo..hi {
+                alone.push(b.key(i), b.ingestion_time(i), b.message(i));
+            }
+            for layout in [BlockLayout::HeaderFirst, BlockLayout::MessagesFirst] {
+                let (mut range, mut expected) = (Vec::new(), Vec::new());
+                b.encode_range(layout, lo..hi, &mut range);
+                alone.encode(layout, &mut expected);
+                prop_assert_eq!(range, expected);
             }
         }
 

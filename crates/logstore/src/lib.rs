@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 pub use engine::{EmbeddedStore, StorageSummary, StoreConfig, StoreStats, DEFAULT_COMPACT_AT_REST_AFTER};
 pub use merge::MergePolicy;
-pub use part::BlockCodec;
+pub use part::{BlockCodec, BlockSplit};
 
 pub type GroupId = u64;
 pub type StreamId = u64;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::block::EventBlock;
-use crate::part::{BlockCodec, BlockIndex, Part, PartWriter};
+use crate::part::{BlockCodec, BlockIndex, BlockSplit, Part, PartWriter};
 use crate::{EventKey, GroupId, StoreError, StreamId};
 
 /// When to merge and how much at once.
@@ -79,7 +79,7 @@ impl Cursor<'_> {
 
 /// Writes the merge of `sources` (one group, one day) as part `id` in `dir`. `live` says which
 /// streams still exist; events older than `cutoff` are dropped; blocks are compressed with
-/// `codec`. Returns None when nothing is left.
+/// `codec` (and cut as `split` says, when it is LZ4). Returns None when nothing is left.
 #[allow(clippy::too_many_arguments)]
 pub fn write_merged(
     dir: &Path,
@@ -90,6 +90,7 @@ pub fn write_merged(
     live: &dyn Fn(StreamId) -> bool,
     cutoff: i64,
     codec: BlockCodec,
+    split: BlockSplit,
 ) -> Result<Option<std::path::PathBuf>, StoreError> {
     let indexes: Vec<Arc<BlockIndex>> = sources.iter().map(|p| p.block_index(None)).collect::<Result<_, _>>()?;
     // Per part, the blocks of each stream (already in key order within a part).
@@ -105,6 +106,7 @@ pub fn write_merged(
         .collect();
     let streams: BTreeSet<StreamId> = layouts.iter().flat_map(|m| m.keys().copied()).filter(|s| live(*s)).collect();
     let mut writer = PartWriter::create_with_codec(dir, id, group_id, day, codec)?;
+    writer.set_block_split(split);
     let mut written = 0usize;
     for stream in streams {
         let mut cursors: Vec<Cursor<'_>> = sources
@@ -163,7 +165,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = part(dir.path(), 1, &[(1, &[(1, 1), (5, 5)]), (2, &[(2, 2)])]);
         let b = part(dir.path(), 2, &[(1, &[(3, 3), (9, 9)]), (3, &[(4, 4)])]);
-        let path = write_merged(dir.path(), 3, 1, 0, &[a, b], &|s| s != 3, 2, BlockCodec::Zstd(7)).unwrap().unwrap();
+        let path = write_merged(dir.path(), 3, 1, 0, &[a, b], &|s| s != 3, 2, BlockCodec::Zstd(7), BlockSplit::RECENT)
+            .unwrap()
+            .unwrap();
         let merged = Part::open(&path, 3).unwrap();
         assert_eq!(merged.codec, BlockCodec::Zstd(7), "the codec is recorded in the footer");
         let mut seen = Vec::new();

@@ -3,8 +3,10 @@
 //! is at rest: `BlockCodec`); an index at the end keeps, per block,
 //! the stream, the key range (min/max timestamp and sequence), counts, offsets and a CRC.
 //!
-//! Layout: `MAGIC | block* | bloom* | index entry* | summary | footer`. Each block has a token bloom
-//! (see `bloom`) so scans for required words can skip it without decompressing it. An open part
+//! Layout: `MAGIC | block* | bloom* | index entry* | summary | footer`. Each bloom group (one
+//! stream's consecutive blocks, see `BlockSplit`) has a token bloom (see `bloom`), which every one
+//! of its index entries points at, so scans for required words can skip its blocks without
+//! decompressing them. An open part
 //! keeps in memory only its footer's facts, its key range and the streams it holds, which the
 //! summary (`PartSummary`, format 6) states, so opening reads neither the index nor anything else
 //! that grows with the number of blocks (older parts are summarised from their index as they
@@ -67,6 +69,25 @@ pub enum BlockCodec {
 
 /// The codec of parts written by flushes (fast: a flush keeps up with ingest on one core).
 pub const FLUSH_CODEC: BlockCodec = BlockCodec::Lz4;
+
+/// How an LZ4 part (recent data) stores a bloom group (up to `TARGET_BLOCK_RAW_BYTES` and
+/// `MAX_BLOCK_SPAN_MS` of one stream's events, which share one bloom): as several blocks, each
+/// compressed alone, a block being closed once it holds at least `min_raw_bytes` of messages and
+/// spans at least `min_span_ms`. A time-ordered page must decode every block that starts before
+/// its last event; with 2-hour blocks that was each quiet stream's first 2 hours (W3's `ERROR` at
+/// 10 GB: ~280 MB decoded for a page of ~6 minutes). Blooms stay per group, so a search for a rare
+/// word reads and tests as many blooms as before; zstd parts (data at rest) keep one block per
+/// group, which compresses better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockSplit {
+    pub min_raw_bytes: usize,
+    pub min_span_ms: i64,
+}
+
+impl BlockSplit {
+    /// What flushes and merges of recent data use.
+    pub const RECENT: BlockSplit = BlockSplit { min_raw_bytes: 64 * 1024, min_span_ms: 10 * 60 * 1000 };
+}
 
 /// The footer's codec word for LZ4 (zstd levels are their own number, 0..=0x7FFF).
 const LZ4_WORD: u32 = 0x8000;
@@ -237,7 +258,7 @@ impl Part {
     }
 
     /// Whether it holds events of any of `streams`.
-    pub fn holds_any<V>(&self, streams: &std::collections::HashMap<StreamId, V>) -> bool {
+    pub fn holds_any<V, S: std::hash::BuildHasher>(&self, streams: &std::collections::HashMap<StreamId, V, S>) -> bool {
         if self.streams.len() <= streams.len() {
             self.streams.iter().any(|s| streams.contains_key(s))
         } else {
@@ -571,8 +592,8 @@ fn drop_if_large(buf: &mut Vec<u8>) {
     }
 }
 
-/// Blocks a part writer has handed to its encoders and not yet written, at most (≤ 8 MiB raw).
-const MAX_BLOCKS_IN_FLIGHT: usize = 16;
+/// Bloom groups a part writer has handed to its encoders and not yet written, at most (≤ 8 MiB raw).
+const MAX_GROUPS_IN_FLIGHT: usize = 16;
 
 /// Threads that encode (serialize, compress, index) a part's blocks: the machine's cores, at most 4.
 fn encode_threads() -> usize {
@@ -591,12 +612,16 @@ enum Compressor {
     Zstd(zstd::bulk::Compressor<'static>),
 }
 
-/// A block ready to be written; its meta's offsets are set when it is.
-struct EncodedBlock {
-    meta: BlockMeta,
-    comp: Vec<u8>,
+/// A bloom group ready to be written: its blocks' index entries and compressed bytes, and their
+/// one bloom. The entries' offsets are set when it is written.
+struct EncodedGroup {
+    blocks: Vec<(BlockMeta, Vec<u8>)>,
     bloom: Vec<u8>,
 }
+
+/// A bloom group handed to the encoders: one stream's events, and the positions at which blocks
+/// after the first start.
+type GroupJob = (EventBlock, Vec<usize>);
 
 impl BlockEncoder {
     fn new(codec: BlockCodec, layout: BlockLayout) -> Result<BlockEncoder, StoreError> {
@@ -607,18 +632,12 @@ impl BlockEncoder {
         Ok(BlockEncoder { compressor, layout, scratch: Vec::new() })
     }
 
-    fn encode(&mut self, block: &EventBlock) -> Result<EncodedBlock, StoreError> {
-        debug_assert!(block.is_sorted());
-        self.scratch.clear();
-        block.encode(self.layout, &mut self.scratch);
-        let comp = match &mut self.compressor {
-            Compressor::Lz4 => lz4::block::compress(&self.scratch, None, false)?,
-            Compressor::Zstd(zstd) => zstd.compress(&self.scratch)?,
-        };
-        let mut bloom = crate::bloom::BloomBuilder::new(block.raw_bytes());
+    fn encode(&mut self, (group, block_starts): &GroupJob) -> Result<EncodedGroup, StoreError> {
+        debug_assert!(group.is_sorted());
+        let mut bloom = crate::bloom::BloomBuilder::new(group.raw_bytes());
         let mut json_object = false;
-        for i in 0..block.len() {
-            let message = block.message(i);
+        for i in 0..group.len() {
+            let message = group.message(i);
             bloom.add_text(message);
             json_object = json_object || crate::bloom::is_json_object(message);
         }
@@ -626,39 +645,51 @@ impl BlockEncoder {
             bloom.add_mark(crate::bloom::JSON_OBJECT_MARK);
         }
         let bloom = bloom.finish();
-        let (min, max) = (block.min_key().unwrap_or_default(), block.max_key().unwrap_or_default());
-        let meta = BlockMeta {
-            stream_id: block.stream_id,
-            min_key: min,
-            max_key: max,
-            count: block.len() as u32,
-            raw_len: self.scratch.len() as u32,
-            offset: 0,
-            comp_len: comp.len() as u32,
-            crc: crc32fast::hash(&comp),
-            bloom_offset: 0,
-            bloom_len: bloom.len() as u32,
-        };
-        Ok(EncodedBlock { meta, comp, bloom })
+        let starts = std::iter::once(0).chain(block_starts.iter().copied());
+        let ends = block_starts.iter().copied().chain(std::iter::once(group.len()));
+        let mut blocks = Vec::with_capacity(block_starts.len() + 1);
+        for events in starts.zip(ends).map(|(start, end)| start..end) {
+            self.scratch.clear();
+            group.encode_range(self.layout, events.clone(), &mut self.scratch);
+            let comp = match &mut self.compressor {
+                Compressor::Lz4 => lz4::block::compress(&self.scratch, None, false)?,
+                Compressor::Zstd(zstd) => zstd.compress(&self.scratch)?,
+            };
+            let meta = BlockMeta {
+                stream_id: group.stream_id,
+                min_key: group.key(events.start),
+                max_key: group.key(events.end - 1),
+                count: events.len() as u32,
+                raw_len: self.scratch.len() as u32,
+                offset: 0,
+                comp_len: comp.len() as u32,
+                crc: crc32fast::hash(&comp),
+                bloom_offset: 0,
+                bloom_len: bloom.len() as u32,
+            };
+            blocks.push((meta, comp));
+        }
+        Ok(EncodedGroup { blocks, bloom })
     }
 }
 
-/// Threads that encode one part writer's blocks while the writer's own thread builds the next
-/// blocks and writes the encoded ones. Blocks are numbered as they are handed over and written in
-/// that order whatever thread encoded them, so the file's bytes do not depend on the threads.
+/// Threads that encode one part writer's bloom groups while the writer's own thread builds the
+/// next groups and writes the encoded ones. Groups are numbered as they are handed over and
+/// written in that order whatever thread encoded them, so the file's bytes do not depend on the
+/// threads.
 struct EncodePipeline {
-    jobs: Option<mpsc::Sender<(u64, EventBlock)>>,
-    results: mpsc::Receiver<(u64, Result<EncodedBlock, StoreError>)>,
+    jobs: Option<mpsc::Sender<(u64, GroupJob)>>,
+    results: mpsc::Receiver<(u64, Result<EncodedGroup, StoreError>)>,
     threads: Vec<std::thread::JoinHandle<()>>,
     submitted: u64,
     written: u64,
-    /// Encoded blocks that came back before their turn.
-    early: BTreeMap<u64, Result<EncodedBlock, StoreError>>,
+    /// Encoded groups that came back before their turn.
+    early: BTreeMap<u64, Result<EncodedGroup, StoreError>>,
 }
 
 impl EncodePipeline {
     fn start(threads: usize, codec: BlockCodec, layout: BlockLayout) -> Result<EncodePipeline, StoreError> {
-        let (jobs, queue) = mpsc::channel::<(u64, EventBlock)>();
+        let (jobs, queue) = mpsc::channel::<(u64, GroupJob)>();
         let queue = Arc::new(Mutex::new(queue));
         let (done, results) = mpsc::channel();
         let mut handles = Vec::new();
@@ -672,8 +703,8 @@ impl EncodePipeline {
                     Ok(queue) => queue.recv(),
                     Err(_) => return,
                 };
-                let Ok((number, block)) = job else { return };
-                if done.send((number, encoder.encode(&block))).is_err() {
+                let Ok((number, group)) = job else { return };
+                if done.send((number, encoder.encode(&group))).is_err() {
                     return;
                 }
             }));
@@ -692,9 +723,9 @@ impl EncodePipeline {
         StoreError::Io(std::io::Error::other("a block encoder thread stopped"))
     }
 
-    fn submit(&mut self, block: EventBlock) -> Result<(), StoreError> {
+    fn submit(&mut self, group: GroupJob) -> Result<(), StoreError> {
         let jobs = self.jobs.as_ref().ok_or_else(Self::gone)?;
-        jobs.send((self.submitted, block)).map_err(|_| Self::gone())?;
+        jobs.send((self.submitted, group)).map_err(|_| Self::gone())?;
         self.submitted += 1;
         Ok(())
     }
@@ -703,9 +734,9 @@ impl EncodePipeline {
         (self.submitted - self.written) as usize
     }
 
-    /// The next block to write, once it is encoded: `None` when none is in flight, or when
+    /// The next group to write, once it is encoded: `None` when none is in flight, or when
     /// `wait` is false and it is not back yet.
-    fn next_in_order(&mut self, wait: bool) -> Result<Option<EncodedBlock>, StoreError> {
+    fn next_in_order(&mut self, wait: bool) -> Result<Option<EncodedGroup>, StoreError> {
         while self.written < self.submitted {
             if let Some(encoded) = self.early.remove(&self.written) {
                 self.written += 1;
@@ -753,7 +784,11 @@ pub struct PartWriter {
     codec: BlockCodec,
     /// The part format written (`FORMAT_VERSION`; older ones only in tests of how they read).
     format: u32,
+    /// The bloom group being filled, and the positions in it at which blocks after the first start.
     open: Option<EventBlock>,
+    block_starts: Vec<usize>,
+    /// How groups are stored as several blocks (LZ4 parts only; None: one block per group).
+    split: Option<BlockSplit>,
     /// Bytes of the file already made durable by `write_back`.
     written_back: u64,
 }
@@ -808,12 +843,23 @@ impl PartWriter {
             codec,
             format,
             open: None,
+            block_starts: Vec::new(),
+            split: (codec == BlockCodec::Lz4).then_some(BlockSplit::RECENT),
             written_back: 0,
         })
     }
 
+    /// How an LZ4 part's bloom groups are cut into blocks (`BlockSplit::RECENT` unless set; a
+    /// zstd part keeps one block per group whatever this says).
+    pub fn set_block_split(&mut self, split: BlockSplit) {
+        if self.codec == BlockCodec::Lz4 {
+            self.split = Some(split);
+        }
+    }
+
     /// Adds one event to the stream run being written (events of a run in key order; runs of
-    /// different streams one after the other). Blocks are cut at a bounded size.
+    /// different streams one after the other). Bloom groups, and the blocks in them, are cut at a
+    /// bounded size and span.
     pub fn push(
         &mut self,
         stream_id: StreamId,
@@ -821,40 +867,50 @@ impl PartWriter {
         ingestion: i64,
         message: &str,
     ) -> Result<(), StoreError> {
-        let cut = self.open.as_ref().is_some_and(|b| {
-            b.stream_id != stream_id || b.min_key().is_some_and(|m| key.timestamp - m.timestamp > MAX_BLOCK_SPAN_MS)
+        let cut = self.open.as_ref().is_some_and(|g| {
+            g.stream_id != stream_id || g.min_key().is_some_and(|m| key.timestamp - m.timestamp > MAX_BLOCK_SPAN_MS)
         });
         if cut {
-            self.close_block()?;
+            self.close_group()?;
         }
-        let block = self.open.get_or_insert_with(|| EventBlock::new(stream_id));
-        block.push(key, ingestion, message);
-        if block.raw_bytes() >= TARGET_BLOCK_RAW_BYTES || block.len() >= MAX_BLOCK_EVENTS {
-            self.close_block()?;
+        let group = self.open.get_or_insert_with(|| EventBlock::new(stream_id));
+        if let Some(split) = self.split.filter(|_| !group.is_empty()) {
+            let block_start = self.block_starts.last().copied().unwrap_or(0);
+            let block_bytes = group.raw_bytes() - group.raw_bytes_before(block_start);
+            if block_bytes >= split.min_raw_bytes
+                && key.timestamp - group.key(block_start).timestamp >= split.min_span_ms
+            {
+                self.block_starts.push(group.len());
+            }
+        }
+        group.push(key, ingestion, message);
+        if group.raw_bytes() >= TARGET_BLOCK_RAW_BYTES || group.len() >= MAX_BLOCK_EVENTS {
+            self.close_group()?;
         }
         Ok(())
     }
 
-    fn close_block(&mut self) -> Result<(), StoreError> {
-        if let Some(block) = self.open.take() {
-            if !block.is_empty() {
-                self.encoders.submit(block)?;
-                self.write_encoded(MAX_BLOCKS_IN_FLIGHT)?;
+    fn close_group(&mut self) -> Result<(), StoreError> {
+        let block_starts = std::mem::take(&mut self.block_starts);
+        if let Some(group) = self.open.take() {
+            if !group.is_empty() {
+                self.encoders.submit((group, block_starts))?;
+                self.write_encoded(MAX_GROUPS_IN_FLIGHT)?;
             }
         }
         Ok(())
     }
 
-    /// Writes the encoded blocks that are next in order, waiting for them while more than
-    /// `in_flight` blocks are with the encoders.
+    /// Writes the encoded groups that are next in order, waiting for them while more than
+    /// `in_flight` groups are with the encoders.
     fn write_encoded(&mut self, in_flight: usize) -> Result<(), StoreError> {
-        while let Some(block) = self.encoders.next_in_order(self.encoders.in_flight() > in_flight)? {
-            self.write_block(block)?;
+        while let Some(group) = self.encoders.next_in_order(self.encoders.in_flight() > in_flight)? {
+            self.write_group(group)?;
         }
         Ok(())
     }
 
-    /// Appends one stream's events (sorted by key), cut into blocks of bounded size.
+    /// Appends one stream's events (sorted by key), cut into bloom groups and blocks of bounded size.
     pub fn write_stream_run<'a>(
         &mut self,
         stream_id: StreamId,
@@ -863,17 +919,20 @@ impl PartWriter {
         for (key, ingestion, message) in events {
             self.push(stream_id, key, ingestion, message)?;
         }
-        self.close_block()
+        self.close_group()
     }
 
-    fn write_block(&mut self, block: EncodedBlock) -> Result<(), StoreError> {
-        let EncodedBlock { mut meta, comp, bloom } = block;
-        meta.offset = self.offset;
-        meta.bloom_offset = self.blooms.len() as u64;
-        self.blooms.extend_from_slice(&bloom);
-        self.out.write_all(&comp)?;
-        self.offset += comp.len() as u64;
-        self.metas.push(meta);
+    /// Writes a group's blocks one after the other; their index entries all point at its bloom.
+    fn write_group(&mut self, group: EncodedGroup) -> Result<(), StoreError> {
+        let bloom_offset = self.blooms.len() as u64;
+        self.blooms.extend_from_slice(&group.bloom);
+        for (mut meta, comp) in group.blocks {
+            meta.offset = self.offset;
+            meta.bloom_offset = bloom_offset;
+            self.out.write_all(&comp)?;
+            self.offset += comp.len() as u64;
+            self.metas.push(meta);
+        }
         if self.offset - self.written_back >= WRITE_BACK_BYTES {
             self.write_back()?;
         }
@@ -890,7 +949,7 @@ impl PartWriter {
 
     /// Writes index and footer, fsyncs, renames into place. Returns the final path.
     pub fn finish(mut self) -> Result<PathBuf, StoreError> {
-        self.close_block()?;
+        self.close_group()?;
         self.write_encoded(0)?;
         let blooms_offset = self.offset;
         self.out.write_all(&self.blooms)?;
@@ -1023,7 +1082,9 @@ mod tests {
             (EventKey { timestamp: 10, seq: 70 }, EventKey { timestamp: 52, seq: 32 })
         );
         assert_eq!(part.block_count, 3);
-        let holds = |ids: &[StreamId]| part.holds_any(&ids.iter().map(|s| (*s, ())).collect());
+        let holds = |ids: &[StreamId]| {
+            part.holds_any(&ids.iter().map(|s| (*s, ())).collect::<std::collections::HashMap<_, _>>())
+        };
         assert!(holds(&[7]) && holds(&[1, 2, 9]) && holds(&[1, 2, 3, 4, 5]));
         assert!(!holds(&[]) && !holds(&[8]) && !holds(&[1, 2, 4, 5, 6, 8, 10]));
         assert!(part.loaded_index.lock().upgrade().is_none(), "opening keeps no index");
@@ -1071,8 +1132,9 @@ mod tests {
         for (id, codec, format) in [(1, BlockCodec::Zstd(1), 3), (2, BlockCodec::Lz4, 4), (3, BlockCodec::Lz4, 5)] {
             let part = Part::open(&write(id, codec, format), id).unwrap();
             assert_eq!((part.codec, part.layout), (codec, block_layout(format)));
-            let block = part.read_nth(0).unwrap();
-            assert!(block.iter_messages().eq(msgs.iter().map(String::as_str)), "format {format}");
+            let blocks: Vec<EventBlock> = (0..part.blocks().len()).map(|i| part.read_nth(i).unwrap()).collect();
+            let read = blocks.iter().flat_map(|b| b.iter_messages());
+            assert!(read.eq(msgs.iter().map(String::as_str)), "format {format}");
         }
         // A block read in the other layout is damage, reported as such.
         let path = write(4, BlockCodec::Lz4, 5);
@@ -1183,7 +1245,7 @@ mod tests {
         let bytes = write(one.path(), 1);
         assert!(bytes == write(three.path(), 3), "three encoding threads wrote other bytes than one");
         let part = Part::open(&one.path().join(Part::file_name(1)), 1).unwrap();
-        assert!(part.blocks().len() > MAX_BLOCKS_IN_FLIGHT + 10, "{} blocks", part.blocks().len());
+        assert!(part.blocks().len() > MAX_GROUPS_IN_FLIGHT + 10, "{} blocks", part.blocks().len());
         let mut read: Vec<(u64, String)> = Vec::new();
         for i in 0..part.blocks().len() {
             let b = part.read_nth(i).unwrap();
@@ -1207,6 +1269,70 @@ mod tests {
         let part = Part::open(&w.finish().unwrap(), 4).unwrap();
         assert_eq!(part.blocks().len(), 8);
         assert!(part.blocks().iter().all(|b| b.max_key.timestamp - b.min_key.timestamp <= MAX_BLOCK_SPAN_MS));
+    }
+
+    /// An LZ4 part stores each bloom group as blocks of at least `min_raw_bytes` spanning at least
+    /// `min_span_ms`, all pointing at the group's one bloom; a zstd part keeps one block per group.
+    /// Every event reads back, in order.
+    #[test]
+    fn lz4_parts_cut_bloom_groups_into_blocks_that_share_the_bloom() {
+        use crate::bloom::token_hash;
+        let minute = 60_000;
+        // Stream 1: 4 h, an event of ~1 KiB a minute (two bloom groups of 2 h), "needle" only in
+        // its first minute; stream 2: half an hour of 1-byte events (never 8 KiB: one block).
+        let long = |i: i64| format!("event {i} {}", if i == 0 { "needle " } else { "hay " }.repeat(160));
+        let stream_1: Vec<(EventKey, String)> =
+            (0..240).map(|i| (EventKey { timestamp: i * minute, seq: i as u64 }, long(i))).collect();
+        let stream_2: Vec<(EventKey, String)> =
+            (0..30).map(|i| (EventKey { timestamp: i * minute, seq: 1000 + i as u64 }, "z".to_string())).collect();
+        let split = BlockSplit { min_raw_bytes: 8 * 1024, min_span_ms: 15 * minute };
+        for (id, codec) in [(1, BlockCodec::Lz4), (2, BlockCodec::Zstd(3))] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut w = PartWriter::create_with_codec(dir.path(), id, 1, 1, codec).unwrap();
+            w.set_block_split(split);
+            for (stream, events) in [(1, &stream_1), (2, &stream_2)] {
+                w.write_stream_run(stream, events.iter().map(|(k, m)| (*k, 0, m.as_str()))).unwrap();
+            }
+            let part = Part::open(&w.finish().unwrap(), id).unwrap();
+            let blocks = part.blocks();
+            let mut read = Vec::new();
+            for (i, meta) in blocks.iter().enumerate() {
+                let block = part.read_nth(i).unwrap();
+                assert_eq!(
+                    (block.len() as u32, block.min_key(), block.max_key()),
+                    (meta.count, Some(meta.min_key), Some(meta.max_key))
+                );
+                read.extend((0..block.len()).map(|j| (meta.stream_id, block.key(j), block.message(j).to_string())));
+            }
+            let written = stream_1.iter().map(|e| (1, e)).chain(stream_2.iter().map(|e| (2, e)));
+            assert!(read.iter().eq(written.map(|(s, (k, m))| (s, *k, m.clone())).collect::<Vec<_>>().iter()));
+            // Groups: the blocks pointing at one bloom, consecutive.
+            let mut groups: Vec<Vec<&BlockMeta>> = Vec::new();
+            for meta in blocks.iter() {
+                match groups.last_mut() {
+                    Some(g) if g[0].bloom_offset == meta.bloom_offset => g.push(meta),
+                    _ => groups.push(vec![meta]),
+                }
+            }
+            let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+            let minutes = |b: &BlockMeta| (b.max_key.timestamp - b.min_key.timestamp) / minute;
+            if codec == BlockCodec::Lz4 {
+                // Minutes 0-120 (121 events: 8 blocks of 15 minutes and one of 1), 121-239 (7 of 15
+                // and one of 14), and stream 2's half hour of small events.
+                assert_eq!(sizes, [9, 8, 1]);
+                let counts: Vec<Vec<u32>> = groups.iter().map(|g| g.iter().map(|b| b.count).collect()).collect();
+                assert_eq!(counts[0], [15, 15, 15, 15, 15, 15, 15, 15, 1]);
+                assert_eq!(counts[1], [15, 15, 15, 15, 15, 15, 15, 14]);
+                assert!(groups[0][..8].iter().all(|b| minutes(b) == 14));
+            } else {
+                assert_eq!(sizes, [1, 1, 1]);
+            }
+            // One bloom for the group: the word of its first minute is "maybe" in all its blocks.
+            let pages = BloomPageCache::new(1 << 20);
+            let needle = [token_hash("needle")];
+            assert!(groups[0].iter().all(|b| part.block_may_contain(b, &needle, &[], &pages)));
+            assert!(groups[1..].iter().flatten().all(|b| !part.block_may_contain(b, &needle, &[], &pages)));
+        }
     }
 
     #[test]

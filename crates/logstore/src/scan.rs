@@ -6,7 +6,9 @@
 //! it, to the next page (`CarriedState`, kept between requests by `cursor::CursorCache`).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -17,8 +19,9 @@ use crate::readahead::{ReadAhead, StopOnDrop};
 use crate::{Direction, EventKey, ScanPage, ScanRequest, StoreError, StoredEvent, StreamId};
 
 pub enum BlockSource {
-    /// Block `usize` of the part, with its index entry.
-    Part(Arc<Part>, usize, BlockMeta),
+    /// Block `usize` of the part, with its index entry and the number of its bloom group (blocks
+    /// whose bloom is the same have the same number, the part's blocks numbered from 0 up).
+    Part(Arc<Part>, usize, BlockMeta, u32),
     Memory(Arc<EventBlock>),
 }
 
@@ -32,7 +35,7 @@ impl Candidate {
     /// The part block this is (None for a memtable block).
     fn part_block(&self) -> Option<BlockId> {
         match &self.source {
-            BlockSource::Part(part, i, _) => Some((part.id, *i as u32)),
+            BlockSource::Part(part, i, ..) => Some((part.id, *i as u32)),
             BlockSource::Memory(_) => None,
         }
     }
@@ -52,7 +55,7 @@ impl Candidate {
     ) -> BlockResult {
         let raw_of = |view: BlockView<'_>| view.message_bytes().len() as u64;
         match &self.source {
-            BlockSource::Part(part, i, meta) => {
+            BlockSource::Part(part, i, meta, _) => {
                 let key = (part.id, *i as u32);
                 if let Some(block) = cache.get(key) {
                     return Ok((read(block.view()), raw_of(block.view())));
@@ -78,7 +81,7 @@ impl Candidate {
     /// A part block not in the cache: loading it means decompressing it.
     fn needs_decoding(&self, cache: &BlockCache) -> bool {
         match &self.source {
-            BlockSource::Part(part, i, _) => !cache.contains((part.id, *i as u32)),
+            BlockSource::Part(part, i, ..) => !cache.contains((part.id, *i as u32)),
             BlockSource::Memory(_) => false,
         }
     }
@@ -127,6 +130,9 @@ impl Bounds {
     }
 }
 
+/// The bloom group of a candidate without a bloom (a memtable block).
+const NO_BLOOM_GROUP: u32 = u32::MAX;
+
 /// A part block's identity: (part id, block index). Part ids are never reused.
 pub(crate) type BlockId = (u64, u32);
 
@@ -157,7 +163,7 @@ pub(crate) struct CarriedState {
     pub resume: EventKey,
     /// Part blocks decoded in full, with their largest key: every match they hold at or beyond
     /// `resume` is in `pending`, so the next page does not read them.
-    consumed: HashMap<BlockId, EventKey>,
+    consumed: FxHashMap<BlockId, EventKey>,
     /// Those matches, in no particular order.
     pending: Vec<Pending>,
     /// Memory held (messages plus overhead).
@@ -172,7 +178,7 @@ impl CarriedState {
 
     #[cfg(test)]
     pub fn empty_for_tests(resume: EventKey, bytes: usize) -> CarriedState {
-        CarriedState { resume, consumed: HashMap::new(), pending: Vec::new(), bytes }
+        CarriedState { resume, consumed: FxHashMap::default(), pending: Vec::new(), bytes }
     }
 }
 
@@ -185,7 +191,7 @@ const CARRY_MAX_BYTES: usize = 32 << 20;
 /// Fills a page under the request's limits.
 struct PageBuilder<'r, 'a> {
     req: &'r ScanRequest<'a>,
-    names: &'r HashMap<StreamId, Arc<str>>,
+    names: &'r FxHashMap<StreamId, Arc<str>>,
     /// The last stream looked up in `names`: a page mostly holds runs of one stream's events.
     last_name: Option<(StreamId, Arc<str>)>,
     events: Vec<StoredEvent>,
@@ -318,7 +324,7 @@ impl Merge {
 
     /// The state the next page starts from: the consumed blocks still reaching `resume` and
     /// their matches left in the merge (matches of other blocks are found again by reading them).
-    fn carry(self, resume: EventKey, mut consumed: HashMap<BlockId, EventKey>) -> Option<CarriedState> {
+    fn carry(self, resume: EventKey, mut consumed: FxHashMap<BlockId, EventKey>) -> Option<CarriedState> {
         consumed.retain(|_, max| *max >= resume);
         let pending: Vec<Pending> = self
             .runs
@@ -484,7 +490,7 @@ pub(crate) type PageAndState = (ScanPage, Option<CarriedState>);
 pub(crate) fn run(
     req: &ScanRequest<'_>,
     bounds: &Bounds,
-    names: &HashMap<StreamId, Arc<str>>,
+    names: &FxHashMap<StreamId, Arc<str>>,
     mut candidates: Vec<Candidate>,
     caches: &ReadCaches,
     resumed: Option<CarriedState>,
@@ -517,7 +523,7 @@ pub(crate) fn run(
     let bound_key = if forward { bounds.lower_key(req) } else { bounds.upper_key(req) };
     let mut merge = Merge { forward, runs: BinaryHeap::new(), bytes: 0 };
     // Part blocks whose every match at or beyond the bound is in the merge (see `CarriedState`).
-    let mut consumed: HashMap<BlockId, EventKey> = HashMap::new();
+    let mut consumed: FxHashMap<BlockId, EventKey> = FxHashMap::default();
     if let Some(state) = resumed.filter(|_| keep_state) {
         candidates.retain(|c| c.part_block().is_none_or(|b| !state.consumed.contains_key(&b)));
         // Streams deleted since, and days retention dropped since, are not shown.
@@ -530,22 +536,42 @@ pub(crate) fn run(
         merge.push_unordered(kept.collect());
         consumed = state.consumed;
     }
-    // Unstable: no two blocks share a key (each key is one event's), and a stable sort allocates
-    // scratch as large as the list (W3's 10 GB: 39,000 candidates, 3 MB of fresh memory a page).
+    // The candidates in scan order: their keys and places are sorted, not the candidates (~150
+    // bytes each; W3's 10 GB has 80,000, which took a tenth of a search for a rare word to move
+    // about). Unstable: no two blocks share a key (each key is one event's), and a stable sort
+    // allocates scratch as large as the list.
+    // Each entry also holds the candidate's bloom group (`NO_BLOOM_GROUP` for a memtable block), so
+    // that the blocks of a group ruled out are passed over without reading their candidates.
+    let mut order: Vec<(EventKey, u32, u32)> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let group = match c.source {
+                BlockSource::Part(.., group) => group,
+                BlockSource::Memory(_) => NO_BLOOM_GROUP,
+            };
+            (if forward { c.min } else { c.max }, i as u32, group)
+        })
+        .collect();
     if forward {
-        candidates.sort_unstable_by_key(|c| c.min);
+        order.sort_unstable_by_key(|&(k, ..)| k);
     } else {
-        candidates.sort_unstable_by_key(|c| Reverse(c.max));
+        order.sort_unstable_by_key(|&(k, ..)| Reverse(k));
     }
+    // The candidate `k`-th in scan order.
+    let nth = |k: usize| &candidates[order[k].1 as usize];
     // Emission is allowed strictly before this (in scan order): events left behind by capped blocks.
     let mut cap_limit: Option<EventKey> = None;
+    // Blocks (places in scan order) whose every match at or beyond the bound is in the merge.
+    let mut reached: Vec<u32> = Vec::new();
     let ahead: ReadAhead<BlockResult> = ReadAhead::new();
     let ahead = &ahead;
     // Ends the page: `resume` None when nothing is left.
     let finish = |mut events: Vec<StoredEvent>,
                   resume: Option<EventKey>,
                   mut merge: Merge,
-                  mut consumed: HashMap<BlockId, EventKey>,
+                  mut consumed: FxHashMap<BlockId, EventKey>,
+                  reached: Vec<u32>,
                   scanned: u64,
                   pruned_blocks: u64| {
         if !forward {
@@ -553,12 +579,18 @@ pub(crate) fn run(
         }
         let state = match resume {
             Some(r) if keep_state => {
+                for k in reached {
+                    let c = nth(k as usize);
+                    if let Some(b) = c.part_block().filter(|_| c.max >= r) {
+                        consumed.insert(b, c.max);
+                    }
+                }
                 // Blocks decoded ahead and not reached: those that gave all their matches join
                 // the state as if the page had reached them (every unvisited block starts at or
                 // after `r`, so their matches are all still to come), while the merge stays
                 // small; the next page need not decode them again.
                 for (k, result) in ahead.stop_and_take_ready() {
-                    let (Ok(((collected, None), _)), Some(b)) = (result, candidates[k].part_block()) else {
+                    let (Ok(((collected, None), _)), Some(b)) = (result, nth(k).part_block()) else {
                         continue;
                     };
                     let weight = collected.iter().map(Pending::weight).sum::<usize>();
@@ -566,7 +598,7 @@ pub(crate) fn run(
                         break;
                     }
                     merge.push_run(collected);
-                    consumed.insert(b, candidates[k].max);
+                    consumed.insert(b, nth(k).max);
                 }
                 merge.carry(r, consumed)
             }
@@ -588,7 +620,7 @@ pub(crate) fn run(
     caps.update(keep_state, &merge, &page, req);
     let filled = AtomicUsize::new(0);
     let process = |k: usize| -> BlockResult {
-        let c = &candidates[k];
+        let c = nth(k);
         let read = |block: BlockView<'_>| -> Collected {
             let name = names.get(&block.stream_id()).cloned().unwrap_or_else(|| Arc::from(""));
             let cost = |m: &str| (req.event_cost)(&name, m);
@@ -616,18 +648,28 @@ pub(crate) fn run(
         let _stop = StopOnDrop(ahead);
         // Each candidate's place in the read-ahead's queue (None: its bloom ruled it out), for the
         // candidates examined so far.
-        let mut queue_at: Vec<Option<usize>> = Vec::with_capacity(candidates.len());
+        let mut queue_at: Vec<Option<usize>> = Vec::with_capacity(order.len());
         let (mut queued, mut taken) = (0usize, 0usize);
         // Helper threads only pay when there are blocks to decompress: memtable and cached blocks
         // take microseconds, and a thread started on a busy machine may wait milliseconds for a
         // core (GetLogEvents during an ingest waited ~5 ms per page for its helper).
         let mut helpers_started = workers == 1;
+        // What each bloom group's bloom said (its blocks are queued as the scan reaches them,
+        // minutes of the scan's order apart; the bloom is read and tested once).
+        let groups = order.iter().filter(|o| o.2 != NO_BLOOM_GROUP).map(|o| o.2 as usize + 1).max();
+        let mut bloom_verdicts: Vec<Option<bool>> = vec![None; groups.unwrap_or(0)];
         let mut to_decompress = 0usize;
-        for j in 0..candidates.len() {
+        for j in 0..order.len() {
             let wanted = taken + 1 + taken.clamp(workers, 16 * workers);
-            while queue_at.len() < candidates.len() && (queue_at.len() <= j || queued < wanted) {
+            while queue_at.len() < order.len() && (queue_at.len() <= j || queued < wanted) {
                 let k = queue_at.len();
-                let c = &candidates[k];
+                let group = order[k].2;
+                if bloom_verdicts.get(group as usize) == Some(&Some(false)) {
+                    // Its group was ruled out: its candidate need not be read.
+                    queue_at.push(None);
+                    continue;
+                }
+                let c = nth(k);
                 // Counted before its bloom is read (a cold bloom page takes a while to read).
                 if !helpers_started && c.needs_decoding(&caches.blocks) {
                     to_decompress += 1;
@@ -639,8 +681,10 @@ pub(crate) fn run(
                     }
                 }
                 let keep = match &c.source {
-                    BlockSource::Part(part, _, meta) => {
-                        part.block_may_contain(meta, &token_hashes, &mark_hashes, &caches.bloom_pages)
+                    BlockSource::Part(part, _, meta, group) => {
+                        *bloom_verdicts[*group as usize].get_or_insert_with(|| {
+                            part.block_may_contain(meta, &token_hashes, &mark_hashes, &caches.bloom_pages)
+                        })
                     }
                     BlockSource::Memory(_) => true,
                 };
@@ -665,17 +709,14 @@ pub(crate) fn run(
                         _ => k,
                     });
                 }
-                None if keep_state => {
-                    // Every match of this block is in the merge (or none: a pruned block).
-                    if let Some(b) = candidates[j].part_block() {
-                        consumed.insert(b, candidates[j].max);
-                    }
-                }
+                // Every match of this block is in the merge (or none: a pruned block). The state
+                // the page may leave is made of these only if the page ends with a resume bound.
+                None if keep_state => reached.push(j as u32),
                 None => {}
             }
             merge.push_run(collected);
             // Everything before the watermark is final: no unvisited block can hold such a key.
-            let next = candidates.get(j + 1).map(|c| if forward { c.min } else { c.max });
+            let next = order.get(j + 1).map(|&(key, ..)| key);
             let mut limit = next;
             if let Some(cap) = cap_limit {
                 limit = Some(match limit {
@@ -684,7 +725,7 @@ pub(crate) fn run(
                 });
             }
             if let Some(refused) = merge.emit(limit, &mut page) {
-                return finish(page.events, Some(resume_at(refused)), merge, consumed, scanned, pruned);
+                return finish(page.events, Some(resume_at(refused)), merge, consumed, reached, scanned, pruned);
             }
             caps.update(keep_state, &merge, &page, req);
             if let Some(l) = limit {
@@ -693,16 +734,16 @@ pub(crate) fn run(
                 let progress = if forward { l > bound_key } else { l.successor() < bound_key };
                 if (page_full || over_budget || (next.is_none() && cap_limit.is_some())) && progress {
                     // Stop here; resume exactly where emission stopped.
-                    return finish(page.events, Some(resume_at(l)), merge, consumed, scanned, pruned);
+                    return finish(page.events, Some(resume_at(l)), merge, consumed, reached, scanned, pruned);
                 }
             }
         }
         // Every block was visited; what is left in the merge came from a previous page's state
         // (when no block remained to read) and is all final.
         if let Some(refused) = merge.emit(cap_limit, &mut page) {
-            return finish(page.events, Some(resume_at(refused)), merge, consumed, scanned, pruned);
+            return finish(page.events, Some(resume_at(refused)), merge, consumed, reached, scanned, pruned);
         }
         // Events left behind by a capped block (not in the merge) start the next page.
-        finish(page.events, cap_limit.map(resume_at), merge, consumed, scanned, pruned)
+        finish(page.events, cap_limit.map(resume_at), merge, consumed, reached, scanned, pruned)
     })
 }

@@ -531,3 +531,21 @@ fn concurrent_creations_of_one_stream_make_one() {
     }
     assert_eq!(store.streams("g").unwrap().len(), 30);
 }
+
+/// The whole suite again with parts of recent data cut into the smallest blocks (each stream's
+/// bloom groups split into blocks of a few hundred bytes that share one bloom): every scan reads
+/// groups of several blocks, whose bloom it tests once, and merges cut them again.
+mod small_split_blocks {
+    use super::*;
+    use lookout_logstore::BlockSplit;
+
+    fn open_small_blocks(dir: &std::path::Path) -> Box<dyn LogStore> {
+        let mut config = StoreConfig::new(dir);
+        config.block_split = BlockSplit { min_raw_bytes: 256, min_span_ms: 1 };
+        config.merge = lookout_logstore::MergePolicy { min_parts: 2, max_parts: 3, max_raw_bytes: u64::MAX };
+        config.merge_interval = std::time::Duration::from_millis(5);
+        Box::new(EmbeddedStore::open(config).unwrap())
+    }
+
+    logstore_test_suite!(open_small_blocks);
+}

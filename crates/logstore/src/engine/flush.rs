@@ -100,6 +100,7 @@ fn flush_memtable(inner: &Arc<Inner>, job: &FlushJob) -> Result<(), StoreError> 
         };
         let dir = parts_dir(root, group_id);
         let mut writer = PartWriter::create(&dir, id, group_id, day)?;
+        writer.set_block_split(inner.config.block_split);
         for (stream_id, run) in &runs {
             writer.write_stream_run(*stream_id, run.iter().copied())?;
         }

@@ -119,7 +119,9 @@ fn replace_parts(
         (live, cutoff, id)
     };
     let dir = parts_dir(&inner.config.dir, group_id);
-    let merged = merge::write_merged(&dir, id, group_id, day, &sources, &|s| live.contains(&s), cutoff, codec)?;
+    let live = |s| live.contains(&s);
+    let merged =
+        merge::write_merged(&dir, id, group_id, day, &sources, &live, cutoff, codec, inner.config.block_split)?;
     let merged_part = match &merged {
         Some(path) => {
             sync_dir(&dir)?;

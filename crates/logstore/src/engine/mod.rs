@@ -16,6 +16,8 @@
 //! Lock order: `maintenance` → `catalog` → `data`. Metadata changes commit to redb before memory.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rustc_hash::FxHashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -36,7 +38,7 @@ mod maintenance;
 mod writer;
 
 use crate::merge::MergePolicy;
-use crate::part::Part;
+use crate::part::{BlockSplit, Part};
 use crate::scan::{self, BlockSource, Bounds, Candidate};
 use crate::wal::{self, WalSegment};
 use crate::{
@@ -78,6 +80,8 @@ pub struct StoreConfig {
     pub compact_at_rest_after: Option<Duration>,
     /// The zstd level of partitions at rest (flushes write `part::FLUSH_CODEC`).
     pub rest_level: i32,
+    /// How parts of recent (LZ4) data cut each stream's bloom groups into blocks.
+    pub block_split: BlockSplit,
     /// Bytes of appends queued for the writer beyond which `append` answers `Overloaded`.
     pub max_pending_bytes: usize,
     /// Bytes acknowledged but not yet in parts beyond which `append` answers `Overloaded`
@@ -102,6 +106,7 @@ impl StoreConfig {
             merge_interval: Duration::from_secs(5),
             compact_at_rest_after: Some(DEFAULT_COMPACT_AT_REST_AFTER),
             rest_level: 9,
+            block_split: BlockSplit::RECENT,
             max_pending_bytes: 64 << 20,
             max_unflushed_bytes: 128 << 20,
         }
@@ -720,7 +725,7 @@ impl LogStore for EmbeddedStore {
             let catalog = self.inner.catalog.read();
             let entry = catalog.groups.get(req.group).ok_or(StoreError::GroupNotFound)?;
             let cutoff = entry.info.retention_days.map_or(i64::MIN, |d| now_ms() - i64::from(d) * DAY_MS);
-            let names: HashMap<StreamId, Arc<str>> = match &req.streams {
+            let names: FxHashMap<StreamId, Arc<str>> = match &req.streams {
                 StreamSelection::All => entry.streams.values().map(|s| (s.id, Arc::from(s.name.as_str()))).collect(),
                 StreamSelection::Prefix(p) => entry
                     .streams
@@ -774,14 +779,29 @@ impl LogStore for EmbeddedStore {
                 }
             }
         }
-        for part in parts_to_search {
-            let index = part.block_index(Some(&self.inner.caches.block_indexes))?;
+        // Blocks of one bloom group (consecutive in a part's index, one bloom) share a number, so
+        // that the scan tests their bloom once.
+        let mut bloom_groups = 0u32;
+        let indexes = parts_to_search
+            .into_iter()
+            .map(|part| Ok((part.block_index(Some(&self.inner.caches.block_indexes))?, part)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // Room for every block of those parts at once (most are candidates of a wide scan): grown
+        // step by step, the list was copied over and over (W3's 10 GB: 80,000 candidates).
+        candidates.reserve(indexes.iter().map(|(index, _)| index.len()).sum());
+        for (index, part) in indexes {
+            let mut last_bloom = None;
             for (i, meta) in index.iter().enumerate() {
                 if names.contains_key(&meta.stream_id) && bounds.overlaps(req, meta.min_key, meta.max_key) {
+                    let bloom = (meta.bloom_offset, meta.bloom_len);
+                    if last_bloom != Some(bloom) {
+                        last_bloom = Some(bloom);
+                        bloom_groups += 1;
+                    }
                     candidates.push(Candidate {
                         min: meta.min_key,
                         max: meta.max_key,
-                        source: BlockSource::Part(part.clone(), i, *meta),
+                        source: BlockSource::Part(part.clone(), i, *meta, bloom_groups - 1),
                     });
                 }
             }
