@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 use crate::block::{BlockView, EventBlock};
 use crate::cache::{BlockCache, ReadCaches};
-use crate::part::{BlockMeta, Part};
+use crate::part::{BlockMeta, Part, BLOOM_MAYBE, BLOOM_RULES_OUT};
 use crate::readahead::{ReadAhead, StopOnDrop};
 use crate::{Direction, EventKey, ScanPage, ScanRequest, StoreError, StoredEvent, StreamId};
 
 pub enum BlockSource {
-    /// Block `usize` of the part, with its index entry and the number of its bloom group (blocks
-    /// whose bloom is the same have the same number, the part's blocks numbered from 0 up).
+    /// Block `usize` of the part, with its index entry and the part's number in this scan (the
+    /// scan's parts are numbered from 0 up).
     Part(Arc<Part>, usize, BlockMeta, u32),
     Memory(Arc<EventBlock>),
 }
@@ -130,8 +130,8 @@ impl Bounds {
     }
 }
 
-/// The bloom group of a candidate without a bloom (a memtable block).
-const NO_BLOOM_GROUP: u32 = u32::MAX;
+/// The part number of a candidate that is not a part block (a memtable block).
+const NO_PART: u32 = u32::MAX;
 
 /// A part block's identity: (part id, block index). Part ids are never reused.
 pub(crate) type BlockId = (u64, u32);
@@ -540,17 +540,18 @@ pub(crate) fn run(
     // bytes each; W3's 10 GB has 80,000, which took a tenth of a search for a rare word to move
     // about). Unstable: no two blocks share a key (each key is one event's), and a stable sort
     // allocates scratch as large as the list.
-    // Each entry also holds the candidate's bloom group (`NO_BLOOM_GROUP` for a memtable block), so
-    // that the blocks of a group ruled out are passed over without reading their candidates.
-    let mut order: Vec<(EventKey, u32, u32)> = candidates
+    // Each entry also holds the candidate's part number and block (`NO_PART` for a memtable
+    // block), so that blocks whose bloom ruled them out are passed over without reading their
+    // candidates.
+    let mut order: Vec<(EventKey, u32, u32, u32)> = candidates
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let group = match c.source {
-                BlockSource::Part(.., group) => group,
-                BlockSource::Memory(_) => NO_BLOOM_GROUP,
+            let (part, block) = match c.source {
+                BlockSource::Part(_, block, _, part) => (part, block as u32),
+                BlockSource::Memory(_) => (NO_PART, 0),
             };
-            (if forward { c.min } else { c.max }, i as u32, group)
+            (if forward { c.min } else { c.max }, i as u32, part, block)
         })
         .collect();
     if forward {
@@ -654,18 +655,22 @@ pub(crate) fn run(
         // take microseconds, and a thread started on a busy machine may wait milliseconds for a
         // core (GetLogEvents during an ingest waited ~5 ms per page for its helper).
         let mut helpers_started = workers == 1;
-        // What each bloom group's bloom said (its blocks are queued as the scan reaches them,
-        // minutes of the scan's order apart; the bloom is read and tested once).
-        let groups = order.iter().filter(|o| o.2 != NO_BLOOM_GROUP).map(|o| o.2 as usize + 1).max();
-        let mut bloom_verdicts: Vec<Option<bool>> = vec![None; groups.unwrap_or(0)];
+        // What each part's blooms said of its blocks (`Part::test_blooms_on_page`; empty until a
+        // bloom of the part is read): a bloom page is read and tested once, for all the blocks
+        // whose blooms it holds (the blocks of a bloom group, or of one stream's hours, are
+        // queued minutes of the scan's order apart).
+        let parts = order.iter().filter(|o| o.2 != NO_PART).map(|o| o.2 as usize + 1).max();
+        let mut bloom_verdicts: Vec<Vec<u8>> = vec![Vec::new(); parts.unwrap_or(0)];
+        let prunes = !token_hashes.is_empty() || !mark_hashes.is_empty();
         let mut to_decompress = 0usize;
         for j in 0..order.len() {
             let wanted = taken + 1 + taken.clamp(workers, 16 * workers);
             while queue_at.len() < order.len() && (queue_at.len() <= j || queued < wanted) {
                 let k = queue_at.len();
-                let group = order[k].2;
-                if bloom_verdicts.get(group as usize) == Some(&Some(false)) {
-                    // Its group was ruled out: its candidate need not be read.
+                let (_, _, part, block) = order[k];
+                let verdicts = bloom_verdicts.get(part as usize).map(Vec::as_slice).unwrap_or_default();
+                if verdicts.get(block as usize) == Some(&BLOOM_RULES_OUT) {
+                    // Its bloom ruled it out: its candidate need not be read.
                     queue_at.push(None);
                     continue;
                 }
@@ -681,12 +686,28 @@ pub(crate) fn run(
                     }
                 }
                 let keep = match &c.source {
-                    BlockSource::Part(part, _, meta, group) => {
-                        *bloom_verdicts[*group as usize].get_or_insert_with(|| {
-                            part.block_may_contain(meta, &token_hashes, &mark_hashes, &caches.bloom_pages)
-                        })
+                    BlockSource::Part(part, i, _, number) if prunes => {
+                        let verdicts = &mut bloom_verdicts[*number as usize];
+                        if verdicts.is_empty() {
+                            *verdicts = vec![0; part.block_count()];
+                        }
+                        if verdicts[*i] == 0 {
+                            match part.block_index(Some(&caches.block_indexes)) {
+                                Ok(index) if index.len() == verdicts.len() => part.test_blooms_on_page(
+                                    &index,
+                                    *i,
+                                    &token_hashes,
+                                    &mark_hashes,
+                                    &caches.bloom_pages,
+                                    verdicts,
+                                ),
+                                // An unreadable index: the block is decoded, and says.
+                                _ => verdicts[*i] = BLOOM_MAYBE,
+                            }
+                        }
+                        verdicts[*i] != BLOOM_RULES_OUT
                     }
-                    BlockSource::Memory(_) => true,
+                    BlockSource::Part(..) | BlockSource::Memory(_) => true,
                 };
                 queue_at.push(keep.then(|| ahead.push(k)));
                 queued += usize::from(keep);

@@ -779,9 +779,6 @@ impl LogStore for EmbeddedStore {
                 }
             }
         }
-        // Blocks of one bloom group (consecutive in a part's index, one bloom) share a number, so
-        // that the scan tests their bloom once.
-        let mut bloom_groups = 0u32;
         let indexes = parts_to_search
             .into_iter()
             .map(|part| Ok((part.block_index(Some(&self.inner.caches.block_indexes))?, part)))
@@ -789,19 +786,15 @@ impl LogStore for EmbeddedStore {
         // Room for every block of those parts at once (most are candidates of a wide scan): grown
         // step by step, the list was copied over and over (W3's 10 GB: 80,000 candidates).
         candidates.reserve(indexes.iter().map(|(index, _)| index.len()).sum());
-        for (index, part) in indexes {
-            let mut last_bloom = None;
+        // Each part is numbered (its place in this list), so that the scan keeps what its blooms
+        // said per part.
+        for (number, (index, part)) in indexes.into_iter().enumerate() {
             for (i, meta) in index.iter().enumerate() {
                 if names.contains_key(&meta.stream_id) && bounds.overlaps(req, meta.min_key, meta.max_key) {
-                    let bloom = (meta.bloom_offset, meta.bloom_len);
-                    if last_bloom != Some(bloom) {
-                        last_bloom = Some(bloom);
-                        bloom_groups += 1;
-                    }
                     candidates.push(Candidate {
                         min: meta.min_key,
                         max: meta.max_key,
-                        source: BlockSource::Part(part.clone(), i, *meta, bloom_groups - 1),
+                        source: BlockSource::Part(part.clone(), i, *meta, number as u32),
                     });
                 }
             }
