@@ -22,6 +22,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use crate::block::{BlockLayout, BlockView, EventBlock, MAX_BLOCK_EVENTS, MAX_BLOCK_SPAN_MS, TARGET_BLOCK_RAW_BYTES};
@@ -409,9 +410,10 @@ impl Part {
 
     /// Tests the bloom of block `i` of `index` (this part's block index) and of every other block
     /// whose bloom is on the same page of the bloom section, and records what each says in
-    /// `verdicts` (indexed like `index`: `BLOOM_MAYBE` or `BLOOM_RULES_OUT`). One page read and
-    /// one cache lookup serve up to a page of blooms (~250 of W3's), where a scan that asked block
-    /// by block spent a tenth of a rare word's search in cache lookups.
+    /// `verdicts` (indexed like `index`: `BLOOM_MAYBE` or `BLOOM_RULES_OUT`; threads testing the
+    /// same page at once record the same). One page read and one cache lookup serve up to a page
+    /// of blooms (~250 of W3's), where a scan that asked block by block spent a tenth of a rare
+    /// word's search in cache lookups.
     pub fn test_blooms_on_page(
         &self,
         index: &BlockIndex,
@@ -419,17 +421,18 @@ impl Part {
         token_hashes: &[u64],
         mark_hashes: &[u64],
         pages: &BloomPageCache,
-        verdicts: &mut [u8],
+        verdicts: &[AtomicU8],
     ) {
         let verdict = |maybe: bool| if maybe { BLOOM_MAYBE } else { BLOOM_RULES_OUT };
+        let record = |j: usize, maybe: bool| verdicts[j].store(verdict(maybe), Ordering::Relaxed);
         let marks = if self.has_marks { mark_hashes } else { &[] };
         let meta = &index[i];
         if (token_hashes.is_empty() && marks.is_empty()) || meta.bloom_len == 0 {
-            verdicts[i] = BLOOM_MAYBE;
+            record(i, true);
             return;
         }
         let Some((page, range)) = self.bloom_page(meta, pages) else {
-            verdicts[i] = verdict(self.bloom_alone_says(meta, token_hashes, marks));
+            record(i, self.bloom_alone_says(meta, token_hashes, marks));
             return;
         };
         let on_page =
@@ -448,7 +451,7 @@ impl Part {
                 _ => m.bloom_len == 0 || Self::bloom_says(&page, range.start, m, token_hashes, marks),
             };
             last_said = Some((m.bloom_offset, maybe));
-            verdicts[j] = verdict(maybe);
+            record(j, maybe);
         }
     }
 
@@ -1467,13 +1470,14 @@ mod tests {
             // A page's blooms tested at once say what each bloom read alone says, whichever
             // block's page is asked for first.
             for h in &probes {
-                let mut verdicts = vec![0u8; index.len()];
+                let verdicts: Vec<AtomicU8> = (0..index.len()).map(|_| AtomicU8::new(0)).collect();
                 for i in (0..index.len()).rev().step_by(7).chain(0..index.len()) {
-                    if verdicts[i] == 0 {
-                        part.test_blooms_on_page(&index, i, &[*h], &[], &pages, &mut verdicts);
+                    if verdicts[i].load(Ordering::Relaxed) == 0 {
+                        part.test_blooms_on_page(&index, i, &[*h], &[], &pages, &verdicts);
                     }
-                    assert_ne!(verdicts[i], 0, "block {i} was tested");
+                    assert_ne!(verdicts[i].load(Ordering::Relaxed), 0, "block {i} was tested");
                 }
+                let verdicts: Vec<u8> = verdicts.into_iter().map(AtomicU8::into_inner).collect();
                 for (i, meta) in index.iter().enumerate() {
                     let mut bloom = vec![0u8; meta.bloom_len as usize];
                     part.file.read_exact_at(&mut bloom, meta.bloom_offset).unwrap();

@@ -9,7 +9,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::block::{BlockView, EventBlock};
@@ -132,6 +132,9 @@ impl Bounds {
 
 /// The part number of a candidate that is not a part block (a memtable block).
 const NO_PART: u32 = u32::MAX;
+
+/// Candidates a scan passes before it may start a bloom scout (see `run`).
+const SCOUT_AFTER: usize = 4096;
 
 /// A part block's identity: (part id, block index). Part ids are never reused.
 pub(crate) type BlockId = (u64, u32);
@@ -644,9 +647,51 @@ pub(crate) fn run(
         };
         c.visit(&caches.blocks, &filled, &read)
     };
+    // What each part's blooms said of its blocks (`Part::test_blooms_on_page`; unset until a bloom
+    // of the part is read): a bloom page is read and tested once, for all the blocks whose blooms
+    // it holds (the blocks of a bloom group, or of one stream's hours, are queued minutes of the
+    // scan's order apart).
+    let parts = order.iter().filter(|o| o.2 != NO_PART).map(|o| o.2 as usize + 1).max();
+    let bloom_verdicts: Vec<std::sync::OnceLock<Box<[AtomicU8]>>> =
+        (0..parts.unwrap_or(0)).map(|_| std::sync::OnceLock::new()).collect();
+    let prunes = !token_hashes.is_empty() || !mark_hashes.is_empty();
+    // What the bloom of the candidate `k`-th in scan order says (0: not tested yet).
+    let verdict_of = |k: usize| -> u8 {
+        let (_, _, part, block) = order[k];
+        let verdicts = bloom_verdicts.get(part as usize).and_then(|v| v.get());
+        verdicts.map_or(0, |v| v[block as usize].load(Ordering::Relaxed))
+    };
+    // Tests the bloom of the candidate `k`-th in scan order (and the others on its page) unless
+    // it was, and returns what it says.
+    let bloom_test = |k: usize| -> u8 {
+        let BlockSource::Part(part, i, _, number) = &nth(k).source else { return BLOOM_MAYBE };
+        let verdicts = bloom_verdicts[*number as usize]
+            .get_or_init(|| (0..part.block_count()).map(|_| AtomicU8::new(0)).collect());
+        if verdicts[*i].load(Ordering::Relaxed) == 0 {
+            match part.block_index(Some(&caches.block_indexes)) {
+                Ok(index) if index.len() == verdicts.len() => {
+                    part.test_blooms_on_page(&index, *i, &token_hashes, &mark_hashes, &caches.bloom_pages, verdicts)
+                }
+                // An unreadable index: the block is decoded, and says.
+                _ => verdicts[*i].store(BLOOM_MAYBE, Ordering::Relaxed),
+            }
+        }
+        verdicts[*i].load(Ordering::Relaxed)
+    };
+    // How far the scan's thread has tested blooms (the scout stops there), and whether the page
+    // is over.
+    let tested_up_to = AtomicUsize::new(0);
+    let page_over = AtomicBool::new(false);
     std::thread::scope(|scope| {
         // Ends the read-ahead however the page ends, so that the helpers return.
         let _stop = StopOnDrop(ahead);
+        struct EndScout<'a>(&'a AtomicBool);
+        impl Drop for EndScout<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _end_scout = EndScout(&page_over);
         // Each candidate's place in the read-ahead's queue (None: its bloom ruled it out), for the
         // candidates examined so far.
         let mut queue_at: Vec<Option<usize>> = Vec::with_capacity(order.len());
@@ -655,22 +700,20 @@ pub(crate) fn run(
         // take microseconds, and a thread started on a busy machine may wait milliseconds for a
         // core (GetLogEvents during an ingest waited ~5 ms per page for its helper).
         let mut helpers_started = workers == 1;
-        // What each part's blooms said of its blocks (`Part::test_blooms_on_page`; empty until a
-        // bloom of the part is read): a bloom page is read and tested once, for all the blocks
-        // whose blooms it holds (the blocks of a bloom group, or of one stream's hours, are
-        // queued minutes of the scan's order apart).
-        let parts = order.iter().filter(|o| o.2 != NO_PART).map(|o| o.2 as usize + 1).max();
-        let mut bloom_verdicts: Vec<Vec<u8>> = vec![Vec::new(); parts.unwrap_or(0)];
-        let prunes = !token_hashes.is_empty() || !mark_hashes.is_empty();
         let mut to_decompress = 0usize;
+        // Once the scan has passed `SCOUT_AFTER` candidates and its blooms ruled out nearly all,
+        // it looks like a search for a rare word over all the blooms: a scout thread tests blooms
+        // from the other end of the scan's order, toward the scan's thread (`bloom_tests`).
+        let mut scout_started = !prunes || workers == 1;
+        let mut ruled_out = 0usize;
         for j in 0..order.len() {
             let wanted = taken + 1 + taken.clamp(workers, 16 * workers);
             while queue_at.len() < order.len() && (queue_at.len() <= j || queued < wanted) {
                 let k = queue_at.len();
-                let (_, _, part, block) = order[k];
-                let verdicts = bloom_verdicts.get(part as usize).map(Vec::as_slice).unwrap_or_default();
-                if verdicts.get(block as usize) == Some(&BLOOM_RULES_OUT) {
+                tested_up_to.store(k, Ordering::Relaxed);
+                if verdict_of(k) == BLOOM_RULES_OUT {
                     // Its bloom ruled it out: its candidate need not be read.
+                    ruled_out += 1;
                     queue_at.push(None);
                     continue;
                 }
@@ -685,32 +728,24 @@ pub(crate) fn run(
                         }
                     }
                 }
-                let keep = match &c.source {
-                    BlockSource::Part(part, i, _, number) if prunes => {
-                        let verdicts = &mut bloom_verdicts[*number as usize];
-                        if verdicts.is_empty() {
-                            *verdicts = vec![0; part.block_count()];
-                        }
-                        if verdicts[*i] == 0 {
-                            match part.block_index(Some(&caches.block_indexes)) {
-                                Ok(index) if index.len() == verdicts.len() => part.test_blooms_on_page(
-                                    &index,
-                                    *i,
-                                    &token_hashes,
-                                    &mark_hashes,
-                                    &caches.bloom_pages,
-                                    verdicts,
-                                ),
-                                // An unreadable index: the block is decoded, and says.
-                                _ => verdicts[*i] = BLOOM_MAYBE,
-                            }
-                        }
-                        verdicts[*i] != BLOOM_RULES_OUT
-                    }
-                    BlockSource::Part(..) | BlockSource::Memory(_) => true,
-                };
+                let keep = !prunes || bloom_test(k) != BLOOM_RULES_OUT;
+                ruled_out += usize::from(!keep);
                 queue_at.push(keep.then(|| ahead.push(k)));
                 queued += usize::from(keep);
+                if !scout_started && k >= SCOUT_AFTER && ruled_out * 20 >= k * 19 {
+                    scout_started = true;
+                    let (order_len, tested_up_to, page_over) = (order.len(), &tested_up_to, &page_over);
+                    scope.spawn(move || {
+                        for k in (0..order_len).rev() {
+                            if page_over.load(Ordering::Relaxed) || k <= tested_up_to.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            if verdict_of(k) == 0 {
+                                bloom_test(k);
+                            }
+                        }
+                    });
+                }
             }
             let ((collected, left), raw) = match queue_at[j] {
                 Some(at) => {
