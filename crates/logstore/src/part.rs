@@ -440,8 +440,7 @@ impl Part {
         // Blooms are in index order in the file: the blocks on this page are consecutive.
         let first = (0..i).rev().take_while(|&j| on_page(&index[j])).last().unwrap_or(i);
         let mut last_said: Option<(u64, bool)> = None;
-        for j in first..index.len() {
-            let m = &index[j];
+        for (j, m) in index.iter().enumerate().skip(first) {
             if !on_page(m) {
                 break;
             }
