@@ -352,12 +352,25 @@ def w1_open_row(op: dict | None) -> list[tuple[str, str, str, str, str]]:
 
 W3_GOALS = {
     "a": ("all pages < 50 ms", lambda q: q["all_pages_s"] * 1000 < 50),
-    "b": ("first page < 100 ms", lambda q: q["first_page_s"] * 1000 < 100),
+    "b": ("first page < 100 ms", lambda q: best_first_page_s(q) * 1000 < 100),
     "c": ("≥ 2.5 GB/s, ≥ 0.5x rg", lambda q: (q.get("raw_equiv_gb_per_s") or 0) >= 2.5
           and (q.get("speed_vs_rg") or 0) >= 0.5),
     "d": ("≥ 2.5 GB/s, ≥ 0.5x rg", lambda q: (q.get("raw_equiv_gb_per_s") or 0) >= 2.5
           and (q.get("speed_vs_rg") or 0) >= 0.5),
 }
+
+
+def best_first_page_s(q: dict) -> float:
+    """The quickest first page of a query's runs (older reports: the best run's)."""
+    return min(q.get("runs_first_page_s") or [q["first_page_s"]])
+
+
+def runs_note(q: dict, key: str) -> str:
+    """Every run's time, in the order they ran, when there were several (the first is the coldest)."""
+    runs = q.get(key) or []
+    if len(runs) < 2:
+        return ""
+    return f"; runs {' / '.join(fmt_ms(r * 1000) for r in runs)}"
 
 
 def query_problem(q: dict) -> str:
@@ -431,10 +444,11 @@ def w3_rows(w3: dict | None) -> list[tuple[str, str, str, str, str]]:
         counts = f"{q['events']:,}/{q['expected']:,} ev" if q.get("expected") is not None else f"{q['events']:,} ev"
         if key == "b":
             rows.append((f"W3 (b) `{q['pattern']}` first page", goal,
-                         mark(test(q)) + f"{fmt_ms(q['first_page_s'] * 1000)} ({q['first_page_events']:,} ev)",
-                         "", ""))
+                         mark(test(q)) + f"{fmt_ms(best_first_page_s(q) * 1000)} ({q['first_page_events']:,} ev"
+                         + runs_note(q, "runs_first_page_s") + ")", "", ""))
         gb = q.get("raw_equiv_gb_per_s")
-        cell = f"{fmt_ms(q['all_pages_s'] * 1000)}, {gb:.2f} GB/s ({q['pages']} pages, {counts}){wrong}"
+        runs = runs_note(q, "runs_all_pages_s") if key == "a" else ""
+        cell = f"{fmt_ms(q['all_pages_s'] * 1000)}, {gb:.2f} GB/s ({q['pages']} pages, {counts}{runs}){wrong}"
         rg_cell = (f"rg -j1: {fmt_ms(rg['seconds'] * 1000)}, {rg.get('gb_per_s') or 0:.2f} GB/s ({rg['count']:,} lines)"
                    if rg else "—")
         rows.append((f"W3 ({key}) `{q['pattern']}` all pages", goal if key != "b" else "",
@@ -586,7 +600,9 @@ def render(args, results: dict, m: dict) -> str:
                      f"`ERROR` {man.get('error', 0):,}, JSON condition {man.get('json_match', 0):,}, `%time.?out%` "
                      f"{man.get('timeout', 0):,}. The queries start once the server is idle (background flushes and "
                      f"merges done: {results.get('lookout_w3_idle_wait_s', 0):.0f} s after the ingest), so they read recent "
-                     f"data: LZ4 parts (see W2's note on data at rest). rg runs on the same messages, one per line, page-cached, best of 3; "
+                     f"data: LZ4 parts (see W2's note on data at rest). Each query runs {args.repeat} times and the best run "
+                     f"counts (for (b)'s first page, the quickest first page), as for rg; the cells list every run, the first "
+                     f"being the coldest. rg runs on the same messages, one per line, page-cached, best of 3; "
                      f"its counts are lines matched by an equivalent regex (its `\\b` differs from lookout's word rule on `_`). "
                      f"ratio = rg time / lookout time (goal ≥ 0.5x).")
     rest = results.get("lookout_w3_at_rest") or {}
@@ -655,8 +671,9 @@ def render(args, results: dict, m: dict) -> str:
                      + " (40 in a row). It varies by 10x or more from minute to minute on this machine, and "
                      "W1 waits on it (every batch is acknowledged after its group commit's fdatasync).")
     notes.append("- ✓/✗: goal met or not on this run. ratio > 1 means lookout is better (throughput lookout/peer, "
-                 "latency and memory peer/lookout). Figures other than W1's closed loop are single runs on a noisy "
-                 "2-core machine: compare ratios from one run.")
+                 "latency and memory peer/lookout). W1's closed loop is the median of its runs, W3's "
+                 "queries the best of theirs (listed), the rest single runs, on a noisy 2-core machine: compare ratios "
+                 "from one run.")
     head = (f"Machine: {m['nproc']} cores ({m['cpu']}), {m['memory']}; {m['date']}; commit {m['commit']}; "
             f"lookout binary built {results.get('lookout_built', '?')}; moto {results.get('moto_version', '?')}; "
             f"{m['rg']}.")
@@ -696,7 +713,8 @@ def main() -> int:
     ap.add_argument("--w3-mb", type=float, help="W3 raw data size in MB (default 10,000, as the goals are set; "
                                                  "1,000 is their quick mode; --quick 30)")
     ap.add_argument("--w2-mb", type=float, help="W2 raw data size of text and of JSON, each (default 200; quick 5)")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of each W3 query; the best counts")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of each W3 query; the best counts, as for rg (every run is listed)")
     ap.add_argument("--open-fraction", type=float, default=0.7,
                     help="W1 open loop offers this fraction of the closed-loop MB/s (default 0.7)")
     ap.add_argument("--skip-moto", action="store_true")

@@ -260,8 +260,11 @@ pub fn run(a: FilterArgs) -> Result<()> {
     println!("|---|---|---|---|---|---|---|---|");
     for q in all.iter().filter(|q| wanted.contains(&q.key)) {
         let mut best: Option<QueryResult> = None;
+        // Every run's first page and all pages, in the order they ran.
+        let mut runs: Vec<(f64, f64)> = Vec::new();
         for _ in 0..a.repeat.max(1) {
             let r = rt.block_on(run_query(&mut conn, &host, &group, q, a.limit, a.max_seconds));
+            runs.push((r.first_page_s, r.server_s));
             let better = best.as_ref().is_none_or(|b| r.error.is_some() || r.server_s < b.server_s);
             if better {
                 best = Some(r);
@@ -326,6 +329,8 @@ pub fn run(a: FilterArgs) -> Result<()> {
                 "first_page_s": r.first_page_s, "first_page_events": r.first_page_events,
                 "pages": r.pages, "events": r.events, "all_pages_s": r.server_s, "wall_s": r.wall_s,
                 "raw_equiv_gb_per_s": gbps,
+                "runs_first_page_s": runs.iter().map(|r| r.0).collect::<Vec<_>>(),
+                "runs_all_pages_s": runs.iter().map(|r| r.1).collect::<Vec<_>>(),
                 "mismatching": r.mismatching, "duplicate_event_ids": r.duplicate_ids, "out_of_order": r.out_of_order,
                 "wrong": if wrong.is_empty() { Value::Null } else { wrong.join("; ").into() },
                 "error": r.error,
