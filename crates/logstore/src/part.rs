@@ -491,11 +491,6 @@ impl Part {
         }
         token_hashes.iter().chain(marks).all(|h| crate::bloom::may_contain(&bloom, *h))
     }
-
-    /// Blocks in the part.
-    pub fn block_count(&self) -> usize {
-        self.block_count
-    }
 }
 
 /// What `Part::test_blooms_on_page` records of a block: its bloom may hold the words (or nothing

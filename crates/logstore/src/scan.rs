@@ -14,14 +14,19 @@ use std::sync::Arc;
 
 use crate::block::{BlockView, EventBlock};
 use crate::cache::{BlockCache, ReadCaches};
-use crate::part::{BlockMeta, Part, BLOOM_MAYBE, BLOOM_RULES_OUT};
+use crate::part::{BlockIndex, Part, BLOOM_MAYBE, BLOOM_RULES_OUT};
 use crate::readahead::{ReadAhead, StopOnDrop};
 use crate::{Direction, EventKey, ScanPage, ScanRequest, StoreError, StoredEvent, StreamId};
 
+/// The parts a scan reads, with their block indexes: its candidates name a part by its place
+/// here, so that a candidate is 48 bytes and holds no reference of its own (W3's 10 GB has 80,000;
+/// with a reference and a copy of the index entry each, they were 144 bytes, and building, sorting
+/// and dropping them was a tenth of a rare word's search, and of every page of a long scan).
+pub type ScanParts = [(Arc<Part>, Arc<BlockIndex>)];
+
 pub enum BlockSource {
-    /// Block `usize` of the part, with its index entry and the part's number in this scan (the
-    /// scan's parts are numbered from 0 up).
-    Part(Arc<Part>, usize, BlockMeta, u32),
+    /// Block `.1` of the scan's part `.0` (its place in `ScanParts`).
+    Part(u32, u32),
     Memory(Arc<EventBlock>),
 }
 
@@ -33,9 +38,9 @@ pub struct Candidate {
 
 impl Candidate {
     /// The part block this is (None for a memtable block).
-    fn part_block(&self) -> Option<BlockId> {
+    fn part_block(&self, parts: &ScanParts) -> Option<BlockId> {
         match &self.source {
-            BlockSource::Part(part, i, ..) => Some((part.id, *i as u32)),
+            BlockSource::Part(part, i) => Some((parts[*part as usize].0.id, *i)),
             BlockSource::Memory(_) => None,
         }
     }
@@ -49,18 +54,20 @@ impl Candidate {
     /// of a regex scan of 1 GB).
     fn visit(
         &self,
+        parts: &ScanParts,
         cache: &BlockCache,
         filled: &AtomicUsize,
         read: &dyn Fn(BlockView<'_>) -> Collected,
     ) -> BlockResult {
         let raw_of = |view: BlockView<'_>| view.message_bytes().len() as u64;
         match &self.source {
-            BlockSource::Part(part, i, meta, _) => {
-                let key = (part.id, *i as u32);
+            BlockSource::Part(number, i) => {
+                let (part, index) = &parts[*number as usize];
+                let key = (part.id, *i);
                 if let Some(block) = cache.get(key) {
                     return Ok((read(block.view()), raw_of(block.view())));
                 }
-                part.visit_block(*i, meta, |view| {
+                part.visit_block(*i as usize, &index[*i as usize], |view| {
                     let collected = read(view);
                     let raw = raw_of(view);
                     let before = filled.fetch_add(raw as usize, Ordering::Relaxed);
@@ -79,9 +86,9 @@ impl Candidate {
     }
 
     /// A part block not in the cache: loading it means decompressing it.
-    fn needs_decoding(&self, cache: &BlockCache) -> bool {
+    fn needs_decoding(&self, parts: &ScanParts, cache: &BlockCache) -> bool {
         match &self.source {
-            BlockSource::Part(part, i, ..) => !cache.contains((part.id, *i as u32)),
+            BlockSource::Part(number, i) => !cache.contains((parts[*number as usize].0.id, *i)),
             BlockSource::Memory(_) => false,
         }
     }
@@ -495,6 +502,7 @@ pub(crate) fn run(
     bounds: &Bounds,
     names: &FxHashMap<StreamId, Arc<str>>,
     mut candidates: Vec<Candidate>,
+    parts: &ScanParts,
     caches: &ReadCaches,
     resumed: Option<CarriedState>,
 ) -> Result<PageAndState, StoreError> {
@@ -528,7 +536,7 @@ pub(crate) fn run(
     // Part blocks whose every match at or beyond the bound is in the merge (see `CarriedState`).
     let mut consumed: FxHashMap<BlockId, EventKey> = FxHashMap::default();
     if let Some(state) = resumed.filter(|_| keep_state) {
-        candidates.retain(|c| c.part_block().is_none_or(|b| !state.consumed.contains_key(&b)));
+        candidates.retain(|c| c.part_block(parts).is_none_or(|b| !state.consumed.contains_key(&b)));
         // Streams deleted since, and days retention dropped since, are not shown.
         let kept = state.pending.into_iter().filter(|p| {
             names.contains_key(&p.stream_id)
@@ -551,7 +559,7 @@ pub(crate) fn run(
         .enumerate()
         .map(|(i, c)| {
             let (part, block) = match c.source {
-                BlockSource::Part(_, block, _, part) => (part, block as u32),
+                BlockSource::Part(part, block) => (part, block),
                 BlockSource::Memory(_) => (NO_PART, 0),
             };
             (if forward { c.min } else { c.max }, i as u32, part, block)
@@ -585,7 +593,7 @@ pub(crate) fn run(
             Some(r) if keep_state => {
                 for k in reached {
                     let c = nth(k as usize);
-                    if let Some(b) = c.part_block().filter(|_| c.max >= r) {
+                    if let Some(b) = c.part_block(parts).filter(|_| c.max >= r) {
                         consumed.insert(b, c.max);
                     }
                 }
@@ -594,7 +602,7 @@ pub(crate) fn run(
                 // after `r`, so their matches are all still to come), while the merge stays
                 // small; the next page need not decode them again.
                 for (k, result) in ahead.stop_and_take_ready() {
-                    let (Ok(((collected, None), _)), Some(b)) = (result, nth(k).part_block()) else {
+                    let (Ok(((collected, None), _)), Some(b)) = (result, nth(k).part_block(parts)) else {
                         continue;
                     };
                     let weight = collected.iter().map(Pending::weight).sum::<usize>();
@@ -632,7 +640,7 @@ pub(crate) fn run(
             let mut out = Vec::new();
             let left = collect(
                 block,
-                c.part_block(),
+                c.part_block(parts),
                 req.direction,
                 bounds,
                 bound_key,
@@ -645,15 +653,14 @@ pub(crate) fn run(
             );
             (out, left)
         };
-        c.visit(&caches.blocks, &filled, &read)
+        c.visit(parts, &caches.blocks, &filled, &read)
     };
     // What each part's blooms said of its blocks (`Part::test_blooms_on_page`; unset until a bloom
     // of the part is read): a bloom page is read and tested once, for all the blocks whose blooms
     // it holds (the blocks of a bloom group, or of one stream's hours, are queued minutes of the
     // scan's order apart).
-    let parts = order.iter().filter(|o| o.2 != NO_PART).map(|o| o.2 as usize + 1).max();
     let bloom_verdicts: Vec<std::sync::OnceLock<Box<[AtomicU8]>>> =
-        (0..parts.unwrap_or(0)).map(|_| std::sync::OnceLock::new()).collect();
+        parts.iter().map(|_| std::sync::OnceLock::new()).collect();
     let prunes = !token_hashes.is_empty() || !mark_hashes.is_empty();
     // What the bloom of the candidate `k`-th in scan order says (0: not tested yet).
     let verdict_of = |k: usize| -> u8 {
@@ -664,19 +671,14 @@ pub(crate) fn run(
     // Tests the bloom of the candidate `k`-th in scan order (and the others on its page) unless
     // it was, and returns what it says.
     let bloom_test = |k: usize| -> u8 {
-        let BlockSource::Part(part, i, _, number) = &nth(k).source else { return BLOOM_MAYBE };
-        let verdicts = bloom_verdicts[*number as usize]
-            .get_or_init(|| (0..part.block_count()).map(|_| AtomicU8::new(0)).collect());
-        if verdicts[*i].load(Ordering::Relaxed) == 0 {
-            match part.block_index(Some(&caches.block_indexes)) {
-                Ok(index) if index.len() == verdicts.len() => {
-                    part.test_blooms_on_page(&index, *i, &token_hashes, &mark_hashes, &caches.bloom_pages, verdicts)
-                }
-                // An unreadable index: the block is decoded, and says.
-                _ => verdicts[*i].store(BLOOM_MAYBE, Ordering::Relaxed),
-            }
+        let BlockSource::Part(number, i) = nth(k).source else { return BLOOM_MAYBE };
+        let (part, index) = &parts[number as usize];
+        let verdicts = bloom_verdicts[number as usize].get_or_init(|| index.iter().map(|_| AtomicU8::new(0)).collect());
+        let i = i as usize;
+        if verdicts[i].load(Ordering::Relaxed) == 0 {
+            part.test_blooms_on_page(index, i, &token_hashes, &mark_hashes, &caches.bloom_pages, verdicts);
         }
-        verdicts[*i].load(Ordering::Relaxed)
+        verdicts[i].load(Ordering::Relaxed)
     };
     // How far the scan's thread has tested blooms (the scout stops there), and whether the page
     // is over.
@@ -703,7 +705,7 @@ pub(crate) fn run(
         let mut to_decompress = 0usize;
         // Once the scan has passed `SCOUT_AFTER` candidates and its blooms ruled out nearly all,
         // it looks like a search for a rare word over all the blooms: a scout thread tests blooms
-        // from the other end of the scan's order, toward the scan's thread (`bloom_tests`).
+        // from the other end of the scan's order, toward the scan's thread (`bloom_test`).
         let mut scout_started = !prunes || workers == 1;
         let mut ruled_out = 0usize;
         for j in 0..order.len() {
@@ -719,7 +721,7 @@ pub(crate) fn run(
                 }
                 let c = nth(k);
                 // Counted before its bloom is read (a cold bloom page takes a while to read).
-                if !helpers_started && c.needs_decoding(&caches.blocks) {
+                if !helpers_started && c.needs_decoding(parts, &caches.blocks) {
                     to_decompress += 1;
                     if to_decompress >= 2 {
                         helpers_started = true;

@@ -779,22 +779,24 @@ impl LogStore for EmbeddedStore {
                 }
             }
         }
-        let indexes = parts_to_search
+        let parts = parts_to_search
             .into_iter()
-            .map(|part| Ok((part.block_index(Some(&self.inner.caches.block_indexes))?, part)))
+            .map(|part| {
+                let index = part.block_index(Some(&self.inner.caches.block_indexes))?;
+                Ok((part, index))
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
         // Room for every block of those parts at once (most are candidates of a wide scan): grown
         // step by step, the list was copied over and over (W3's 10 GB: 80,000 candidates).
-        candidates.reserve(indexes.iter().map(|(index, _)| index.len()).sum());
-        // Each part is numbered (its place in this list), so that the scan keeps what its blooms
-        // said per part.
-        for (number, (index, part)) in indexes.into_iter().enumerate() {
+        candidates.reserve(parts.iter().map(|(_, index)| index.len()).sum());
+        // A candidate names its part by its place in `parts` (`scan::ScanParts`).
+        for (number, (_, index)) in parts.iter().enumerate() {
             for (i, meta) in index.iter().enumerate() {
                 if names.contains_key(&meta.stream_id) && bounds.overlaps(req, meta.min_key, meta.max_key) {
                     candidates.push(Candidate {
                         min: meta.min_key,
                         max: meta.max_key,
-                        source: BlockSource::Part(part.clone(), i, *meta, number as u32),
+                        source: BlockSource::Part(number as u32, i as u32),
                     });
                 }
             }
@@ -808,7 +810,7 @@ impl LogStore for EmbeddedStore {
         if resumed.is_some() {
             self.inner.stats.scan_cursors_resumed.fetch_add(1, Ordering::Relaxed);
         }
-        let (mut page, carried) = scan::run(req, &bounds, &names, candidates, &self.inner.caches, resumed)?;
+        let (mut page, carried) = scan::run(req, &bounds, &names, candidates, &parts, &self.inner.caches, resumed)?;
         self.inner.stats.blocks_pruned.fetch_add(page.pruned_blocks, Ordering::Relaxed);
         if let (Some(c), Some(state)) = (req.continuation, carried) {
             page.cursor = self.inner.cursors.insert(ScanCursor { query: c.query, group_id, state });
