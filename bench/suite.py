@@ -146,8 +146,10 @@ def run_lookout(args, bench: Path, lookout: Path, work: Path, results: dict) -> 
     data.mkdir()
     results["fsync_ms"] = fsync_probe(data)
     port = free_port()
+    # No recompression at rest on this server (it is measured on its own, `w3_at_rest`): W1's
+    # partitions, quiet for the default 5 minutes, were recompressed beside W3's timed queries.
     srv = Server("lookout", [str(lookout), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data),
-                               "--no-auth"],
+                               "--no-auth", "--compact-at-rest-after-secs", "3600"],
                  port, "/health", True, work / "lookout.log", data)
     ok = True
     srv.start()
