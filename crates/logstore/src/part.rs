@@ -439,17 +439,18 @@ impl Part {
             |m: &BlockMeta| m.bloom_offset >= range.start && m.bloom_offset + u64::from(m.bloom_len) <= range.end;
         // Blooms are in index order in the file: the blocks on this page are consecutive.
         let first = (0..i).rev().take_while(|&j| on_page(&index[j])).last().unwrap_or(i);
-        let mut last_said: Option<(u64, bool)> = None;
+        let mut last_said: Option<((u64, u32), bool)> = None;
         for (j, m) in index.iter().enumerate().skip(first) {
             if !on_page(m) {
                 break;
             }
+            let bloom = (m.bloom_offset, m.bloom_len);
             let maybe = match last_said {
                 // The blocks of a bloom group share its bloom.
-                Some((offset, said)) if offset == m.bloom_offset => said,
+                Some((last, said)) if last == bloom => said,
                 _ => m.bloom_len == 0 || Self::bloom_says(&page, range.start, m, token_hashes, marks),
             };
-            last_said = Some((m.bloom_offset, maybe));
+            last_said = Some((bloom, maybe));
             record(j, maybe);
         }
     }
