@@ -32,6 +32,7 @@ use crate::{EventKey, GroupId, StoreError, StreamId};
 
 const MAGIC: &[u8; 8] = b"LKPART02";
 const FOOTER_MAGIC: &[u8; 8] = b"LKPARTF2";
+/// 7: each block's column header is bit-packed column by column (`BlockLayout::PackedColumns`);
 /// 6: a summary (`PartSummary`) between the index and the footer; 5: each block's column header follows its messages (`BlockLayout::MessagesFirst`); 4: the
 /// footer's codec word may say LZ4; 3: blooms carry marks (`bloom::JSON_OBJECT_MARK`) and
 /// the blocks are zstd; 2 (still read): the same layout without marks.
@@ -40,16 +41,19 @@ const FOOTER_MAGIC: &[u8; 8] = b"LKPARTF2";
 /// The footer's version word holds the format in its low 16 bits and, from format 3 on, the
 /// blocks' codec in its high 16 bits (`BlockCodec::word`; 0 in parts written before it was
 /// recorded, which are zstd).
-const FORMAT_VERSION: u32 = 6;
+const FORMAT_VERSION: u32 = 7;
 const FIRST_VERSION_WITH_MARKS: u32 = 3;
 const FIRST_VERSION_MESSAGES_FIRST: u32 = 5;
 const FIRST_VERSION_WITH_SUMMARY: u32 = 6;
+const FIRST_VERSION_PACKED_COLUMNS: u32 = 7;
 const INDEX_ENTRY_LEN: usize = 76;
 const FOOTER_LEN: usize = 48;
 
 /// How the blocks of a part in format `version` are laid out.
 fn block_layout(version: u32) -> BlockLayout {
-    if version >= FIRST_VERSION_MESSAGES_FIRST {
+    if version >= FIRST_VERSION_PACKED_COLUMNS {
+        BlockLayout::PackedColumns
+    } else if version >= FIRST_VERSION_MESSAGES_FIRST {
         BlockLayout::MessagesFirst
     } else {
         BlockLayout::HeaderFirst
@@ -1201,8 +1205,17 @@ mod tests {
             w.write_stream_run(1, events).unwrap();
             w.finish().unwrap()
         };
-        // Format 3 (zstd) and 4 (LZ4) put each block's header first, and still read.
-        for (id, codec, format) in [(1, BlockCodec::Zstd(1), 3), (2, BlockCodec::Lz4, 4), (3, BlockCodec::Lz4, 5)] {
+        // Format 3 (zstd) and 4 (LZ4) put each block's header first, 5 and 6 interleave its
+        // columns' varints after the messages: all still read.
+        let formats = [
+            (1, BlockCodec::Zstd(1), 3),
+            (2, BlockCodec::Lz4, 4),
+            (3, BlockCodec::Lz4, 5),
+            (5, BlockCodec::Zstd(3), 6),
+            (6, BlockCodec::Lz4, 6),
+            (7, BlockCodec::Lz4, 7),
+        ];
+        for (id, codec, format) in formats {
             let part = Part::open(&write(id, codec, format), id).unwrap();
             assert_eq!((part.codec, part.layout), (codec, block_layout(format)));
             let blocks: Vec<EventBlock> = (0..part.blocks().len()).map(|i| part.read_nth(i).unwrap()).collect();
@@ -1214,6 +1227,12 @@ mod tests {
         rewrite_version_word(&path, 4 | LZ4_WORD << 16);
         let err = Part::open(&path, 4).unwrap().read_nth(0).unwrap_err().to_string();
         assert!(err.contains("block 0"), "{err}");
+        for (claimed, written) in [(6u32, 7u32), (7, 6)] {
+            let path = write(10 + u64::from(claimed), BlockCodec::Lz4, written);
+            rewrite_version_word(&path, claimed | LZ4_WORD << 16);
+            let err = Part::open(&path, 10 + u64::from(claimed)).unwrap().read_nth(0).unwrap_err().to_string();
+            assert!(err.contains("block 0"), "format {written} read as {claimed}: {err}");
+        }
         let path = write(1, BlockCodec::Zstd(1), 3);
         rewrite_version_word(&path, 3 | LZ4_WORD << 16);
         assert!(Part::open(&path, 1).unwrap_err().to_string().contains("bad footer"));
@@ -1530,34 +1549,38 @@ mod tests {
         ) {
             let dir = tempfile::tempdir().unwrap();
             let runs: Vec<(StreamId, usize)> = streams.into_iter().collect();
-            let new = part_of_runs(dir.path(), 1, FORMAT_VERSION, &runs);
+            // The same blocks (a packed column header, from format 7, changes their raw lengths).
+            let new = part_of_runs(dir.path(), 1, FIRST_VERSION_WITH_SUMMARY, &runs);
             let old = part_of_runs(dir.path(), 2, FIRST_VERSION_WITH_SUMMARY - 1, &runs);
             let facts = |p: &Part| {
                 (p.raw_bytes, p.min_key, p.max_key, p.streams.to_vec(), p.bloom_section.end - p.bloom_section.start, p.block_count)
             };
             proptest::prop_assert_eq!(facts(&new), facts(&old));
-            let index = new.blocks();
-            let mut streams: Vec<StreamId> = runs.iter().map(|r| r.0).collect();
-            streams.sort_unstable();
-            let from_index = PartSummary {
-                raw_bytes: index.iter().map(|b| u64::from(b.raw_len)).sum(),
-                min_key: index.iter().map(|b| b.min_key).min().unwrap(),
-                max_key: index.iter().map(|b| b.max_key).max().unwrap(),
-                bloom_start: index.iter().map(|b| b.bloom_offset).min().unwrap(),
-                streams,
-            };
-            let opened = PartSummary {
-                raw_bytes: new.raw_bytes,
-                min_key: new.min_key,
-                max_key: new.max_key,
-                bloom_start: new.bloom_section.start,
-                streams: new.streams.to_vec(),
-            };
-            proptest::prop_assert_eq!(&opened, &from_index);
-            proptest::prop_assert_eq!(new.streams.len(), runs.len());
-            let mut bytes = Vec::new();
-            opened.encode(&mut bytes);
-            proptest::prop_assert_eq!(PartSummary::decode(&bytes, new.index_offset, new.block_count), Ok(opened));
+            let current = part_of_runs(dir.path(), 3, FORMAT_VERSION, &runs);
+            for new in [new, current] {
+                let index = new.blocks();
+                let mut streams: Vec<StreamId> = runs.iter().map(|r| r.0).collect();
+                streams.sort_unstable();
+                let from_index = PartSummary {
+                    raw_bytes: index.iter().map(|b| u64::from(b.raw_len)).sum(),
+                    min_key: index.iter().map(|b| b.min_key).min().unwrap(),
+                    max_key: index.iter().map(|b| b.max_key).max().unwrap(),
+                    bloom_start: index.iter().map(|b| b.bloom_offset).min().unwrap(),
+                    streams,
+                };
+                let opened = PartSummary {
+                    raw_bytes: new.raw_bytes,
+                    min_key: new.min_key,
+                    max_key: new.max_key,
+                    bloom_start: new.bloom_section.start,
+                    streams: new.streams.to_vec(),
+                };
+                proptest::prop_assert_eq!(&opened, &from_index);
+                proptest::prop_assert_eq!(new.streams.len(), runs.len());
+                let mut bytes = Vec::new();
+                opened.encode(&mut bytes);
+                proptest::prop_assert_eq!(PartSummary::decode(&bytes, new.index_offset, new.block_count), Ok(opened));
+            }
         }
     }
 

@@ -57,7 +57,7 @@ impl Candidate {
         parts: &ScanParts,
         cache: &BlockCache,
         filled: &AtomicUsize,
-        read: &dyn Fn(BlockView<'_>) -> Collected,
+        read: &dyn Fn(BlockView<'_>) -> Result<Collected, StoreError>,
     ) -> BlockResult {
         let raw_of = |view: BlockView<'_>| view.message_bytes().len() as u64;
         match &self.source {
@@ -65,22 +65,22 @@ impl Candidate {
                 let (part, index) = &parts[*number as usize];
                 let key = (part.id, *i);
                 if let Some(block) = cache.get(key) {
-                    return Ok((read(block.view()), raw_of(block.view())));
+                    return Ok((read(block.view())?, raw_of(block.view())));
                 }
                 part.visit_block(*i as usize, &index[*i as usize], |view| {
-                    let collected = read(view);
+                    let collected = read(view)?;
                     let raw = raw_of(view);
                     let before = filled.fetch_add(raw as usize, Ordering::Relaxed);
                     if collected.1.is_some() || before < cache.capacity() / PAGE_CACHE_SHARE {
-                        cache.insert(key, Arc::new(view.to_block()));
+                        cache.insert(key, Arc::new(view.to_block()?));
                     }
-                    (collected, raw)
-                })
+                    Ok((collected, raw))
+                })?
             }
-            BlockSource::Memory(block) if block.is_sorted() => Ok((read(block.view()), raw_of(block.view()))),
+            BlockSource::Memory(block) if block.is_sorted() => Ok((read(block.view())?, raw_of(block.view()))),
             BlockSource::Memory(block) => {
                 let sorted = (**block).clone().into_sorted();
-                Ok((read(sorted.view()), raw_of(sorted.view())))
+                Ok((read(sorted.view())?, raw_of(sorted.view())))
             }
         }
     }
@@ -352,8 +352,8 @@ impl Merge {
 /// first matching event left behind (None when the block was exhausted): no event at or beyond it
 /// may be emitted in this page, because the events left behind are not in the heap.
 #[allow(clippy::too_many_arguments)]
-fn collect(
-    block: BlockView<'_>,
+fn collect<'a>(
+    block: BlockView<'a>,
     source: Option<BlockId>,
     direction: Direction,
     bounds: &Bounds,
@@ -364,7 +364,7 @@ fn collect(
     max_count: usize,
     max_bytes: usize,
     out: &mut Vec<Pending>,
-) -> Option<EventKey> {
+) -> Result<Option<EventKey>, StoreError> {
     // Events that might match, found by searching the block's messages at once; the others
     // cannot match and are not given to the predicate.
     let holds = candidates.and_then(|f| f(block.message_bytes(), block.ends()));
@@ -373,36 +373,41 @@ fn collect(
         Direction::Forward => k >= bound_key && k.timestamp < bounds.high_ts,
         Direction::Backward => k < bound_key && k.timestamp >= bounds.low_ts,
     };
-    // Indices of qualifying events and their costs, in scan order, capped.
-    let mut picked: Vec<(usize, usize)> = Vec::new();
+    // Qualifying events (index, message, cost), in scan order, capped.
+    let mut picked: Vec<(usize, &'a str, usize)> = Vec::new();
     let mut left_behind = None;
     if block.is_sorted() {
         let keys = block.keys();
         let mut bytes = 0usize;
-        let mut visit = |j: usize, picked: &mut Vec<(usize, usize)>| -> Option<Option<EventKey>> {
-            let k = keys[j];
-            if !in_range(k) {
-                return Some(None); // past the time range: stop, nothing left behind
-            }
-            if !candidate(j) {
-                return None;
-            }
-            let msg = block.message(j);
-            if matches(msg) {
-                if picked.len() >= max_count || bytes >= max_bytes {
-                    return Some(Some(k));
+        // What an event says: go on (None), or stop with the first key left behind.
+        let mut visit =
+            |j: usize, picked: &mut Vec<(usize, &'a str, usize)>| -> Result<Option<Option<EventKey>>, StoreError> {
+                // Most events of a long scan are not candidates: they are passed over before their
+                // key is read. (Past the time range every event is, so stopping at the first
+                // candidate there stops with the same result.)
+                if !candidate(j) {
+                    return Ok(None);
                 }
-                let c = cost(msg);
-                bytes += c;
-                picked.push((j, c));
-            }
-            None
-        };
+                let k = keys[j];
+                if !in_range(k) {
+                    return Ok(Some(None)); // past the time range: stop, nothing left behind
+                }
+                let msg = block.message(j)?;
+                if matches(msg) {
+                    if picked.len() >= max_count || bytes >= max_bytes {
+                        return Ok(Some(Some(k)));
+                    }
+                    let c = cost(msg);
+                    bytes += c;
+                    picked.push((j, msg, c));
+                }
+                Ok(None)
+            };
         match direction {
             Direction::Forward => {
                 let start = keys.partition_point(|k| *k < bound_key);
                 for j in start..keys.len() {
-                    if let Some(stop) = visit(j, &mut picked) {
+                    if let Some(stop) = visit(j, &mut picked)? {
                         left_behind = stop;
                         break;
                     }
@@ -411,7 +416,7 @@ fn collect(
             Direction::Backward => {
                 let end = keys.partition_point(|k| *k < bound_key);
                 for j in (0..end).rev() {
-                    if let Some(stop) = visit(j, &mut picked) {
+                    if let Some(stop) = visit(j, &mut picked)? {
                         left_behind = stop;
                         break;
                     }
@@ -420,11 +425,16 @@ fn collect(
         }
     } else {
         // An unsorted (open memtable) block: select the best `max_count` without sorting it all.
-        let mut all: Vec<(EventKey, usize)> = (0..block.len())
-            .filter(|&j| in_range(block.key(j)) && candidate(j) && matches(block.message(j)))
-            .map(|j| (block.key(j), j))
-            .collect();
-        let order = |a: &(EventKey, usize), b: &(EventKey, usize)| match direction {
+        let mut all: Vec<(EventKey, usize, &'a str)> = Vec::new();
+        for j in 0..block.len() {
+            if in_range(block.key(j)) && candidate(j) {
+                let msg = block.message(j)?;
+                if matches(msg) {
+                    all.push((block.key(j), j, msg));
+                }
+            }
+        }
+        let order = |a: &(EventKey, usize, &str), b: &(EventKey, usize, &str)| match direction {
             Direction::Forward => a.0.cmp(&b.0),
             Direction::Backward => b.0.cmp(&a.0),
         };
@@ -435,30 +445,30 @@ fn collect(
         }
         all.sort_unstable_by(order);
         let mut bytes = 0usize;
-        for (i, (k, j)) in all.iter().enumerate() {
+        for (i, &(k, j, msg)) in all.iter().enumerate() {
             if bytes >= max_bytes {
                 left_behind = Some(match (left_behind, direction) {
-                    (None, _) => *k,
-                    (Some(prev), Direction::Forward) => prev.min(*k),
-                    (Some(prev), Direction::Backward) => prev.max(*k),
+                    (None, _) => k,
+                    (Some(prev), Direction::Forward) => prev.min(k),
+                    (Some(prev), Direction::Backward) => prev.max(k),
                 });
                 picked.truncate(i);
                 break;
             }
-            let c = cost(block.message(*j));
+            let c = cost(msg);
             bytes += c;
-            picked.push((*j, c));
+            picked.push((j, msg, c));
         }
     }
-    out.extend(picked.into_iter().map(|(j, cost)| Pending {
+    out.extend(picked.into_iter().map(|(j, msg, cost)| Pending {
         key: block.key(j),
         stream_id: block.stream_id(),
         ingestion_time: block.ingestion_time(j),
-        message: block.message(j).to_owned(),
+        message: msg.to_owned(),
         cost,
         source,
     }));
-    left_behind
+    Ok(left_behind)
 }
 
 /// What `collect` took from one block: its matches for the page, and the first key it left behind.
@@ -633,7 +643,7 @@ pub(crate) fn run(
     let filled = AtomicUsize::new(0);
     let process = |k: usize| -> BlockResult {
         let c = nth(k);
-        let read = |block: BlockView<'_>| -> Collected {
+        let read = |block: BlockView<'_>| -> Result<Collected, StoreError> {
             let name = names.get(&block.stream_id()).cloned().unwrap_or_else(|| Arc::from(""));
             let cost = |m: &str| (req.event_cost)(&name, m);
             let (max_count, max_bytes) = caps.get();
@@ -650,8 +660,8 @@ pub(crate) fn run(
                 max_count,
                 max_bytes,
                 &mut out,
-            );
-            (out, left)
+            )?;
+            Ok((out, left))
         };
         c.visit(parts, &caches.blocks, &filled, &read)
     };
