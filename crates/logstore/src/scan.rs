@@ -502,6 +502,82 @@ impl PageCaps {
     }
 }
 
+/// The candidates in scan order (smallest key first forward, largest first backward), sorted a
+/// stretch at a time as the scan reaches them: a page mostly reads the first thousand of tens of
+/// thousands (W3's 10 GB: 80,000 candidates, ~900 a page of a regex; sorting them all took 2.6 ms
+/// of every page, on one core). Each entry is a candidate's key, number, and part number and
+/// block (`NO_PART` for a memtable block), so that blocks whose bloom ruled them out are passed
+/// over without reading their candidates; the candidates themselves (48 bytes) are not moved.
+/// Unstable sorts: no two blocks share a key (each key is one event's), and a stable sort
+/// allocates scratch as large as the list.
+struct ScanOrder {
+    entries: Vec<(EventKey, u32, u32, u32)>,
+    /// Entries before this are in their final places.
+    sorted: usize,
+    forward: bool,
+}
+
+/// The first stretch sorted; each next one is as long as all those before it.
+const FIRST_SORTED_STRETCH: usize = 2048;
+
+impl ScanOrder {
+    fn new(candidates: &[Candidate], forward: bool) -> ScanOrder {
+        let entries = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (part, block) = match c.source {
+                    BlockSource::Part(part, block) => (part, block),
+                    BlockSource::Memory(_) => (NO_PART, 0),
+                };
+                (if forward { c.min } else { c.max }, i as u32, part, block)
+            })
+            .collect();
+        ScanOrder { entries, sorted: 0, forward }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The entry `k`-th in scan order (`k < len()`).
+    fn get(&mut self, k: usize) -> (EventKey, u32, u32, u32) {
+        while self.sorted <= k {
+            let end = (self.sorted + self.sorted.max(FIRST_SORTED_STRETCH)).min(self.entries.len());
+            self.sort_stretch(end);
+        }
+        self.entries[k]
+    }
+
+    /// Every entry, in scan order.
+    fn all(&mut self) -> &[(EventKey, u32, u32, u32)] {
+        self.sort_stretch(self.entries.len());
+        &self.entries
+    }
+
+    /// Puts the entries up to `end` in their final places: the smallest of the rest moved ahead
+    /// of the others (`select_nth_unstable`, linear), then sorted.
+    fn sort_stretch(&mut self, end: usize) {
+        if end <= self.sorted {
+            return;
+        }
+        let rest = &mut self.entries[self.sorted..];
+        let stretch = end - self.sorted;
+        if self.forward {
+            if stretch < rest.len() {
+                rest.select_nth_unstable_by_key(stretch, |&(k, ..)| k);
+            }
+            rest[..stretch].sort_unstable_by_key(|&(k, ..)| k);
+        } else {
+            if stretch < rest.len() {
+                rest.select_nth_unstable_by_key(stretch, |&(k, ..)| Reverse(k));
+            }
+            rest[..stretch].sort_unstable_by_key(|&(k, ..)| Reverse(k));
+        }
+        self.sorted = end;
+    }
+}
+
 /// A page, and (for a request with a `continuation`) the state its next page can start from.
 pub(crate) type PageAndState = (ScanPage, Option<CarriedState>);
 
@@ -557,34 +633,10 @@ pub(crate) fn run(
         merge.push_unordered(kept.collect());
         consumed = state.consumed;
     }
-    // The candidates in scan order: their keys and places are sorted, not the candidates (~150
-    // bytes each; W3's 10 GB has 80,000, which took a tenth of a search for a rare word to move
-    // about). Unstable: no two blocks share a key (each key is one event's), and a stable sort
-    // allocates scratch as large as the list.
-    // Each entry also holds the candidate's part number and block (`NO_PART` for a memtable
-    // block), so that blocks whose bloom ruled them out are passed over without reading their
-    // candidates.
-    let mut order: Vec<(EventKey, u32, u32, u32)> = candidates
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let (part, block) = match c.source {
-                BlockSource::Part(part, block) => (part, block),
-                BlockSource::Memory(_) => (NO_PART, 0),
-            };
-            (if forward { c.min } else { c.max }, i as u32, part, block)
-        })
-        .collect();
-    if forward {
-        order.sort_unstable_by_key(|&(k, ..)| k);
-    } else {
-        order.sort_unstable_by_key(|&(k, ..)| Reverse(k));
-    }
-    // The candidate `k`-th in scan order.
-    let nth = |k: usize| &candidates[order[k].1 as usize];
+    let mut order = ScanOrder::new(&candidates, forward);
     // Emission is allowed strictly before this (in scan order): events left behind by capped blocks.
     let mut cap_limit: Option<EventKey> = None;
-    // Blocks (places in scan order) whose every match at or beyond the bound is in the merge.
+    // Blocks (candidate numbers) whose every match at or beyond the bound is in the merge.
     let mut reached: Vec<u32> = Vec::new();
     let ahead: ReadAhead<BlockResult> = ReadAhead::new();
     let ahead = &ahead;
@@ -601,8 +653,8 @@ pub(crate) fn run(
         }
         let state = match resume {
             Some(r) if keep_state => {
-                for k in reached {
-                    let c = nth(k as usize);
+                for i in reached {
+                    let c = &candidates[i as usize];
                     if let Some(b) = c.part_block(parts).filter(|_| c.max >= r) {
                         consumed.insert(b, c.max);
                     }
@@ -611,8 +663,9 @@ pub(crate) fn run(
                 // the state as if the page had reached them (every unvisited block starts at or
                 // after `r`, so their matches are all still to come), while the merge stays
                 // small; the next page need not decode them again.
-                for (k, result) in ahead.stop_and_take_ready() {
-                    let (Ok(((collected, None), _)), Some(b)) = (result, nth(k).part_block(parts)) else {
+                for (i, result) in ahead.stop_and_take_ready() {
+                    let c = &candidates[i];
+                    let (Ok(((collected, None), _)), Some(b)) = (result, c.part_block(parts)) else {
                         continue;
                     };
                     let weight = collected.iter().map(Pending::weight).sum::<usize>();
@@ -620,7 +673,7 @@ pub(crate) fn run(
                         break;
                     }
                     merge.push_run(collected);
-                    consumed.insert(b, nth(k).max);
+                    consumed.insert(b, c.max);
                 }
                 merge.carry(r, consumed)
             }
@@ -641,8 +694,9 @@ pub(crate) fn run(
     let caps = PageCaps::default();
     caps.update(keep_state, &merge, &page, req);
     let filled = AtomicUsize::new(0);
-    let process = |k: usize| -> BlockResult {
-        let c = nth(k);
+    // Decodes candidate `i` (the read-ahead's items are candidate numbers).
+    let process = |i: usize| -> BlockResult {
+        let c = &candidates[i];
         let read = |block: BlockView<'_>| -> Result<Collected, StoreError> {
             let name = names.get(&block.stream_id()).cloned().unwrap_or_else(|| Arc::from(""));
             let cost = |m: &str| (req.event_cost)(&name, m);
@@ -672,16 +726,17 @@ pub(crate) fn run(
     let bloom_verdicts: Vec<std::sync::OnceLock<Box<[AtomicU8]>>> =
         parts.iter().map(|_| std::sync::OnceLock::new()).collect();
     let prunes = !token_hashes.is_empty() || !mark_hashes.is_empty();
-    // What the bloom of the candidate `k`-th in scan order says (0: not tested yet).
-    let verdict_of = |k: usize| -> u8 {
-        let (_, _, part, block) = order[k];
+    // What the bloom of block `block` of the scan's part `part` says (0: not tested yet).
+    let verdict_of = |part: u32, block: u32| -> u8 {
         let verdicts = bloom_verdicts.get(part as usize).and_then(|v| v.get());
         verdicts.map_or(0, |v| v[block as usize].load(Ordering::Relaxed))
     };
-    // Tests the bloom of the candidate `k`-th in scan order (and the others on its page) unless
-    // it was, and returns what it says.
-    let bloom_test = |k: usize| -> u8 {
-        let BlockSource::Part(number, i) = nth(k).source else { return BLOOM_MAYBE };
+    // Tests the bloom of block `i` of the scan's part `number` (and the others on its page)
+    // unless it was, and returns what it says (a memtable block, `NO_PART`: maybe).
+    let bloom_test = |number: u32, i: u32| -> u8 {
+        if number == NO_PART {
+            return BLOOM_MAYBE;
+        }
         let (part, index) = &parts[number as usize];
         let verdicts = bloom_verdicts[number as usize].get_or_init(|| index.iter().map(|_| AtomicU8::new(0)).collect());
         let i = i as usize;
@@ -723,13 +778,14 @@ pub(crate) fn run(
             while queue_at.len() < order.len() && (queue_at.len() <= j || queued < wanted) {
                 let k = queue_at.len();
                 tested_up_to.store(k, Ordering::Relaxed);
-                if verdict_of(k) == BLOOM_RULES_OUT {
+                let (_, i, part, block) = order.get(k);
+                if verdict_of(part, block) == BLOOM_RULES_OUT {
                     // Its bloom ruled it out: its candidate need not be read.
                     ruled_out += 1;
                     queue_at.push(None);
                     continue;
                 }
-                let c = nth(k);
+                let c = &candidates[i as usize];
                 // Counted before its bloom is read (a cold bloom page takes a while to read).
                 if !helpers_started && c.needs_decoding(parts, &caches.blocks) {
                     to_decompress += 1;
@@ -740,20 +796,24 @@ pub(crate) fn run(
                         }
                     }
                 }
-                let keep = !prunes || bloom_test(k) != BLOOM_RULES_OUT;
+                let keep = !prunes || bloom_test(part, block) != BLOOM_RULES_OUT;
                 ruled_out += usize::from(!keep);
-                queue_at.push(keep.then(|| ahead.push(k)));
+                queue_at.push(keep.then(|| ahead.push(i as usize)));
                 queued += usize::from(keep);
                 if !scout_started && k >= SCOUT_AFTER && ruled_out * 20 >= k * 19 {
                     scout_started = true;
-                    let (order_len, tested_up_to, page_over) = (order.len(), &tested_up_to, &page_over);
+                    // The scout goes through the blocks in scan order from the end: the whole
+                    // order is sorted now, and the scout takes its own list of them.
+                    let blocks: Vec<(u32, u32)> =
+                        order.all().iter().map(|&(_, _, part, block)| (part, block)).collect();
+                    let (tested_up_to, page_over) = (&tested_up_to, &page_over);
                     scope.spawn(move || {
-                        for k in (0..order_len).rev() {
+                        for (k, &(part, block)) in blocks.iter().enumerate().rev() {
                             if page_over.load(Ordering::Relaxed) || k <= tested_up_to.load(Ordering::Relaxed) {
                                 return;
                             }
-                            if verdict_of(k) == 0 {
-                                bloom_test(k);
+                            if verdict_of(part, block) == 0 {
+                                bloom_test(part, block);
                             }
                         }
                     });
@@ -784,12 +844,12 @@ pub(crate) fn run(
                 }
                 // Every match of this block is in the merge (or none: a pruned block). The state
                 // the page may leave is made of these only if the page ends with a resume bound.
-                None if keep_state => reached.push(j as u32),
+                None if keep_state => reached.push(order.get(j).1),
                 None => {}
             }
             merge.push_run(collected);
             // Everything before the watermark is final: no unvisited block can hold such a key.
-            let next = order.get(j + 1).map(|&(key, ..)| key);
+            let next = (j + 1 < order.len()).then(|| order.get(j + 1).0);
             let mut limit = next;
             if let Some(cap) = cap_limit {
                 limit = Some(match limit {
@@ -823,9 +883,55 @@ pub(crate) fn run(
 
 #[cfg(test)]
 mod tests {
+    use super::{BlockSource, Candidate, ScanOrder, FIRST_SORTED_STRETCH};
     use crate::testsuite::{now_ms, request, scan_all};
-    use crate::{BlockSplit, Direction, EmbeddedStore, LogStore, StoreConfig};
+    use crate::{BlockSplit, Direction, EmbeddedStore, EventKey, LogStore, StoreConfig};
+    use proptest::prelude::*;
     use std::sync::atomic::Ordering;
+
+    proptest! {
+        /// Read a stretch at a time, with the whole order asked for at any point, the scan order
+        /// is the candidates sorted by key (ascending forward, descending backward).
+        #[test]
+        fn the_scan_order_sorted_a_stretch_at_a_time_is_the_sorted_order(
+            keys in proptest::collection::btree_set((0i64..5000, 0u64..4), 0..3 * FIRST_SORTED_STRETCH + 50),
+            shuffle in any::<u64>(),
+            forward: bool,
+            whole_at in 0usize..4 * FIRST_SORTED_STRETCH,
+        ) {
+            let mut keys: Vec<EventKey> = keys.into_iter().map(|(timestamp, seq)| EventKey { timestamp, seq }).collect();
+            // A fixed shuffle (the candidates come in part and stream order, not key order).
+            let mut x = shuffle | 1;
+            for i in (1..keys.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                keys.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let candidates: Vec<Candidate> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, &k)| Candidate { min: k, max: k, source: BlockSource::Part(7, i as u32) })
+                .collect();
+            let mut expected = keys.clone();
+            expected.sort_unstable();
+            if !forward {
+                expected.reverse();
+            }
+            let mut order = ScanOrder::new(&candidates, forward);
+            let mut read = Vec::new();
+            for k in 0..order.len() {
+                if k == whole_at {
+                    let all: Vec<EventKey> = order.all().iter().map(|e| e.0).collect();
+                    prop_assert_eq!(&all, &expected);
+                }
+                let (key, i, part, block) = order.get(k);
+                prop_assert_eq!((key, part, block), (keys[i as usize], 7, i));
+                read.push(key);
+            }
+            prop_assert_eq!(read, expected);
+        }
+    }
 
     /// A rare word over thousands of blocks whose blooms fill many pages (4 KiB pages in unit
     /// tests), with each stream's hours one after the other: the scan rules out nearly all and
