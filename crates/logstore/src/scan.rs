@@ -540,9 +540,9 @@ impl ScanOrder {
         self.entries.len()
     }
 
-    /// The entry `k`-th in scan order (`k < len()`).
+    /// The entry `k`-th in scan order (`k < len()`: past the end it panics, as indexing does).
     fn get(&mut self, k: usize) -> (EventKey, u32, u32, u32) {
-        while self.sorted <= k {
+        while self.sorted <= k && self.sorted < self.entries.len() {
             let end = (self.sorted + self.sorted.max(FIRST_SORTED_STRETCH)).min(self.entries.len());
             self.sort_stretch(end);
         }
