@@ -307,14 +307,7 @@ impl EventBlock {
         if end > u64::from(u32::MAX) {
             return Err(corrupt("message offsets overflow"));
         }
-        self.sorted = sorted;
-        if sorted {
-            self.min = self.keys.first().copied().unwrap_or_default();
-            self.max = self.keys.last().copied().unwrap_or_default();
-        } else {
-            self.min = self.keys.iter().copied().min().unwrap_or_default();
-            self.max = self.keys.iter().copied().max().unwrap_or_default();
-        }
+        self.set_key_range(sorted);
         Ok(buf.len() - r.remaining())
     }
 }
@@ -359,7 +352,14 @@ impl EventBlock {
         if last_end > i64::from(u32::MAX) {
             return Err(corrupt("message offsets overflow"));
         }
-        let sorted = self.keys.windows(2).all(|pair| pair[0] < pair[1]);
+        self.set_key_range(self.keys.windows(2).all(|pair| pair[0] < pair[1]));
+        Ok(buf.len() - r.remaining())
+    }
+}
+
+impl EventBlock {
+    /// Records whether the decoded keys are strictly ascending, and their smallest and largest.
+    fn set_key_range(&mut self, sorted: bool) {
         self.sorted = sorted;
         if sorted {
             self.min = self.keys.first().copied().unwrap_or_default();
@@ -368,7 +368,6 @@ impl EventBlock {
             self.min = self.keys.iter().copied().min().unwrap_or_default();
             self.max = self.keys.iter().copied().max().unwrap_or_default();
         }
-        Ok(buf.len() - r.remaining())
     }
 }
 
