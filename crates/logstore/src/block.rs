@@ -328,11 +328,14 @@ impl EventBlock {
         let seqs = PackedColumn::read(&mut r, count)?;
         let ingestion = PackedColumn::read(&mut r, count)?;
         let ends = PackedColumn::read(&mut r, count)?;
-        // Offsets start at or above 0 and never decrease, and the last one is the messages'
-        // length (checked by the caller): every difference fits in 32 bits, so the sums below
-        // cannot wrap, and the last offset bounds them all.
-        if !(0..=i64::from(u32::MAX)).contains(&ends.first)
-            || !(0..=i128::from(u32::MAX)).contains(&(i128::from(ends.base) + i128::from(ends.mask())))
+        // Offsets start at or above 0 and never decrease (every difference is from `base` to
+        // `base + mask`, both in 0..2^32, so the sums below cannot wrap), and the last one is the
+        // messages' length (checked by the caller), so it bounds them all.
+        let differences = i128::from(ends.base)..=i128::from(ends.base) + i128::from(ends.mask());
+        let offsets = 0..=i128::from(u32::MAX);
+        if !offsets.contains(&i128::from(ends.first))
+            || !offsets.contains(differences.start())
+            || !offsets.contains(differences.end())
         {
             return Err(corrupt("message offsets out of range"));
         }
@@ -547,7 +550,9 @@ impl<'a> BlockView<'a> {
         let ends = &self.columns.ends;
         let range = if i == 0 { 0 } else { ends[i - 1] as usize }..ends[i] as usize;
         match self.messages {
-            Messages::Text(text) => text.get(range).ok_or_else(|| corrupt("message offsets split a character")),
+            Messages::Text(text) => {
+                text.get(range).ok_or_else(|| corrupt("message offsets past the messages or inside a character"))
+            }
             Messages::Unchecked(bytes) => {
                 let bytes = bytes.get(range).ok_or_else(|| corrupt("message offsets past the messages"))?;
                 std::str::from_utf8(bytes).map_err(|_| corrupt("message is not UTF-8"))
@@ -726,6 +731,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Packed offsets that go back (a difference below 0 that a wide column still reaches past)
+    /// are damage, found as the header is decoded.
+    #[test]
+    fn packed_offsets_that_go_back_are_damage() {
+        let encode = |ends: &[i64]| {
+            let mut buf = b"0123456789".to_vec();
+            let header_start = buf.len();
+            put_varint(&mut buf, ends.len() as u64);
+            for column in [&[0i64, 1, 2, 3][..], &[0; 4], &[0; 4], ends] {
+                put_packed_column(&mut buf, column.iter().copied());
+            }
+            let header_len = (buf.len() - header_start) as u32;
+            put_u32(&mut buf, header_len);
+            buf
+        };
+        let mut columns = EventBlock::new(0);
+        let good = encode(&[0, 10, 10, 10]);
+        assert!(EventBlock::decode_view(&mut columns, 1, &good, BlockLayout::PackedColumns).is_ok());
+        let back = encode(&[0, 10, 5, 10]);
+        let err = EventBlock::decode_view(&mut columns, 1, &back, BlockLayout::PackedColumns).unwrap_err();
+        assert!(err.to_string().contains("message offsets out of range"), "{err}");
     }
 
     /// A block read in place checks each message as it is read: a damaged one is an error (and

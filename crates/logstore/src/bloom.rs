@@ -328,10 +328,9 @@ pub fn is_json_object(message: &str) -> bool {
 /// through ~0.3 %, so a search for a rare word decodes a third as many blocks for nothing.
 pub struct BloomBuilder {
     bits: Vec<u8>,
-    /// The hashes of words added lately, by their top bits (the table's size is a power of two,
-    /// and `.1` the shift that leaves its log2 of bits): most of a block's words repeat (its
-    /// messages share templates, keys and values), and their probes are not set again.
-    recent: (Vec<u64>, u32),
+    /// Words added lately: most of a block's words repeat (its messages share templates, keys
+    /// and values), and their probes are not set again.
+    recent: RecentWords,
     /// Two filters of 2/3 and 1/3 of `bits` (see the module's layout).
     split: bool,
 }
@@ -347,20 +346,16 @@ impl BloomBuilder {
         }
         // 1.5 times the power of two when that fits too.
         if bytes >= 2 * MIN_BYTES && bytes / 2 * 3 <= cap {
-            return BloomBuilder { bits: vec![0u8; bytes / 2 * 3], split: true, recent: recent_words(raw_len) };
+            return BloomBuilder { bits: vec![0u8; bytes / 2 * 3], split: true, recent: RecentWords::new(raw_len) };
         }
-        BloomBuilder { bits: vec![0u8; bytes], split: false, recent: recent_words(raw_len) }
+        BloomBuilder { bits: vec![0u8; bytes], split: false, recent: RecentWords::new(raw_len) }
     }
 
     pub fn add_text(&mut self, text: &str) {
         let (bits, split, recent) = (&mut self.bits, self.split, &mut self.recent);
         for_each_indexed_token(text, |token| {
             let hash = token_hash(token);
-            // A word seen lately has its bits set already (an empty slot holds 0, which a word
-            // hashing to 0 is never taken for).
-            let slot = &mut recent.0[(hash >> recent.1) as usize];
-            if *slot != hash || hash == 0 {
-                *slot = hash;
+            if recent.first_time(hash) {
                 set_probes(bits, hash, split, Self::PROBES);
             }
         });
@@ -408,11 +403,28 @@ impl BloomBuilder {
     }
 }
 
-/// A table of words added lately for a block of `raw_len` bytes: a slot per ~128 bytes, from 64
-/// to 4,096 (32 KiB, for blocks of 512 KiB and more), with the shift that indexes it.
-fn recent_words(raw_len: usize) -> (Vec<u64>, u32) {
-    let slots = (raw_len / 128).next_power_of_two().clamp(64, 4096);
-    (vec![0u64; slots], 64 - slots.trailing_zeros())
+/// The hashes of words a bloom builder added lately, one slot per value of the hash's top bits.
+struct RecentWords {
+    slots: Vec<u64>,
+    /// Shifts a hash down to its slot (the number of slots is a power of two).
+    shift: u32,
+}
+
+impl RecentWords {
+    /// A slot per ~128 raw bytes of the block, from 64 to 4,096 (32 KiB, for 512 KiB and more).
+    fn new(raw_len: usize) -> RecentWords {
+        let slots = (raw_len / 128).next_power_of_two().clamp(64, 4096);
+        RecentWords { slots: vec![0u64; slots], shift: 64 - slots.trailing_zeros() }
+    }
+
+    /// Records `hash`; false when its slot held it already (its word's bits are set). An empty
+    /// slot holds 0, which a word hashing to 0 is never taken for.
+    fn first_time(&mut self, hash: u64) -> bool {
+        let slot = &mut self.slots[(hash >> self.shift) as usize];
+        let first = *slot != hash || hash == 0;
+        *slot = hash;
+        first
+    }
 }
 
 /// Whether at most `MAX_FOLDED_FILL` of these bits are set.
@@ -534,7 +546,7 @@ mod tests {
             assert_eq!(folded[1] & SPLIT != 0, split);
             let n = folded.len() - 2;
             assert!(n < unfolded && n >= MIN_BYTES, "{n} of {unfolded}");
-            let mut small = BloomBuilder { bits: vec![0u8; n], split, recent: recent_words(n) };
+            let mut small = BloomBuilder { bits: vec![0u8; n], split, recent: RecentWords::new(n) };
             small.add_text(text);
             assert_eq!(&folded[2..], &small.bits[..]);
             // The folded filter is sparse (or at the floor), and folding stops where the next

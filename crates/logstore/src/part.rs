@@ -303,12 +303,13 @@ impl Part {
     /// Reads, verifies and decodes block `i` (`meta`, its index entry) into this thread's reused
     /// buffers, and gives `visit` the block read in place: what a scan does with a block it does
     /// not keep, writing no fresh memory (and so taking no page faults) for it. `visit` must not
-    /// visit another block.
+    /// visit another block. Damage `visit` finds (a message read in place that is not UTF-8) is
+    /// reported with the part and the block, as damage found decoding is.
     pub fn visit_block<R>(
         &self,
         i: usize,
         meta: &BlockMeta,
-        visit: impl FnOnce(BlockView<'_>) -> R,
+        visit: impl FnOnce(BlockView<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         thread_local! {
             static DECOMPRESSED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -319,7 +320,7 @@ impl Part {
                 COLUMNS.with_borrow_mut(|columns| {
                     let view = EventBlock::decode_view(columns, meta.stream_id, &out[..raw_len], self.layout)
                         .map_err(|e| self.locate(i, e))?;
-                    Ok(visit(view))
+                    visit(view).map_err(|e| self.locate(i, e))
                 })
             });
             drop_if_large(out);
@@ -1269,7 +1270,16 @@ mod tests {
                 let footer_crc = crc32fast::hash(&bytes[footer..footer + 36]);
                 bytes[footer + 36..footer + 40].copy_from_slice(&footer_crc.to_le_bytes());
                 fs::write(&path, &bytes).unwrap();
-                if Part::open(&path, 1).unwrap().read_nth(0).is_err() {
+                let part = Part::open(&path, 1).unwrap();
+                let whole = part.read_nth(0);
+                // Read in place message by message, as a scan does: the same verdict, and the
+                // error names the block.
+                let meta = part.blocks()[0];
+                let in_place =
+                    part.visit_block(0, &meta, |view| (0..view.len()).try_for_each(|j| view.message(j).map(drop)));
+                assert_eq!(whole.is_err(), in_place.is_err(), "byte {at} ^ {flip:#x}");
+                if let Err(e) = in_place {
+                    assert!(e.to_string().contains("block 0"), "{e}");
                     errors += 1;
                 }
             }

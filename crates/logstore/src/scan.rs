@@ -75,7 +75,7 @@ impl Candidate {
                         cache.insert(key, Arc::new(view.to_block()?));
                     }
                     Ok((collected, raw))
-                })?
+                })
             }
             BlockSource::Memory(block) if block.is_sorted() => Ok((read(block.view())?, raw_of(block.view()))),
             BlockSource::Memory(block) => {
@@ -561,21 +561,22 @@ impl ScanOrder {
         if end <= self.sorted {
             return;
         }
-        let rest = &mut self.entries[self.sorted..];
-        let stretch = end - self.sorted;
+        let (rest, stretch) = (&mut self.entries[self.sorted..], end - self.sorted);
         if self.forward {
-            if stretch < rest.len() {
-                rest.select_nth_unstable_by_key(stretch, |&(k, ..)| k);
-            }
-            rest[..stretch].sort_unstable_by_key(|&(k, ..)| k);
+            sort_first(rest, stretch, |&(k, ..)| k);
         } else {
-            if stretch < rest.len() {
-                rest.select_nth_unstable_by_key(stretch, |&(k, ..)| Reverse(k));
-            }
-            rest[..stretch].sort_unstable_by_key(|&(k, ..)| Reverse(k));
+            sort_first(rest, stretch, |&(k, ..)| Reverse(k));
         }
         self.sorted = end;
     }
+}
+
+/// Puts the `n` smallest of `items` by `key` first, sorted; the others after them, in any order.
+fn sort_first<T, K: Ord>(items: &mut [T], n: usize, key: impl Fn(&T) -> K + Copy) {
+    if n < items.len() {
+        items.select_nth_unstable_by_key(n, key);
+    }
+    items[..n].sort_unstable_by_key(key);
 }
 
 /// A page, and (for a request with a `continuation`) the state its next page can start from.
