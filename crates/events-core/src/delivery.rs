@@ -331,7 +331,7 @@ async fn deliver_logs(inner: &Arc<Inner>, d: &Delivery, group: &str) -> Result<(
         }
         Err(e) => return Err(DeliveryError::retryable("ServiceUnavailable", e.to_string())),
     }
-    match inner.logs.put_events(group, &stream, vec![(now_ms(), d.payload.clone())], now_ms()).await {
+    match inner.logs.put_events(group, &stream, [(now_ms(), &d.payload)].into_iter().collect(), now_ms()).await {
         Ok(_) => Ok(()),
         Err(lookout_logs::LogsError::Throttling(m) | lookout_logs::LogsError::ServiceUnavailable(m)) => {
             Err(DeliveryError::retryable("ServiceUnavailable", m))

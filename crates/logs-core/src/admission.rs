@@ -126,7 +126,12 @@ mod tests {
         store.create_stream("g", "s", 0).unwrap();
         let stalled = stall_flushes(dir);
         let t = lookout_logstore::testsuite::now_ms();
-        store.append("g", "s", vec![(t, "x".repeat(200))], t).unwrap().blocking_recv().unwrap().unwrap();
+        store
+            .append("g", "s", crate::EventBatch::from(vec![(t, "x".repeat(200))]), t)
+            .unwrap()
+            .blocking_recv()
+            .unwrap()
+            .unwrap();
         assert!(!store.has_room(10));
         (store, stalled)
     }

@@ -1,6 +1,8 @@
 //! The PutLogEvents batch rules: what rejects a whole batch, and which leading and trailing
 //! events are set aside as too old, expired or too new (AWS's `rejectedLogEventsInfo`).
 
+use lookout_logstore::EventBatch;
+
 use crate::LogsError;
 
 /// Largest batch: the sum over events of (UTF-8 bytes of the message + 26).
@@ -40,7 +42,7 @@ pub struct BatchPlan {
 }
 
 /// Checks a batch of (timestamp ms, message) against AWS's rules at time `now`.
-pub fn plan_batch(events: &[(i64, String)], now: i64, retention_days: Option<u32>) -> Result<BatchPlan, LogsError> {
+pub fn plan_batch(events: &EventBatch, now: i64, retention_days: Option<u32>) -> Result<BatchPlan, LogsError> {
     if events.is_empty() {
         return Err(LogsError::InvalidParameter(
             "1 validation error detected: Value '[]' at 'logEvents' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
@@ -52,7 +54,7 @@ pub fn plan_batch(events: &[(i64, String)], now: i64, retention_days: Option<u32
             events.len()
         )));
     }
-    let size: usize = events.iter().map(|(_, m)| m.len() + EVENT_OVERHEAD_BYTES).sum();
+    let size = events.message_bytes() + events.len() * EVENT_OVERHEAD_BYTES;
     if size > MAX_BATCH_BYTES {
         return Err(LogsError::InvalidParameter(format!(
             "Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}"
@@ -65,22 +67,23 @@ pub fn plan_batch(events: &[(i64, String)], now: i64, retention_days: Option<u32
                 i + 1
             )));
         }
-        if *ts < 0 {
+        if ts < 0 {
             return Err(LogsError::InvalidParameter(format!(
                 "1 validation error detected: Value '{ts}' at 'logEvents.{}.member.timestamp' failed to satisfy constraint: Member must have value greater than or equal to 0",
                 i + 1
             )));
         }
     }
-    if events.windows(2).any(|w| w[1].0 < w[0].0) {
+    let timestamps = events.timestamps();
+    if timestamps.windows(2).any(|w| w[1] < w[0]) {
         return Err(LogsError::InvalidParameter(
             "Log events in a single PutLogEvents request must be in chronological order.".into(),
         ));
     }
-    let count_before = |limit: i64| events.partition_point(|(ts, _)| *ts < limit);
+    let count_before = |limit: i64| timestamps.partition_point(|&ts| ts < limit);
     let too_old_end = count_before(now - MAX_AGE_MS);
     let expired_end = retention_days.map_or(0, |d| count_before(now - i64::from(d) * DAY_MS));
-    let too_new_start = events.partition_point(|(ts, _)| *ts <= now + MAX_FUTURE_MS);
+    let too_new_start = timestamps.partition_point(|&ts| ts <= now + MAX_FUTURE_MS);
     let rejected = RejectedInfo {
         too_old_end_index: (too_old_end > 0).then_some(too_old_end),
         expired_end_index: (expired_end > 0).then_some(expired_end),
@@ -89,9 +92,9 @@ pub fn plan_batch(events: &[(i64, String)], now: i64, retention_days: Option<u32
     let start = too_old_end.max(expired_end).min(too_new_start);
     let accepted = start..too_new_start;
     if let (Some(first), Some(last)) =
-        (events.get(accepted.start), accepted.end.checked_sub(1).and_then(|i| events.get(i)))
+        (timestamps.get(accepted.start), accepted.end.checked_sub(1).and_then(|i| timestamps.get(i)))
     {
-        if accepted.end > accepted.start && last.0 - first.0 > MAX_BATCH_SPAN_MS {
+        if accepted.end > accepted.start && last - first > MAX_BATCH_SPAN_MS {
             return Err(LogsError::InvalidParameter(
                 "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.".into(),
             ));
@@ -106,11 +109,11 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000_000;
 
-    fn ev(ts: &[i64]) -> Vec<(i64, String)> {
-        ts.iter().map(|t| (*t, "m".to_string())).collect()
+    fn ev(ts: &[i64]) -> EventBatch {
+        ts.iter().map(|t| (*t, "m")).collect()
     }
 
-    fn err(events: &[(i64, String)]) -> String {
+    fn err(events: &EventBatch) -> String {
         match plan_batch(events, NOW, None) {
             Err(LogsError::InvalidParameter(m)) => m,
             other => panic!("expected a rejection, got {other:?}"),
@@ -128,13 +131,13 @@ mod tests {
     fn whole_batch_rejections() {
         assert!(err(&ev(&[NOW, NOW - 1])).contains("chronological order"));
         assert!(err(&ev(&[NOW - 25 * 3_600_000, NOW])).contains("cannot span more than 24 hours"));
-        assert!(err(&[]).contains("greater than or equal to 1"));
+        assert!(err(&EventBatch::default()).contains("greater than or equal to 1"));
         assert!(err(&ev(&vec![NOW; 10_001])).contains("less than or equal to 10000"));
-        let big = vec![(NOW, "x".repeat(MAX_BATCH_BYTES - EVENT_OVERHEAD_BYTES + 1))];
+        let big = EventBatch::from(vec![(NOW, "x".repeat(MAX_BATCH_BYTES - EVENT_OVERHEAD_BYTES + 1))]);
         assert_eq!(err(&big), "Upload too large: 1048577 bytes exceeds limit of 1048576");
-        let exact = vec![(NOW, "x".repeat(MAX_BATCH_BYTES - EVENT_OVERHEAD_BYTES))];
+        let exact = EventBatch::from(vec![(NOW, "x".repeat(MAX_BATCH_BYTES - EVENT_OVERHEAD_BYTES))]);
         assert!(plan_batch(&exact, NOW, None).is_ok());
-        assert!(err(&[(NOW, String::new())]).contains("logEvents.1.member.message"));
+        assert!(err(&EventBatch::from(vec![(NOW, String::new())])).contains("logEvents.1.member.message"));
     }
 
     #[test]

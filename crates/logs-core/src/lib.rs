@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lookout_filter::{FilterPattern, PatternKind};
+pub use lookout_logstore::EventBatch;
 use lookout_logstore::{
     Continuation, Direction, EventKey, GroupInfo, GroupUpdate, LogStore, NewGroup, ScanRequest, StoreError,
     StoredEvent, StreamInfo, StreamSelection,
@@ -379,7 +380,7 @@ impl LogsService {
         &self,
         group: &str,
         stream: &str,
-        mut events: Vec<(i64, String)>,
+        mut events: EventBatch,
         now: i64,
     ) -> Result<PutOutcome, LogsError> {
         let retention = self.store.retention_days(group)?;
@@ -388,8 +389,7 @@ impl LogsService {
             let last = self.store.stream(group, stream)?.last_seq;
             return Ok(PutOutcome { next_sequence_token: sequence_token(last), rejected: plan.rejected });
         }
-        events.truncate(plan.accepted.end);
-        events.drain(..plan.accepted.start);
+        events.keep(plan.accepted);
         let pending = self.store.append(group, stream, events, now)?;
         let ack = pending
             .await

@@ -13,6 +13,7 @@ mod catalog;
 mod codec;
 mod cursor;
 mod engine;
+mod event_batch;
 mod memtable;
 mod merge;
 mod part;
@@ -25,6 +26,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use engine::{EmbeddedStore, StorageSummary, StoreConfig, StoreStats, DEFAULT_COMPACT_AT_REST_AFTER};
+pub use event_batch::{BatchPartsError, EventBatch};
 pub use merge::MergePolicy;
 pub use part::{BlockCodec, BlockSplit};
 
@@ -242,7 +244,7 @@ pub trait LogStore: Send + Sync + 'static {
         &self,
         group: &str,
         stream: &str,
-        events: Vec<(i64, String)>,
+        events: EventBatch,
         ingestion_time: i64,
     ) -> Result<PendingAppend, StoreError>;
 

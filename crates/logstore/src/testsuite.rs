@@ -303,7 +303,7 @@ pub fn random_model_check(dir: &Path, open: Factory<'_>, seed: u64) {
             };
             batch.push((ts, message));
         }
-        let ack = store.append("g", s, batch.clone(), now_ms()).unwrap().blocking_recv().unwrap().unwrap();
+        let ack = store.append("g", s, batch.clone().into(), now_ms()).unwrap().blocking_recv().unwrap().unwrap();
         for (i, (ts, m)) in batch.into_iter().enumerate() {
             model.push((EventKey { timestamp: ts, seq: ack.first_seq + i as u64 }, s.to_string(), m));
         }
@@ -401,7 +401,7 @@ pub fn cursor_pages_equal_fresh_pages(dir: &Path, open: Factory<'_>, seed: u64) 
                 (ts, format!("r{round} e{i} {word} {}", "y".repeat(next(30) as usize)))
             })
             .collect();
-        let ack = store.append("g", s, batch.clone(), now_ms()).unwrap().blocking_recv().unwrap().unwrap();
+        let ack = store.append("g", s, batch.clone().into(), now_ms()).unwrap().blocking_recv().unwrap().unwrap();
         batch
             .into_iter()
             .enumerate()

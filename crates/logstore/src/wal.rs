@@ -35,7 +35,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::codec::{put_i64, put_u32, put_u64, Reader};
-use crate::{GroupId, StoreError, StreamId};
+use crate::{EventBatch, GroupId, StoreError, StreamId};
 
 const RECORD_APPEND: u8 = 1;
 const HEADER_LEN: usize = 8;
@@ -108,7 +108,7 @@ pub fn encode_append(
     stream_id: StreamId,
     first_seq: u64,
     ingestion_time: i64,
-    events: &[(i64, String)],
+    events: &EventBatch,
 ) {
     let start = out.len();
     out.extend_from_slice(&[0u8; HEADER_LEN]);
@@ -118,8 +118,8 @@ pub fn encode_append(
     put_u64(out, first_seq);
     put_i64(out, ingestion_time);
     put_u32(out, events.len() as u32);
-    for (ts, msg) in events {
-        put_i64(out, *ts);
+    for (ts, msg) in events.iter() {
+        put_i64(out, ts);
         put_u32(out, msg.len() as u32);
         out.extend_from_slice(msg.as_bytes());
     }
@@ -421,7 +421,7 @@ impl AlignedMemory {
 mod tests {
     use super::*;
 
-    fn events(n: usize) -> Vec<(i64, String)> {
+    fn events(n: usize) -> EventBatch {
         (0..n).map(|i| (i as i64, format!("message {i}"))).collect()
     }
 
@@ -470,7 +470,7 @@ mod tests {
             // One record whose message makes it end `left` bytes before the block's end.
             let message = "m".repeat(DIRECT_ALIGN - left - record_len(1, 0));
             let mut buf = Vec::new();
-            encode_append(&mut buf, 1, 2, 1, 99, &[(5, message)]);
+            encode_append(&mut buf, 1, 2, 1, 99, &[(5, message)].into_iter().collect());
             assert_eq!(buf.len(), DIRECT_ALIGN - left);
             seg.write_durable(&buf).unwrap();
             let path = segment_path(dir.path(), 1);
@@ -658,7 +658,7 @@ mod tests {
                     for &(n, len) in batch {
                         let events: Vec<(i64, String)> = (0..n).map(|i| (i as i64, "x".repeat((len + i) % 700))).collect();
                         let before = records.len();
-                        encode_append(&mut records, 1, 2, seq, 99, &events);
+                        encode_append(&mut records, 1, 2, seq, 99, &events.iter().map(|(t, m)| (*t, m)).collect());
                         let message_bytes = events.iter().map(|(_, m)| m.len()).sum();
                         prop_assert_eq!(records.len() - before, record_len(events.len(), message_bytes));
                         expected.push((seq, events));

@@ -1,6 +1,6 @@
 //! Runs the shared `LogStore` suite against the embedded engine, plus engine-specific crash cases.
 
-use lookout_logstore::{logstore_test_suite, EmbeddedStore, LogStore, StoreConfig};
+use lookout_logstore::{logstore_test_suite, EmbeddedStore, EventBatch, LogStore, StoreConfig};
 
 fn open_embedded(dir: &std::path::Path) -> Box<dyn LogStore> {
     Box::new(EmbeddedStore::open(StoreConfig::new(dir)).unwrap())
@@ -16,7 +16,7 @@ mod crash_windows {
     use std::path::Path;
 
     use lookout_logstore::testsuite::{now_ms, request, scan_all};
-    use lookout_logstore::{Direction, EmbeddedStore, LogStore, StoreConfig};
+    use lookout_logstore::{Direction, EmbeddedStore, EventBatch, LogStore, StoreConfig};
 
     fn open(dir: &Path) -> EmbeddedStore {
         EmbeddedStore::open(StoreConfig::new(dir)).unwrap()
@@ -35,7 +35,12 @@ mod crash_windows {
         for i in 0..n {
             // Equal lengths make equal records, so new records overwrite old ones exactly.
             let message = format!("{prefix} {i:04}");
-            store.append("g", "s", vec![(t + i as i64, message)], t).unwrap().blocking_recv().unwrap().unwrap();
+            store
+                .append("g", "s", EventBatch::from(vec![(t + i as i64, message)]), t)
+                .unwrap()
+                .blocking_recv()
+                .unwrap()
+                .unwrap();
         }
     }
 
@@ -181,7 +186,12 @@ mod crash_windows {
         assert_eq!(messages(&store), expected, "the 5 new records, not the 95 old ones after them");
         // And new writes after recovery go on from there.
         let t = now_ms() + 1000;
-        store.append("g", "s", vec![(t, "after".into())], t).unwrap().blocking_recv().unwrap().unwrap();
+        store
+            .append("g", "s", EventBatch::from(vec![(t, "after".into())]), t)
+            .unwrap()
+            .blocking_recv()
+            .unwrap()
+            .unwrap();
         assert_eq!(messages(&store).len(), 109);
     }
 
@@ -209,7 +219,12 @@ mod crash_windows {
         assert_eq!(fs::metadata(&seg).unwrap().len() as usize, full, "the torn tail is truncated");
         // New writes after recovery get new ids and land after the old ones.
         let t = now_ms() + 1000;
-        store.append("g", "s", vec![(t, "after".into())], t).unwrap().blocking_recv().unwrap().unwrap();
+        store
+            .append("g", "s", EventBatch::from(vec![(t, "after".into())]), t)
+            .unwrap()
+            .blocking_recv()
+            .unwrap()
+            .unwrap();
         assert_eq!(messages(&store).last().map(String::as_str), Some("after"));
     }
 }
@@ -291,7 +306,7 @@ mod merging {
         let t = now_ms() - 60_000;
         for round in 0..2i64 {
             store
-                .append("g", "a", vec![(t + round, format!("event {round}"))], t)
+                .append("g", "a", EventBatch::from(vec![(t + round, format!("event {round}"))]), t)
                 .unwrap()
                 .blocking_recv()
                 .unwrap()
@@ -443,7 +458,7 @@ fn appends_past_the_unflushed_limit_wait_for_a_flush() {
     lookout_logstore::testsuite::group(&store, "g");
     store.create_stream("g", "s", 0).unwrap();
     let t = now_ms();
-    let append = |i: i64| store.append("g", "s", vec![(t + i, "x".repeat(600))], t);
+    let append = |i: i64| store.append("g", "s", EventBatch::from(vec![(t + i, "x".repeat(600))]), t);
     let stalled = stall_flushes(dir.path());
     assert!(store.has_room(600));
     append(0).unwrap().blocking_recv().unwrap().unwrap();
@@ -490,7 +505,12 @@ fn streams_deleted_during_flushes_stay_deleted() {
         store.create_stream("g", &name, 0).unwrap();
         store.create_stream("g", &format!("kept{round}"), 0).unwrap();
         for stream in [name.as_str(), &format!("kept{round}")] {
-            store.append("g", stream, vec![(t, "x".repeat(100))], t).unwrap().blocking_recv().unwrap().unwrap();
+            store
+                .append("g", stream, EventBatch::from(vec![(t, "x".repeat(100))]), t)
+                .unwrap()
+                .blocking_recv()
+                .unwrap()
+                .unwrap();
         }
         let flusher = {
             let store = store.clone();

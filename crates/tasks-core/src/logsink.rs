@@ -94,7 +94,7 @@ impl LogSink for LogsServiceSink {
 
     async fn put(&self, target: &LogTarget, events: Vec<(i64, String)>) -> Result<(), SinkError> {
         let outcome =
-            self.logs.put_events(&target.group, &target.stream, events, now_ms()).await.map_err(sink_error)?;
+            self.logs.put_events(&target.group, &target.stream, events.into(), now_ms()).await.map_err(sink_error)?;
         let r = &outcome.rejected;
         if r.too_new_start_index.is_some() || r.too_old_end_index.is_some() || r.expired_end_index.is_some() {
             tracing::warn!(group = %target.group, stream = %target.stream, rejected = ?r, "some container output was outside the accepted time range and was dropped");

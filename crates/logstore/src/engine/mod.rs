@@ -42,8 +42,8 @@ use crate::part::{BlockSplit, Part};
 use crate::scan::{self, BlockSource, Bounds, Candidate};
 use crate::wal::{self, WalSegment};
 use crate::{
-    AppendAck, GroupId, GroupInfo, GroupUpdate, LogStore, NewGroup, PendingAppend, ScanPage, ScanRequest, StoreError,
-    StoreUsage, StreamId, StreamInfo, StreamSelection, DAY_MS,
+    AppendAck, EventBatch, GroupId, GroupInfo, GroupUpdate, LogStore, NewGroup, PendingAppend, ScanPage, ScanRequest,
+    StoreError, StoreUsage, StreamId, StreamInfo, StreamSelection, DAY_MS,
 };
 use flush::run_flusher;
 use maintenance::{drop_expired, run_merger, run_ticker};
@@ -201,7 +201,7 @@ impl Inner {
 struct AppendRequest {
     group_id: GroupId,
     stream_id: StreamId,
-    events: Vec<(i64, String)>,
+    events: EventBatch,
     /// Message bytes of `events`, counted once by `append`.
     bytes: usize,
     ingestion_time: i64,
@@ -680,7 +680,7 @@ impl LogStore for EmbeddedStore {
         &self,
         group: &str,
         stream: &str,
-        events: Vec<(i64, String)>,
+        events: EventBatch,
         ingestion_time: i64,
     ) -> Result<PendingAppend, StoreError> {
         if events.is_empty() {
@@ -691,7 +691,7 @@ impl LogStore for EmbeddedStore {
             let entry = catalog.groups.get(group).ok_or(StoreError::GroupNotFound)?;
             (entry.info.id, entry.streams.get(stream).ok_or(StoreError::StreamNotFound)?.id)
         };
-        let bytes: usize = events.iter().map(|(_, m)| m.len()).sum();
+        let bytes = events.message_bytes();
         let config = &self.inner.config;
         if self.inner.flushes_behind() {
             return Err(StoreError::Overloaded);

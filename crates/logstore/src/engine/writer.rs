@@ -93,17 +93,14 @@ impl Writer {
         // memtable, so the copy is current. Every batch here is durable already.
         for (req, ack) in batch.iter().zip(&acks) {
             let mut stream = self.inner.data.read().active.stream_copy(req.stream_id);
-            let added = stream.push_events(
-                ack.first_seq,
-                req.ingestion_time,
-                req.events.iter().map(|(ts, m)| (*ts, m.as_str())),
-            );
+            let added = stream.push_events(ack.first_seq, req.ingestion_time, req.events.iter());
             self.inner.data.write().active.install(req.group_id, req.stream_id, stream, added);
         }
         {
             let mut catalog = self.inner.catalog.write();
             for (req, ack) in batch.iter().zip(&acks) {
-                let (first_ts, last_ts) = (req.events[0].0, req.events[req.events.len() - 1].0);
+                let timestamps = req.events.timestamps();
+                let (first_ts, last_ts) = (timestamps[0], timestamps[timestamps.len() - 1]);
                 if let Some(stream) = catalog.stream_by_id_mut(req.stream_id) {
                     update_stream_stats(stream, first_ts, last_ts, req.ingestion_time, ack.last_seq);
                     catalog.dirty_streams.insert(req.stream_id);

@@ -11,7 +11,9 @@ pub mod validate;
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use lookout_logs::{event_id, sequence_token, DescribeStreams, FilterEvents, GetEvents, GroupNameFilter, StreamOrder};
+use lookout_logs::{
+    event_id, sequence_token, DescribeStreams, EventBatch, FilterEvents, GetEvents, GroupNameFilter, StreamOrder,
+};
 use lookout_logstore::{GroupInfo, StreamInfo, StreamSelection};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -93,31 +95,31 @@ fn serialization_failed(e: serde_json::Error) -> LogsApiError {
     LogsApiError::new("ServiceUnavailableException", "The service cannot complete the request.")
 }
 
-/// A decoded PutLogEvents request: group, stream, and (timestamp, message) events.
-type PutBatch = (String, String, Vec<(i64, String)>);
+/// A decoded PutLogEvents request: group, stream, and its events.
+type PutBatch = (String, String, EventBatch);
 
 /// A PutLogEvents body, validated as AWS does.
 fn decode_put_log_events(body: &[u8]) -> Result<PutBatch, LogsApiError> {
-    let req: PutLogEventsRequest = match put_body::decode(body) {
-        Some(req) => req,
-        None => parse(body)?,
-    };
+    if let Some(req) = put_body::decode(body) {
+        let group = group_name(&req.log_group_name)?;
+        let stream = stream_name(&req.log_stream_name)?;
+        validate::required(&req.log_events, "logEvents")?;
+        return Ok((group, stream, req.log_events.unwrap_or_default()));
+    }
+    let req: PutLogEventsRequest = parse(body)?;
     let group = group_name(&req.log_group_name)?;
     let stream = stream_name(&req.log_stream_name)?;
     let input = validate::required(&req.log_events, "logEvents")?;
-    let mut events = Vec::with_capacity(input.len());
-    for (i, e) in req.log_events.unwrap_or_default().into_iter().enumerate() {
-        let ts = match e.timestamp {
-            Some(ts) => ts,
-            None => *validate::required(&e.timestamp, &format!("logEvents.{}.member.timestamp", i + 1))?,
-        };
-        let msg = e.message.ok_or_else(|| {
+    let mut events = EventBatch::with_capacity(input.len(), 0);
+    for (i, e) in input.iter().enumerate() {
+        let ts = *validate::required(&e.timestamp, &format!("logEvents.{}.member.timestamp", i + 1))?;
+        let msg = e.message.as_deref().ok_or_else(|| {
             LogsApiError::invalid(format!(
                 "1 validation error detected: Value null at 'logEvents.{}.member.message' failed to satisfy constraint: Member must not be null",
                 i + 1
             ))
         })?;
-        events.push((ts, msg));
+        events.push(ts, msg);
     }
     Ok((group, stream, events))
 }

@@ -1,24 +1,36 @@
 //! The PutLogEvents body's fast decoder: the shape every client sends (one object with the group,
 //! the stream, an optional sequence token and the events, each a `timestamp` integer and a
-//! `message` string) read straight into [`PutLogEventsRequest`], without serde's generic
-//! machinery. Decoding was the costliest step of a write outside the store (serde_json ~15 % of
-//! W1's server CPU, most of it on the escapes of JSON messages).
+//! `message` string) read straight into a [`FastPut`], the messages unescaped one after the other
+//! into one [`EventBatch`] buffer: no serde machinery and no allocation per event. Decoding was
+//! the costliest step of a write outside the store (serde_json ~15 % of W1's server CPU, most of
+//! it on the escapes of JSON messages), then a `String` per event was.
 //!
-//! It answers only when it is certain of serde_json's answer: anything else (unknown or repeated
-//! members, a number that is not a plain integer, an escape it does not know, a control character,
-//! invalid UTF-8, trailing bytes...) returns `None`, and the caller decodes the body with
-//! serde_json, which then gives the error or the value. `decodes_like_serde` checks that on random
-//! and damaged bodies.
+//! It answers only when it is certain of serde_json's answer and the request is whole: anything
+//! else (unknown or repeated members, a number that is not a plain integer, an escape it does not
+//! know, a control character, invalid UTF-8, trailing bytes, an event without its timestamp or
+//! message...) returns `None`, and the caller decodes the body with serde_json, which then gives
+//! the error or the value. `decodes_like_serde` checks that on random and damaged bodies.
 
+use lookout_logs::EventBatch;
 use memchr::memchr2;
 
-use super::dto::{InputLogEvent, PutLogEventsRequest};
 use super::json_text::special_at;
 
+/// A PutLogEvents request as the fast path reads it. Every event has its timestamp and message.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct FastPut {
+    pub log_group_name: Option<String>,
+    pub log_stream_name: Option<String>,
+    /// `None`: absent or null.
+    pub log_events: Option<EventBatch>,
+    /// Accepted and ignored, as AWS has done since 2023.
+    pub sequence_token: Option<String>,
+}
+
 /// The request, when the body has the common shape and is valid JSON; `None` means "ask serde".
-pub(super) fn decode(body: &[u8]) -> Option<PutLogEventsRequest> {
+pub(super) fn decode(body: &[u8]) -> Option<FastPut> {
     let mut r = Reader { bytes: body, at: 0 };
-    let mut req = PutLogEventsRequest::default();
+    let mut req = FastPut::default();
     let (mut group, mut stream, mut events, mut token) = (false, false, false, false);
     r.expect(b'{')?;
     if !r.eat(b'}') {
@@ -49,6 +61,14 @@ pub(super) fn decode(body: &[u8]) -> Option<PutLogEventsRequest> {
     }
     r.skip_whitespace();
     (r.at == body.len()).then_some(req)
+}
+
+/// The events being read: each one's timestamp and message end, the messages in one buffer.
+#[derive(Default)]
+struct BatchParts {
+    timestamps: Vec<i64>,
+    ends: Vec<usize>,
+    text: Vec<u8>,
 }
 
 struct Reader<'a> {
@@ -110,26 +130,26 @@ impl<'a> Reader<'a> {
 
     /// A JSON string, unescaped.
     fn string(&mut self) -> Option<String> {
+        let mut out = Vec::new();
+        self.string_into(&mut out)?;
+        String::from_utf8(out).ok()
+    }
+
+    /// A JSON string, unescaped onto the end of `out`; not checked to be UTF-8.
+    fn string_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
         self.expect(b'"')?;
         let mut from = self.at;
-        let mut end = from + special_at(&self.bytes[from..])?;
-        if self.bytes[end] == b'"' {
-            // No escapes: one copy.
-            self.at = end + 1;
-            return std::str::from_utf8(&self.bytes[from..end]).ok().map(str::to_owned);
-        }
-        let mut out = Vec::with_capacity(end - from + 256);
         loop {
+            let end = from + special_at(&self.bytes[from..])?;
             out.extend_from_slice(&self.bytes[from..end]);
             match self.bytes[end] {
                 b'"' => {
                     self.at = end + 1;
-                    return String::from_utf8(out).ok();
+                    return Some(());
                 }
-                b'\\' => from = self.escape(end + 1, &mut out)?,
+                b'\\' => from = self.escape(end + 1, out)?,
                 _ => return None, // a control character
             }
-            end = from + special_at(&self.bytes[from..])?;
         }
     }
 
@@ -198,51 +218,58 @@ impl<'a> Reader<'a> {
         Some(if negative { -magnitude } else { magnitude })
     }
 
-    fn events_or_null(&mut self) -> Option<Option<Vec<InputLogEvent>>> {
+    fn events_or_null(&mut self) -> Option<Option<EventBatch>> {
         if self.null() {
             return Some(None);
         }
         self.expect(b'[')?;
-        let mut events = Vec::new();
-        if self.eat(b']') {
-            return Some(Some(events));
-        }
-        loop {
-            events.push(self.event()?);
-            if self.eat(b',') {
-                continue;
+        // Messages are at most the body's bytes, unescaped.
+        let mut parts = BatchParts { text: Vec::with_capacity(self.bytes.len() - self.at), ..BatchParts::default() };
+        if !self.eat(b']') {
+            loop {
+                self.event(&mut parts)?;
+                if self.eat(b',') {
+                    continue;
+                }
+                self.expect(b']')?;
+                break;
             }
-            self.expect(b']')?;
-            return Some(Some(events));
         }
+        // Each message must be UTF-8 on its own; if not, serde says so.
+        EventBatch::from_parts(parts.timestamps, parts.ends, parts.text).ok().map(Some)
     }
 
-    fn event(&mut self) -> Option<InputLogEvent> {
-        let mut event = InputLogEvent::default();
-        let (mut timestamp, mut message) = (false, false);
+    /// One event, onto the end of `parts`; `None` also when its timestamp or message is absent
+    /// or null (serde's request then says which).
+    fn event(&mut self, parts: &mut BatchParts) -> Option<()> {
+        let (mut timestamp, mut message) = (None, false);
         self.expect(b'{')?;
-        if self.eat(b'}') {
-            return Some(event);
-        }
-        loop {
-            match self.key()? {
-                b"timestamp" if !std::mem::replace(&mut timestamp, true) => {
-                    event.timestamp = if self.null() { None } else { Some(self.integer()?) };
+        if !self.eat(b'}') {
+            loop {
+                match self.key()? {
+                    b"timestamp" if timestamp.is_none() => timestamp = Some(self.integer()?),
+                    b"message" if !message => {
+                        self.string_into(&mut parts.text)?;
+                        message = true;
+                    }
+                    _ => return None,
                 }
-                b"message" if !std::mem::replace(&mut message, true) => event.message = self.string_or_null()?,
-                _ => return None,
+                if self.eat(b',') {
+                    continue;
+                }
+                self.expect(b'}')?;
+                break;
             }
-            if self.eat(b',') {
-                continue;
-            }
-            self.expect(b'}')?;
-            return Some(event);
         }
+        parts.timestamps.push(timestamp.filter(|_| message)?);
+        parts.ends.push(parts.text.len());
+        Some(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::dto::{InputLogEvent, PutLogEventsRequest};
     use super::*;
     use proptest::prelude::*;
 
@@ -250,19 +277,34 @@ mod tests {
         serde_json::from_slice(body).ok()
     }
 
+    /// The fast path's answer as serde's request type, to compare the two.
+    fn fast(body: &[u8]) -> Option<PutLogEventsRequest> {
+        decode(body).map(|put| PutLogEventsRequest {
+            log_group_name: put.log_group_name,
+            log_stream_name: put.log_stream_name,
+            log_events: put.log_events.map(|batch| {
+                batch.iter().map(|(t, m)| InputLogEvent { timestamp: Some(t), message: Some(m.to_owned()) }).collect()
+            }),
+            sequence_token: put.sequence_token,
+        })
+    }
+
     #[test]
     fn common_bodies_take_the_fast_path() {
         let body = br#"{"logGroupName":"g","logStreamName":"s/1","logEvents":[{"timestamp":1700000000000,"message":"plain"},{"message":"{\"k\":\"v\\n\u00e9\ud83d\ude00\"}\t","timestamp":-5}],"sequenceToken":null}"#;
-        let fast = decode(body).expect("the fast path takes it");
-        assert_eq!(Some(&fast), by_serde(body).as_ref());
-        let events = fast.log_events.unwrap();
-        assert_eq!(events[1].message.as_deref(), Some("{\"k\":\"v\\n\u{e9}\u{1F600}\"}\t"));
-        assert_eq!(events[1].timestamp, Some(-5));
+        let read = decode(body).expect("the fast path takes it");
+        assert_eq!(fast(body), by_serde(body));
+        let events = read.log_events.unwrap();
+        assert_eq!(events.get(1), (-5, "{\"k\":\"v\\n\u{e9}\u{1F600}\"}\t"));
+        assert_eq!(events.get(0), (1700000000000, "plain"));
         // boto3's and the CLI's layout: spaces after separators.
         let spaced = b" {\"logGroupName\": \"g\", \"logStreamName\": \"s\", \"logEvents\": [ { \"timestamp\": 0, \"message\": \"\" } ] }\n";
-        assert_eq!(decode(spaced), by_serde(spaced));
+        assert_eq!(fast(spaced), by_serde(spaced));
         assert!(decode(spaced).is_some());
-        assert_eq!(decode(b"{}"), Some(PutLogEventsRequest::default()));
+        assert_eq!(decode(b"{}"), Some(FastPut::default()));
+        let empty = br#"{"logGroupName":"g","logStreamName":"s","logEvents":[]}"#;
+        assert_eq!(decode(empty).unwrap().log_events, Some(EventBatch::default()));
+        assert_eq!(fast(empty), by_serde(empty));
     }
 
     #[test]
@@ -280,6 +322,15 @@ mod tests {
             br#"{"logEvents":[{"timestamp":1,"message":"m","x":2}]}"#,
             br#"{"logEvents":[{"timestamp":1,"message":"\ud800"}]}"#,
             br#"{"logEvents":[{"timestamp":1,"message":"\x"}]}"#,
+            // Whole requests only: serde's request says which member is missing.
+            br#"{"logEvents":[{"timestamp":1}]}"#,
+            br#"{"logEvents":[{"message":"m"}]}"#,
+            br#"{"logEvents":[{}]}"#,
+            br#"{"logEvents":[{"timestamp":null,"message":"m"}]}"#,
+            br#"{"logEvents":[{"timestamp":1,"message":null}]}"#,
+            br#"{"logEvents":[{"timestamp":1,"message":"m"},{"timestamp":2}]}"#,
+            // UTF-8 as a whole, but "é" cut between two messages.
+            b"{\"logEvents\":[{\"timestamp\":1,\"message\":\"\xc3\"},{\"timestamp\":1,\"message\":\"\xa9\"}]}",
             b"{\"logEvents\":[{\"timestamp\":1,\"message\":\"a\x01b\"}]}",
             b"{\"logEvents\":[{\"timestamp\":1,\"message\":\"\xff\"}]}",
             br#"{"log\u0047roupName":"g"}"#,
@@ -352,9 +403,13 @@ mod tests {
             if damage.is_empty() {
                 // What serde wrote, the fast path reads (19-digit timestamps go to serde).
                 let long = req.log_events.iter().flatten().any(|e| e.timestamp.is_some_and(|t| t.unsigned_abs() >= 10u64.pow(18)));
-                let fast = decode(&body);
-                if !long {
-                    prop_assert_eq!(fast.as_ref(), Some(&req));
+                let whole = req.log_events.iter().flatten().all(|e| e.timestamp.is_some() && e.message.is_some());
+                let read = fast(&body);
+                if !whole {
+                    // Serde's request says which member is missing.
+                    prop_assert_eq!(read, None);
+                } else if !long {
+                    prop_assert_eq!(read.as_ref(), Some(&req));
                 }
             }
             // A byte replaced, or a piece of JSON inserted where it may or may not belong.
@@ -376,8 +431,8 @@ mod tests {
                     body[i] = byte;
                 }
             }
-            if let Some(fast) = decode(&body) {
-                prop_assert_eq!(Some(fast), by_serde(&body), "{}", String::from_utf8_lossy(&body));
+            if let Some(read) = fast(&body) {
+                prop_assert_eq!(Some(read), by_serde(&body), "{}", String::from_utf8_lossy(&body));
             }
         }
     }
