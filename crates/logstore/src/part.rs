@@ -869,6 +869,9 @@ pub struct PartWriter {
     split: Option<BlockSplit>,
     /// Bytes of the file already made durable by `write_back`.
     written_back: u64,
+    /// Events and message bytes of the stream run `write_stream_run` is writing that are not
+    /// pushed yet: a new group makes room for its share at once, rather than growing step by step.
+    run_left: (usize, usize),
 }
 
 /// A part being written is made durable this many bytes at a time, not all at once by the final
@@ -924,6 +927,7 @@ impl PartWriter {
             block_starts: Vec::new(),
             split: (codec == BlockCodec::Lz4).then_some(BlockSplit::RECENT),
             written_back: 0,
+            run_left: (0, 0),
         })
     }
 
@@ -951,7 +955,14 @@ impl PartWriter {
         if cut {
             self.close_group()?;
         }
-        let group = self.open.get_or_insert_with(|| EventBlock::new(stream_id));
+        let (events_left, bytes_left) = self.run_left;
+        self.run_left = (events_left.saturating_sub(1), bytes_left.saturating_sub(message.len()));
+        let group = self.open.get_or_insert_with(|| {
+            let mut group = EventBlock::new(stream_id);
+            // The event that takes a group past its target size is most often a short one.
+            group.reserve(events_left.min(MAX_BLOCK_EVENTS), bytes_left.min(TARGET_BLOCK_RAW_BYTES + 4096));
+            group
+        });
         if let Some(split) = self.split.filter(|_| !group.is_empty()) {
             let block_start = self.block_starts.last().copied().unwrap_or(0);
             let block_bytes = group.raw_bytes() - group.raw_bytes_before(block_start);
@@ -992,11 +1003,13 @@ impl PartWriter {
     pub fn write_stream_run<'a>(
         &mut self,
         stream_id: StreamId,
-        events: impl Iterator<Item = (EventKey, i64, &'a str)>,
+        events: impl Iterator<Item = (EventKey, i64, &'a str)> + Clone,
     ) -> Result<(), StoreError> {
+        self.run_left = events.clone().fold((0, 0), |(n, bytes), (_, _, m)| (n + 1, bytes + m.len()));
         for (key, ingestion, message) in events {
             self.push(stream_id, key, ingestion, message)?;
         }
+        self.run_left = (0, 0);
         self.close_group()
     }
 
