@@ -403,6 +403,150 @@ mod merging {
     }
 }
 
+/// A partition whose merge fails (here: a damaged block in its part) is left alone for a while,
+/// and the other partitions are still recompressed at rest; the damaged part stays as it was.
+#[test]
+fn a_partition_that_cannot_be_merged_does_not_stall_the_others() {
+    use lookout_logstore::testsuite::{now_ms, request, scan_all};
+    use lookout_logstore::{BlockCodec, Direction, DAY_MS};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(dir.path());
+    config.compact_at_rest_after = None;
+    let store = EmbeddedStore::open(config.clone()).unwrap();
+    lookout_logstore::testsuite::group(&store, "g");
+    store.create_stream("g", "s", 0).unwrap();
+    // Two days, flushed one after the other: the older day's part is written (and named) first,
+    // and the merger looks at a group's days oldest first.
+    let today = now_ms() - 60_000;
+    for t in [today - 2 * DAY_MS, today] {
+        let events: EventBatch = (0..3000)
+            .map(|i| (t + i, format!("GET /api/v1/items/{} 200 {} ms user=u{}", i % 97, i % 13, i % 7)))
+            .collect();
+        store.append("g", "s", events, t).unwrap().blocking_recv().unwrap().unwrap();
+        store.flush().unwrap();
+    }
+    assert_eq!(store.storage_summary().parts_by_codec.get(&BlockCodec::Lz4), Some(&2));
+    let newer_day = scan_all(&store, request("g", Direction::Forward, None, 777))
+        .into_iter()
+        .filter(|e| e.key.timestamp >= today)
+        .collect::<Vec<_>>();
+    assert_eq!(newer_day.len(), 3000);
+    drop(store);
+    let mut parts: Vec<std::path::PathBuf> =
+        walk(dir.path()).into_iter().filter(|p| p.extension().is_some_and(|e| e == "part")).collect();
+    parts.sort();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    // Blocks come first in a part: a byte flipped a fifth of the way in damages one.
+    let mut bytes = std::fs::read(&parts[0]).unwrap();
+    let at = bytes.len() / 5;
+    bytes[at] ^= 0x55;
+    std::fs::write(&parts[0], &bytes).unwrap();
+
+    config.merge_interval = Duration::from_millis(5);
+    config.compact_at_rest_after = Some(Duration::from_millis(50));
+    let store = EmbeddedStore::open(config).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.storage_summary().parts_by_codec.len() < 2 {
+        assert!(Instant::now() < deadline, "the sound partition was not recompressed: {:?}", store.storage_summary());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let summary = store.storage_summary();
+    assert_eq!(
+        summary.parts_by_codec.get(&BlockCodec::Lz4),
+        Some(&1),
+        "the damaged part is left as it was: {summary:?}"
+    );
+    assert_eq!(summary.parts, 2);
+    assert!(std::fs::read(&parts[0]).unwrap() == bytes, "the damaged part file is untouched");
+    let mut newer_request = request("g", Direction::Forward, None, 777);
+    newer_request.start_time = today;
+    assert_eq!(scan_all(&store, newer_request), newer_day);
+}
+
+/// The partition with the most parts may have none that can be merged (each too big for the
+/// policy): the merger then merges another partition's, rather than none at all.
+#[test]
+fn parts_too_big_to_merge_in_one_partition_leave_the_others_merging() {
+    use lookout_logstore::testsuite::now_ms;
+    use lookout_logstore::{MergePolicy, DAY_MS};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(dir.path());
+    config.compact_at_rest_after = None;
+    config.merge = MergePolicy { min_parts: 2, max_parts: 8, max_raw_bytes: 100_000 };
+    config.merge_interval = Duration::from_secs(3600);
+    let store = EmbeddedStore::open(config.clone()).unwrap();
+    lookout_logstore::testsuite::group(&store, "g");
+    store.create_stream("g", "s", 0).unwrap();
+    let today = now_ms() - 60_000;
+    let append = |t: i64, n: i64, len: usize| {
+        let events: EventBatch = (0..n).map(|i| (t + i, "x".repeat(len))).collect();
+        store.append("g", "s", events, t).unwrap().blocking_recv().unwrap().unwrap();
+        store.flush().unwrap();
+    };
+    // Two days ago: three parts of ~120 KB each, too big for any two to be merged.
+    for k in 0..3 {
+        append(today - 2 * DAY_MS + k * 10_000, 600, 200);
+    }
+    // Today: two small parts.
+    for k in 0..2 {
+        append(today + k * 10_000, 10, 50);
+    }
+    assert_eq!(store.storage_summary().parts, 5);
+    drop(store);
+    config.merge_interval = Duration::from_millis(5);
+    let store = EmbeddedStore::open(config).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.storage_summary().parts != 4 {
+        assert!(Instant::now() < deadline, "today's parts were not merged: {:?}", store.storage_summary());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(store.storage_summary().parts, 4, "the big parts stay as they are");
+}
+
+/// A part bigger than the policy's merge size is still recompressed at rest, on its own.
+#[test]
+fn a_part_bigger_than_a_merge_is_recompressed_at_rest_alone() {
+    use lookout_logstore::testsuite::now_ms;
+    use lookout_logstore::{BlockCodec, MergePolicy};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(dir.path());
+    config.merge = MergePolicy { min_parts: 8, max_parts: 8, max_raw_bytes: 10_000 };
+    config.merge_interval = Duration::from_millis(5);
+    config.compact_at_rest_after = Some(Duration::from_millis(50));
+    let store = EmbeddedStore::open(config.clone()).unwrap();
+    lookout_logstore::testsuite::group(&store, "g");
+    store.create_stream("g", "s", 0).unwrap();
+    let t = now_ms() - 60_000;
+    let events: EventBatch = (0..500).map(|i| (t + i, format!("event {i} {}", "y".repeat(100)))).collect();
+    store.append("g", "s", events, t).unwrap().blocking_recv().unwrap().unwrap();
+    store.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.storage_summary().parts_by_codec.get(&BlockCodec::Zstd(config.rest_level)) != Some(&1) {
+        assert!(Instant::now() < deadline, "the big part was not recompressed: {:?}", store.storage_summary());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(store.storage_summary().parts, 1);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
 /// Flushes and merges run below the priority of requests and the WAL writer (Linux keeps a nice
 /// value per thread): read back from `/proc` for the engine's own threads.
 #[test]

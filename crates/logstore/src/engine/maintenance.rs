@@ -6,7 +6,7 @@
 //!   on disk, at a CPU cost paid once and never on the ingest path;
 //! - the ticker asks the writer for a flush every `flush_interval` and applies retention.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,83 +21,124 @@ use crate::part::{sync_dir, BlockCodec, Part, FLUSH_CODEC};
 use crate::{GroupId, StoreError, StreamId, DAY_MS};
 
 pub(super) fn run_merger(inner: &Arc<Inner>) {
+    let mut failing = FailingPartitions::default();
     while !inner.shutting_down.load(Ordering::SeqCst) {
         std::thread::park_timeout(inner.config.merge_interval);
         while !inner.shutting_down.load(Ordering::SeqCst) {
-            match merge_one(inner).and_then(|merged| if merged { Ok(true) } else { compact_one_at_rest(inner) }) {
-                Ok(true) => continue,
-                Ok(false) => break,
+            // Merges first: they bound the parts of partitions still being written.
+            let Some(job) = next_merge(inner, &failing).or_else(|| next_compaction_at_rest(inner, &failing)) else {
+                break;
+            };
+            let (group_id, day) = (job.group_id, job.day);
+            let started = Instant::now();
+            let (parts, before) = (job.sources.len(), job.sources.iter().map(|p| p.file_bytes).sum::<u64>());
+            match replace_parts(inner, group_id, day, job.sources, job.codec) {
+                Ok(_) => {
+                    failing.succeeded(group_id, day);
+                    tracing::debug!(group_id, day, parts, before, codec = ?job.codec, ms = started.elapsed().as_millis() as u64, "merged parts");
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "merge failed; the parts stay as they are");
-                    break;
+                    let retry_in = failing.failed(group_id, day);
+                    tracing::error!(
+                        error = %e,
+                        group_id,
+                        day,
+                        retry_in_secs = retry_in.as_secs(),
+                        "merge failed; this partition's parts stay as they are, the other partitions' merges go on"
+                    );
                 }
             }
         }
     }
 }
 
-/// Merges the smallest parts of the partition with the most parts, if any needs it.
-fn merge_one(inner: &Arc<Inner>) -> Result<bool, StoreError> {
-    let policy = inner.config.merge;
-    let chosen = {
-        let data = inner.data.read();
-        data.parts
-            .iter()
-            .flat_map(|(g, days)| days.iter().map(move |(d, parts)| (*g, *d, parts)))
-            .filter(|(_, _, parts)| parts.len() >= policy.min_parts)
-            .max_by_key(|(_, _, parts)| parts.len())
-            .map(|(g, d, parts)| (g, d, merge::choose(parts, &policy)))
-    };
-    let Some((group_id, day, sources)) = chosen else { return Ok(false) };
-    if sources.is_empty() {
-        return Ok(false);
+/// One merge to do: parts of one partition and the codec of the part that replaces them.
+struct MergeJob {
+    group_id: GroupId,
+    day: i64,
+    sources: Vec<Arc<Part>>,
+    codec: BlockCodec,
+}
+
+/// Partitions whose last merge failed (a damaged part, a full disk...), left alone for a while so
+/// that they neither stall the merges of every other partition nor retry in a loop: after a
+/// minute, then twice as long after each further failure, up to an hour.
+#[derive(Default)]
+struct FailingPartitions {
+    /// (group, day) → (when to try again, how long it waited last).
+    until: HashMap<(GroupId, i64), (Instant, Duration)>,
+}
+
+impl FailingPartitions {
+    const FIRST_WAIT: Duration = Duration::from_secs(60);
+    const LONGEST_WAIT: Duration = Duration::from_secs(3600);
+
+    fn skips(&self, group_id: GroupId, day: i64) -> bool {
+        self.until.get(&(group_id, day)).is_some_and(|(at, _)| Instant::now() < *at)
     }
+
+    /// Records a failure; how long the partition is now left alone.
+    fn failed(&mut self, group_id: GroupId, day: i64) -> Duration {
+        let wait = match self.until.get(&(group_id, day)) {
+            Some((_, last)) => (*last * 2).min(Self::LONGEST_WAIT),
+            None => Self::FIRST_WAIT,
+        };
+        self.until.insert((group_id, day), (Instant::now() + wait, wait));
+        wait
+    }
+
+    fn succeeded(&mut self, group_id: GroupId, day: i64) {
+        self.until.remove(&(group_id, day));
+    }
+}
+
+/// The smallest parts of the partition with the most parts, among those that need a merge.
+fn next_merge(inner: &Arc<Inner>, failing: &FailingPartitions) -> Option<MergeJob> {
+    let policy = inner.config.merge;
+    let data = inner.data.read();
+    let (group_id, day, sources) = data
+        .parts
+        .iter()
+        .flat_map(|(g, days)| days.iter().map(move |(d, parts)| (*g, *d, parts)))
+        .filter(|(g, d, parts)| parts.len() >= policy.min_parts && !failing.skips(*g, *d))
+        .map(|(g, d, parts)| (g, d, merge::choose(parts, &policy)))
+        .filter(|(_, _, sources)| !sources.is_empty())
+        .max_by_key(|(g, d, _)| (data.parts[g][d].len(), std::cmp::Reverse((*g, *d))))?;
     // Merging parts already at rest keeps them at rest; anything else is written as fast as a flush.
     let rest = inner.config.rest_level;
     let codec = if sources.iter().all(|p| p.codec.is_at_rest(rest)) { BlockCodec::Zstd(rest) } else { FLUSH_CODEC };
-    replace_parts(inner, group_id, day, sources, codec)
+    Some(MergeJob { group_id, day, sources, codec })
 }
 
-/// Recompresses, with zstd at the rest level, the parts not at rest of one partition that has
-/// been quiet (no part written or merged into it) for `compact_at_rest_after`. False when none
-/// is due.
-fn compact_one_at_rest(inner: &Arc<Inner>) -> Result<bool, StoreError> {
-    let Some(quiet) = inner.config.compact_at_rest_after else { return Ok(false) };
+/// The parts not at rest of one partition that has been quiet (no part written or merged into
+/// it) for `compact_at_rest_after`, to recompress with zstd at the rest level.
+fn next_compaction_at_rest(inner: &Arc<Inner>, failing: &FailingPartitions) -> Option<MergeJob> {
+    let quiet = inner.config.compact_at_rest_after?;
     let (policy, rest) = (inner.config.merge, inner.config.rest_level);
-    let chosen = {
-        let data = inner.data.read();
-        data.parts
-            .iter()
-            .flat_map(|(g, days)| days.iter().map(move |(d, parts)| (*g, *d, parts)))
-            .filter(|(_, _, parts)| parts.iter().all(|p| p.codec.is_at_rest(rest) || p.opened_at.elapsed() >= quiet))
-            .find_map(|(g, d, parts)| {
-                let mut below: Vec<&Arc<Part>> = parts.iter().filter(|p| !p.codec.is_at_rest(rest)).collect();
-                below.sort_by_key(|p| p.raw_bytes);
-                let mut total = 0u64;
-                let sources: Vec<Arc<Part>> = below
-                    .into_iter()
-                    .take(policy.max_parts)
-                    .take_while(|p| {
-                        total += p.raw_bytes;
-                        total <= policy.max_raw_bytes
-                    })
-                    .cloned()
-                    .collect();
-                (!sources.is_empty()).then_some((g, d, sources))
-            })
-    };
-    let Some((group_id, day, sources)) = chosen else { return Ok(false) };
-    let started = Instant::now();
-    let before: u64 = sources.iter().map(|p| p.file_bytes).sum();
-    let merged = replace_parts(inner, group_id, day, sources, BlockCodec::Zstd(rest))?;
-    tracing::debug!(
-        group_id,
-        day,
-        before,
-        ms = started.elapsed().as_millis() as u64,
-        "recompressed a partition at rest"
-    );
-    Ok(merged)
+    let data = inner.data.read();
+    data.parts
+        .iter()
+        .flat_map(|(g, days)| days.iter().map(move |(d, parts)| (*g, *d, parts)))
+        .filter(|(g, d, parts)| {
+            !failing.skips(*g, *d) && parts.iter().all(|p| p.codec.is_at_rest(rest) || p.opened_at.elapsed() >= quiet)
+        })
+        .find_map(|(group_id, day, parts)| {
+            let mut below: Vec<&Arc<Part>> = parts.iter().filter(|p| !p.codec.is_at_rest(rest)).collect();
+            below.sort_by_key(|p| p.raw_bytes);
+            let mut total = 0u64;
+            let sources: Vec<Arc<Part>> = below
+                .into_iter()
+                .take(policy.max_parts)
+                .take_while(|p| {
+                    // One part at least, however big: it is recompressed on its own.
+                    let first = total == 0;
+                    total += p.raw_bytes;
+                    first || total <= policy.max_raw_bytes
+                })
+                .cloned()
+                .collect();
+            (!sources.is_empty()).then_some(MergeJob { group_id, day, sources, codec: BlockCodec::Zstd(rest) })
+        })
 }
 
 /// Merges `sources` (parts of one partition) into one part written with `codec` and swaps them in the
@@ -160,7 +201,6 @@ fn replace_parts(
         fs::remove_file(&s.path)?;
     }
     inner.stats.parts_merged.fetch_add(sources.len() as u64, Ordering::Relaxed);
-    tracing::debug!(group_id, day, parts = sources.len(), "merged parts");
     Ok(true)
 }
 
@@ -232,4 +272,22 @@ pub(super) fn drop_expired(inner: &Arc<Inner>, now: i64) -> Result<usize, StoreE
         "retention dropped expired partitions"
     );
     Ok(doomed.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_partition_waits_longer_after_each_failure_up_to_an_hour() {
+        let mut failing = FailingPartitions::default();
+        assert!(!failing.skips(1, 10));
+        let waits: Vec<u64> = (0..9).map(|_| failing.failed(1, 10).as_secs()).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+        assert!(failing.skips(1, 10));
+        assert!(!failing.skips(1, 11) && !failing.skips(2, 10), "only that partition");
+        failing.succeeded(1, 10);
+        assert!(!failing.skips(1, 10));
+        assert_eq!(failing.failed(1, 10).as_secs(), 60, "a success starts over");
+    }
 }
