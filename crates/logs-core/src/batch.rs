@@ -60,8 +60,8 @@ pub fn plan_batch(events: &EventBatch, now: i64, retention_days: Option<u32>) ->
             "Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}"
         )));
     }
-    for (i, (ts, msg)) in events.iter().enumerate() {
-        if msg.is_empty() {
+    for (i, (&ts, len)) in events.timestamps().iter().zip(events.message_lens()).enumerate() {
+        if len == 0 {
             return Err(LogsError::InvalidParameter(format!(
                 "1 validation error detected: Value '' at 'logEvents.{}.member.message' failed to satisfy constraint: Member must have length greater than or equal to 1",
                 i + 1

@@ -63,11 +63,11 @@ pub(super) fn decode(body: &[u8]) -> Option<FastPut> {
     (r.at == body.len()).then_some(req)
 }
 
-/// The events being read: each one's timestamp and message end, the messages in one buffer.
-#[derive(Default)]
+/// The events being read: each one's timestamp, where the messages start and the last one ends
+/// (`EventBatch::from_parts`), the messages in one buffer.
 struct BatchParts {
     timestamps: Vec<i64>,
-    ends: Vec<usize>,
+    bounds: Vec<usize>,
     text: Vec<u8>,
 }
 
@@ -224,7 +224,11 @@ impl<'a> Reader<'a> {
         }
         self.expect(b'[')?;
         // Messages are at most the body's bytes, unescaped.
-        let mut parts = BatchParts { text: Vec::with_capacity(self.bytes.len() - self.at), ..BatchParts::default() };
+        let mut parts = BatchParts {
+            timestamps: Vec::new(),
+            bounds: vec![0],
+            text: Vec::with_capacity(self.bytes.len() - self.at),
+        };
         if !self.eat(b']') {
             loop {
                 self.event(&mut parts)?;
@@ -236,7 +240,7 @@ impl<'a> Reader<'a> {
             }
         }
         // Each message must be UTF-8 on its own; if not, serde says so.
-        EventBatch::from_parts(parts.timestamps, parts.ends, parts.text).ok().map(Some)
+        EventBatch::from_parts(parts.timestamps, parts.bounds, parts.text).ok().map(Some)
     }
 
     /// One event, onto the end of `parts`; `None` also when its timestamp or message is absent
@@ -262,7 +266,7 @@ impl<'a> Reader<'a> {
             }
         }
         parts.timestamps.push(timestamp.filter(|_| message)?);
-        parts.ends.push(parts.text.len());
+        parts.bounds.push(parts.text.len());
         Some(())
     }
 }
