@@ -68,6 +68,13 @@ mod crash_windows {
         parts.into_iter().next().unwrap()
     }
 
+    /// Appends one event to g/s, a second from now, and waits until it is durable.
+    fn append_after_now(store: &EmbeddedStore, message: &str) {
+        let t = now_ms() + 1000;
+        let event: EventBatch = [(t, message)].into_iter().collect();
+        store.append("g", "s", event, t).unwrap().blocking_recv().unwrap().unwrap();
+    }
+
     fn messages(store: &EmbeddedStore) -> Vec<String> {
         scan_all(store, request("g", Direction::Forward, None, 7)).into_iter().map(|e| e.message).collect()
     }
@@ -185,13 +192,7 @@ mod crash_windows {
         let store = open(torn.path());
         assert_eq!(messages(&store), expected, "the 5 new records, not the 95 old ones after them");
         // And new writes after recovery go on from there.
-        let t = now_ms() + 1000;
-        store
-            .append("g", "s", EventBatch::from(vec![(t, "after".into())]), t)
-            .unwrap()
-            .blocking_recv()
-            .unwrap()
-            .unwrap();
+        append_after_now(&store, "after");
         assert_eq!(messages(&store).len(), 109);
     }
 
@@ -218,13 +219,7 @@ mod crash_windows {
         assert_eq!(expected.len(), 20);
         assert_eq!(fs::metadata(&seg).unwrap().len() as usize, full, "the torn tail is truncated");
         // New writes after recovery get new ids and land after the old ones.
-        let t = now_ms() + 1000;
-        store
-            .append("g", "s", EventBatch::from(vec![(t, "after".into())]), t)
-            .unwrap()
-            .blocking_recv()
-            .unwrap()
-            .unwrap();
+        append_after_now(&store, "after");
         assert_eq!(messages(&store).last().map(String::as_str), Some("after"));
     }
 }
