@@ -112,7 +112,10 @@ fn decode_put_log_events(body: &[u8]) -> Result<PutBatch, LogsApiError> {
     let input = validate::required(&req.log_events, "logEvents")?;
     let mut events = EventBatch::with_capacity(input.len(), 0);
     for (i, e) in input.iter().enumerate() {
-        let ts = *validate::required(&e.timestamp, &format!("logEvents.{}.member.timestamp", i + 1))?;
+        let ts = match e.timestamp {
+            Some(ts) => ts,
+            None => *validate::required(&e.timestamp, &format!("logEvents.{}.member.timestamp", i + 1))?,
+        };
         let msg = e.message.as_deref().ok_or_else(|| {
             LogsApiError::invalid(format!(
                 "1 validation error detected: Value null at 'logEvents.{}.member.message' failed to satisfy constraint: Member must not be null",
