@@ -113,23 +113,27 @@ impl EventBatch {
     }
 }
 
+impl<S: AsRef<str>> Extend<(i64, S)> for EventBatch {
+    fn extend<I: IntoIterator<Item = (i64, S)>>(&mut self, events: I) {
+        for (timestamp, message) in events {
+            self.push(timestamp, message.as_ref());
+        }
+    }
+}
+
 impl<S: AsRef<str>> FromIterator<(i64, S)> for EventBatch {
     fn from_iter<I: IntoIterator<Item = (i64, S)>>(events: I) -> EventBatch {
         let mut batch = EventBatch::default();
-        for (timestamp, message) in events {
-            batch.push(timestamp, message.as_ref());
-        }
+        batch.extend(events);
         batch
     }
 }
 
 impl From<Vec<(i64, String)>> for EventBatch {
+    /// Sized for the events at once.
     fn from(events: Vec<(i64, String)>) -> EventBatch {
-        let bytes = events.iter().map(|(_, m)| m.len()).sum();
-        let mut batch = EventBatch::with_capacity(events.len(), bytes);
-        for (timestamp, message) in &events {
-            batch.push(*timestamp, message);
-        }
+        let mut batch = EventBatch::with_capacity(events.len(), events.iter().map(|(_, m)| m.len()).sum());
+        batch.extend(events);
         batch
     }
 }

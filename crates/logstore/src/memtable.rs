@@ -25,21 +25,22 @@ impl StreamMem {
         StreamMem { sealed: Vec::new(), open: Arc::new(EventBlock::new(stream_id)) }
     }
 
-    /// Appends events with consecutive sequence numbers; returns the message bytes added.
+    /// Appends events with consecutive sequence numbers; `bytes` is their messages' total length,
+    /// which the caller knows (an `EventBatch` counts it as it is built), so that room is made
+    /// without a pass over the events first.
     pub fn push_events<'a>(
         &mut self,
         first_seq: u64,
         ingestion_time: i64,
-        events: impl Iterator<Item = (i64, &'a str)> + Clone,
-    ) -> usize {
+        events: impl ExactSizeIterator<Item = (i64, &'a str)>,
+        bytes: usize,
+    ) {
         let stream_id = self.open.stream_id;
-        let (mut events_left, mut bytes_left) = events.clone().fold((0, 0), |(n, b), (_, m)| (n + 1, b + m.len()));
+        let (mut events_left, mut bytes_left) = (events.len(), bytes);
         self.make_room(events_left, bytes_left);
-        let mut added = 0usize;
         for (i, (ts, msg)) in events.enumerate() {
             let open = Arc::get_mut(&mut self.open).expect("make_room leaves the open block unshared");
             open.push(EventKey { timestamp: ts, seq: first_seq + i as u64 }, ingestion_time, msg);
-            added += msg.len();
             events_left -= 1;
             bytes_left -= msg.len();
             if open.len() >= SEAL_EVENTS || open.raw_bytes() >= SEAL_BYTES {
@@ -48,7 +49,6 @@ impl StreamMem {
                 self.make_room(events_left, bytes_left);
             }
         }
-        added
     }
 
     /// Readies the open block for `events` more events of `bytes` message bytes (as much of them
@@ -81,17 +81,18 @@ impl MemTable {
     }
 
     /// Appends in place (WAL replay, where nothing else reads the memtable).
-    pub fn append<'a>(
+    pub fn append(
         &mut self,
         group_id: GroupId,
         stream_id: StreamId,
         first_seq: u64,
         ingestion_time: i64,
-        events: impl Iterator<Item = (i64, &'a str)> + Clone,
+        events: &[(i64, &str)],
     ) {
         let stream = self.streams.entry(stream_id).or_insert_with(|| StreamMem::new(stream_id));
-        let added = stream.push_events(first_seq, ingestion_time, events);
-        self.count(group_id, added);
+        let bytes = events.iter().map(|(_, m)| m.len()).sum();
+        stream.push_events(first_seq, ingestion_time, events.iter().copied(), bytes);
+        self.count(group_id, bytes);
     }
 
     /// A copy of a stream's blocks (shared; the open block is copied when next written), for the
@@ -132,19 +133,27 @@ mod tests {
         (first..first + n).map(|i| (i as i64, format!("{i:0100}"))).collect()
     }
 
-    fn push(stream: &mut StreamMem, first_seq: u64, batch: &[(i64, String)]) -> usize {
-        stream.push_events(first_seq, 7, batch.iter().map(|(ts, m)| (*ts, m.as_str())))
+    fn push(stream: &mut StreamMem, first_seq: u64, batch: &[(i64, String)]) {
+        let bytes = batch.iter().map(|(_, m)| m.len()).sum();
+        stream.push_events(first_seq, 7, batch.iter().map(|(ts, m)| (*ts, m.as_str())), bytes);
+    }
+
+    /// Message bytes held by a stream's blocks.
+    fn held(stream: &StreamMem) -> usize {
+        stream.sealed.iter().chain(std::iter::once(&stream.open)).map(|b| b.raw_bytes()).sum()
     }
 
     #[test]
     fn a_batch_is_sealed_into_blocks_and_a_snapshot_of_the_open_block_stays_as_it_was() {
         let mut stream = StreamMem::new(3);
         let first = messages(0, 10);
-        assert_eq!(push(&mut stream, 0, &first), 1000);
+        push(&mut stream, 0, &first);
+        assert_eq!(held(&stream), 1000);
         let snapshot = stream.clone();
         // 300 KiB more: the open block crosses SEAL_BYTES once, then a new one starts.
         let second = messages(10, 3000);
-        assert_eq!(push(&mut stream, 10, &second), 300_000);
+        push(&mut stream, 10, &second);
+        assert_eq!(held(&stream), 301_000);
         assert_eq!(snapshot.open.len(), 10, "the snapshot's open block is not written");
         assert!(snapshot.sealed.is_empty());
         assert_eq!(stream.sealed.len(), 1);

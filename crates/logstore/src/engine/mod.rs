@@ -202,8 +202,6 @@ struct AppendRequest {
     group_id: GroupId,
     stream_id: StreamId,
     events: EventBatch,
-    /// Message bytes of `events`, counted once by `append`.
-    bytes: usize,
     ingestion_time: i64,
     reply: oneshot::Sender<Result<AppendAck, StoreError>>,
 }
@@ -293,13 +291,7 @@ impl EmbeddedStore {
                 let (first_ts, last_ts) = (rec.events[0].0, rec.events[rec.events.len() - 1].0);
                 update_stream_stats(stream, first_ts, last_ts, rec.ingestion_time, rec.last_seq());
                 catalog.dirty_streams.insert(rec.stream_id);
-                active.append(
-                    rec.group_id,
-                    rec.stream_id,
-                    rec.first_seq,
-                    rec.ingestion_time,
-                    rec.events.iter().copied(),
-                );
+                active.append(rec.group_id, rec.stream_id, rec.first_seq, rec.ingestion_time, &rec.events);
                 replayed += rec.events.len();
             })?;
             match report.truncated {
@@ -702,7 +694,7 @@ impl LogStore for EmbeddedStore {
             return Err(StoreError::Overloaded);
         }
         let (reply, pending) = oneshot::channel();
-        let req = AppendRequest { group_id, stream_id, events, bytes, ingestion_time, reply };
+        let req = AppendRequest { group_id, stream_id, events, ingestion_time, reply };
         let refused = match self.tx.try_send(WriterMsg::Append(req)) {
             Ok(()) => return Ok(pending),
             Err(mpsc::error::TrySendError::Full(_)) => StoreError::Overloaded,

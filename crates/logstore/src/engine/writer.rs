@@ -31,7 +31,7 @@ impl Writer {
             while let Some(msg) = pending.take().or_else(|| rx.try_recv().ok()) {
                 match msg {
                     WriterMsg::Append(req) => {
-                        records_len += wal::record_len(req.events.len(), req.bytes);
+                        records_len += wal::record_len(req.events.len(), req.events.message_bytes());
                         batch.push(req);
                     }
                     WriterMsg::Flush { force, reply } => flushes.push((force, reply)),
@@ -61,7 +61,7 @@ impl Writer {
     /// One group commit (`records_len`: its records' WAL bytes): encode, write, fdatasync once,
     /// publish, acknowledge.
     fn commit(&mut self, batch: &mut Vec<AppendRequest>, records_len: usize) {
-        let batch_bytes: usize = batch.iter().map(|r| r.bytes).sum();
+        let batch_bytes: usize = batch.iter().map(|r| r.events.message_bytes()).sum();
         self.inner.pending_bytes.fetch_sub(batch_bytes, Ordering::Relaxed);
         self.inner.room.notify_waiters();
         let records_at = self.segment.start_records(&mut self.buf, records_len);
@@ -93,8 +93,9 @@ impl Writer {
         // memtable, so the copy is current. Every batch here is durable already.
         for (req, ack) in batch.iter().zip(&acks) {
             let mut stream = self.inner.data.read().active.stream_copy(req.stream_id);
-            let added = stream.push_events(ack.first_seq, req.ingestion_time, req.events.iter());
-            self.inner.data.write().active.install(req.group_id, req.stream_id, stream, added);
+            let bytes = req.events.message_bytes();
+            stream.push_events(ack.first_seq, req.ingestion_time, req.events.iter(), bytes);
+            self.inner.data.write().active.install(req.group_id, req.stream_id, stream, bytes);
         }
         {
             let mut catalog = self.inner.catalog.write();
