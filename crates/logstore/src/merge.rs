@@ -24,24 +24,34 @@ pub struct MergePolicy {
     pub max_raw_bytes: u64,
 }
 
-/// Picks the parts to merge in one partition: the smallest, within the policy's bounds.
+/// Picks the parts to merge in one partition: the smallest, within the policy's bounds; none
+/// when the partition has fewer than `min_parts` or only one would fit.
 pub fn choose(parts: &[Arc<Part>], policy: &MergePolicy) -> Vec<Arc<Part>> {
     if parts.len() < policy.min_parts {
         return Vec::new();
     }
-    let mut by_size: Vec<&Arc<Part>> = parts.iter().collect();
+    // Only one fits (the smallest alone is taken whatever its size): nothing to merge.
+    let chosen = smallest(parts.iter(), policy);
+    if chosen.len() < 2 {
+        return Vec::new();
+    }
+    chosen
+}
+
+/// The smallest of `parts`, smallest first, as many as one merge takes (at most `max_parts`, at
+/// most `max_raw_bytes` together); the smallest is taken whatever its size, so a part too big to
+/// merge can still be rewritten on its own.
+pub fn smallest<'a>(parts: impl Iterator<Item = &'a Arc<Part>>, policy: &MergePolicy) -> Vec<Arc<Part>> {
+    let mut by_size: Vec<&Arc<Part>> = parts.collect();
     by_size.sort_by_key(|p| p.raw_bytes);
-    let mut chosen = Vec::new();
     let mut total = 0u64;
-    for p in by_size {
-        if chosen.len() >= policy.max_parts || total + p.raw_bytes > policy.max_raw_bytes {
+    let mut chosen = Vec::new();
+    for (i, p) in by_size.into_iter().take(policy.max_parts).enumerate() {
+        total = total.saturating_add(p.raw_bytes);
+        if i > 0 && total > policy.max_raw_bytes {
             break;
         }
-        total += p.raw_bytes;
         chosen.push(p.clone());
-    }
-    if chosen.len() < 2 {
-        chosen.clear();
     }
     chosen
 }

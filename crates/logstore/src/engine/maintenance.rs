@@ -44,7 +44,7 @@ pub(super) fn run_merger(inner: &Arc<Inner>) {
                         group_id,
                         day,
                         retry_in_secs = retry_in.as_secs(),
-                        "merge failed; this partition's parts stay as they are, the other partitions' merges go on"
+                        "merge failed: this day's parts stay as they are (nothing is lost, searches still read them) and the merge is tried again later; the other days' merges go on. A full disk needs room; a damaged part is named in the error"
                     );
                 }
             }
@@ -100,10 +100,11 @@ fn next_merge(inner: &Arc<Inner>, failing: &FailingPartitions) -> Option<MergeJo
         .parts
         .iter()
         .flat_map(|(g, days)| days.iter().map(move |(d, parts)| (*g, *d, parts)))
-        .filter(|(g, d, parts)| parts.len() >= policy.min_parts && !failing.skips(*g, *d))
-        .map(|(g, d, parts)| (g, d, merge::choose(parts, &policy)))
-        .filter(|(_, _, sources)| !sources.is_empty())
-        .max_by_key(|(g, d, _)| (data.parts[g][d].len(), std::cmp::Reverse((*g, *d))))?;
+        .filter(|(g, d, _)| !failing.skips(*g, *d))
+        .map(|(g, d, parts)| (parts.len(), g, d, merge::choose(parts, &policy)))
+        .filter(|(.., sources)| !sources.is_empty())
+        .max_by_key(|&(len, g, d, _)| (len, std::cmp::Reverse((g, d))))
+        .map(|(_, g, d, sources)| (g, d, sources))?;
     // Merging parts already at rest keeps them at rest; anything else is written as fast as a flush.
     let rest = inner.config.rest_level;
     let codec = if sources.iter().all(|p| p.codec.is_at_rest(rest)) { BlockCodec::Zstd(rest) } else { FLUSH_CODEC };
@@ -123,20 +124,8 @@ fn next_compaction_at_rest(inner: &Arc<Inner>, failing: &FailingPartitions) -> O
             !failing.skips(*g, *d) && parts.iter().all(|p| p.codec.is_at_rest(rest) || p.opened_at.elapsed() >= quiet)
         })
         .find_map(|(group_id, day, parts)| {
-            let mut below: Vec<&Arc<Part>> = parts.iter().filter(|p| !p.codec.is_at_rest(rest)).collect();
-            below.sort_by_key(|p| p.raw_bytes);
-            let mut total = 0u64;
-            let sources: Vec<Arc<Part>> = below
-                .into_iter()
-                .take(policy.max_parts)
-                .take_while(|p| {
-                    // One part at least, however big: it is recompressed on its own.
-                    let first = total == 0;
-                    total += p.raw_bytes;
-                    first || total <= policy.max_raw_bytes
-                })
-                .cloned()
-                .collect();
+            // A part bigger than a merge is recompressed on its own.
+            let sources = merge::smallest(parts.iter().filter(|p| !p.codec.is_at_rest(rest)), &policy);
             (!sources.is_empty()).then_some(MergeJob { group_id, day, sources, codec: BlockCodec::Zstd(rest) })
         })
 }
